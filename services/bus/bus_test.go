@@ -1,0 +1,84 @@
+package bus_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/natstest"
+	"github.com/pbxfleet/pbxfleet/services/bus"
+)
+
+func TestProvisionIsIdempotent(t *testing.T) {
+	srv := natstest.Start(t) // provisions once
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, bus.Provision(ctx, srv.JS, bus.ProvisionConfig{}))
+
+	for _, name := range []string{events.BucketDesired, events.BucketStatus, events.BucketRollouts} {
+		kv, err := srv.JS.KeyValue(ctx, name)
+		require.NoError(t, err, name)
+		st, err := kv.Status(ctx)
+		require.NoError(t, err)
+		require.Equal(t, name, st.Bucket())
+	}
+	kv, err := srv.JS.KeyValue(ctx, events.BucketDesired)
+	require.NoError(t, err)
+	st, err := kv.Status(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 10, st.History())
+
+	stream, err := srv.JS.Stream(ctx, events.StreamResults)
+	require.NoError(t, err)
+	info, err := stream.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{"pbxfleet.result.>"}, info.Config.Subjects)
+	require.Equal(t, jetstream.FileStorage, info.Config.Storage)
+}
+
+func TestEmbeddedSurvivesRestartOnSameStore(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	emb, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Port: -1})
+	require.NoError(t, err)
+	nc, err := bus.Connect(ctx, bus.ConnConfig{URL: emb.ClientURL()})
+	require.NoError(t, err)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	require.NoError(t, bus.Provision(ctx, js, bus.ProvisionConfig{}))
+	kv, err := js.KeyValue(ctx, events.BucketDesired)
+	require.NoError(t, err)
+	_, err = kv.PutString(ctx, "bsas-1.pbx", "v1")
+	require.NoError(t, err)
+	nc.Close()
+	emb.Shutdown()
+
+	emb2, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Port: -1})
+	require.NoError(t, err)
+	defer emb2.Shutdown()
+	nc2, err := bus.Connect(ctx, bus.ConnConfig{URL: emb2.ClientURL()})
+	require.NoError(t, err)
+	defer nc2.Close()
+	js2, err := jetstream.New(nc2)
+	require.NoError(t, err)
+	kv2, err := js2.KeyValue(ctx, events.BucketDesired)
+	require.NoError(t, err)
+	e, err := kv2.Get(ctx, "bsas-1.pbx")
+	require.NoError(t, err)
+	require.Equal(t, "v1", string(e.Value()))
+}
+
+func TestStartEmbeddedNeedsDataDir(t *testing.T) {
+	_, err := bus.StartEmbedded(context.Background(), bus.EmbeddedConfig{})
+	require.ErrorIs(t, err, bus.ErrNoDataDir)
+}
+
+func TestClientTLSRejectsHalfPair(t *testing.T) {
+	_, err := bus.ClientTLS("", "cert.pem", "")
+	require.ErrorIs(t, err, bus.ErrTLSConfig)
+}

@@ -1,0 +1,119 @@
+package bus
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// ConnConfig says how to reach NATS. The zero value (plus URL) is a plain
+// connection that reconnects forever.
+type ConnConfig struct {
+	// URL is one or more comma-separated nats:// or tls:// URLs.
+	URL string
+	// Name identifies the connection in server monitoring (e.g. "pbx-node bsas-1.pbx").
+	Name string
+	// CredsFile is a NATS credentials file (JWT + nkey seed).
+	CredsFile string
+	// NKeySeedFile is an nkey seed file for user-nkey authentication.
+	NKeySeedFile string
+	// User and Password authenticate with a user/password pair.
+	User, Password string
+	// TLSCA verifies the server certificate; TLSCert and TLSKey present a client certificate.
+	TLSCA, TLSCert, TLSKey string
+	// RetryOnFailedConnect lets agents start before the server is up: Connect
+	// returns at once and the client keeps trying in the background.
+	RetryOnFailedConnect bool
+	// Logger receives connection events; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Connect dials NATS with cfg. It returns an error naming the URL when the server
+// cannot be reached (unless RetryOnFailedConnect) or a credentials/TLS file is bad.
+func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	opts := []nats.Option{
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	}
+	if cfg.RetryOnFailedConnect {
+		opts = append(opts, nats.RetryOnFailedConnect(true))
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		opts = append(opts, nats.Timeout(time.Until(dl)))
+	}
+	if cfg.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+	}
+	if cfg.NKeySeedFile != "" {
+		o, err := nats.NkeyOptionFromSeed(cfg.NKeySeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("connect nats: nkey seed %s: %w", cfg.NKeySeedFile, err)
+		}
+		opts = append(opts, o)
+	}
+	if cfg.User != "" {
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	}
+	if cfg.TLSCA != "" || cfg.TLSCert != "" {
+		tc, err := ClientTLS(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("connect nats: %w", err)
+		}
+		opts = append(opts, nats.Secure(tc))
+	}
+	url := cfg.URL
+	if url == "" {
+		url = nats.DefaultURL
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect nats %s: %w", url, err)
+	}
+	return nc, nil
+}
+
+// ClientTLS builds a client TLS config from PEM files: ca verifies the server,
+// cert+key (both or neither) are presented to it.
+func ClientTLS(ca, cert, key string) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read ca %s: %v", ErrTLSConfig, ca, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: no certificate in ca %s", ErrTLSConfig, ca)
+		}
+		tc.RootCAs = pool
+	}
+	if (cert == "") != (key == "") {
+		return nil, fmt.Errorf("%w: client certificate and key must be given together", ErrTLSConfig)
+	}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: load client certificate %s: %v", ErrTLSConfig, cert, err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return tc, nil
+}

@@ -1,0 +1,13 @@
+package bus
+
+import "errors"
+
+// Errors returned by this package, matched with errors.Is.
+var (
+	// ErrNoDataDir means an embedded server was asked for without a JetStream store directory.
+	ErrNoDataDir = errors.New("embedded nats needs a data directory")
+	// ErrNotReady means the embedded server did not accept connections in time.
+	ErrNotReady = errors.New("nats server not ready")
+	// ErrTLSConfig means the TLS files given could not be used.
+	ErrTLSConfig = errors.New("invalid tls configuration")
+)

@@ -1,0 +1,114 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pbxfleet/pbxfleet/events"
+)
+
+// ProvisionConfig sizes the buckets and streams. The zero value means the defaults.
+type ProvisionConfig struct {
+	// Replicas is the JetStream replication factor (1 on one server, 3 on a cluster).
+	Replicas int
+	// DesiredHistory is how many revisions of each desired key are kept; default 10.
+	DesiredHistory int
+	// StatusTTL is how long a status entry lives without a refresh; default 2m, so
+	// a node that stopped reporting disappears from `pbxfleet status` as stale.
+	StatusTTL time.Duration
+	// ResultsMaxAge is how long results are kept; default 30 days.
+	ResultsMaxAge time.Duration
+	// DuplicateWindow is the Nats-Msg-Id deduplication window of the results; default 10m.
+	DuplicateWindow time.Duration
+}
+
+func (c ProvisionConfig) withDefaults() ProvisionConfig {
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.DesiredHistory <= 0 {
+		c.DesiredHistory = 10
+	}
+	if c.StatusTTL <= 0 {
+		c.StatusTTL = 2 * time.Minute
+	}
+	if c.ResultsMaxAge <= 0 {
+		c.ResultsMaxAge = 30 * 24 * time.Hour
+	}
+	if c.DuplicateWindow <= 0 {
+		c.DuplicateWindow = 10 * time.Minute
+	}
+	return c
+}
+
+// Provision creates (or updates to the same shape) the buckets and the stream of
+// DESIGN.md: pbxfleet_desired, pbxfleet_status, pbxfleet_rollouts and
+// PBXFLEET_RESULTS. Running it twice changes nothing.
+func Provision(ctx context.Context, js jetstream.JetStream, cfg ProvisionConfig) error {
+	cfg = cfg.withDefaults()
+	kvs := []jetstream.KeyValueConfig{
+		{
+			Bucket:       events.BucketDesired,
+			Description:  "pbxfleet desired state per node (<site>.<role>), written by the orchestrator",
+			History:      uint8(min(cfg.DesiredHistory, 64)),
+			Replicas:     cfg.Replicas,
+			MaxValueSize: events.MaxEventBytes,
+		},
+		{
+			Bucket:       events.BucketStatus,
+			Description:  "pbxfleet node health and drift (<site>.<role>), written by each node",
+			History:      1,
+			TTL:          cfg.StatusTTL,
+			Replicas:     cfg.Replicas,
+			MaxValueSize: events.MaxEventBytes,
+		},
+		{
+			Bucket:      events.BucketRollouts,
+			Description: "pbxfleet rollouts and the rollout lock, written by the orchestrator",
+			History:     5,
+			Replicas:    cfg.Replicas,
+		},
+	}
+	for _, kc := range kvs {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+			return fmt.Errorf("provision kv %s: %w", kc.Bucket, err)
+		}
+	}
+	sc := jetstream.StreamConfig{
+		Name:        events.StreamResults,
+		Description: "pbxfleet apply results, one per node and revision",
+		Subjects:    []string{events.ResultSubjects},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      cfg.ResultsMaxAge,
+		MaxMsgSize:  events.MaxEventBytes,
+		Duplicates:  cfg.DuplicateWindow,
+		Replicas:    cfg.Replicas,
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+		return fmt.Errorf("provision stream %s: %w", sc.Name, err)
+	}
+	return nil
+}
+
+// WaitForJetStream retries jetstream.AccountInfo until it answers or ctx ends, so a
+// process started together with its server does not fail on the first try.
+func WaitForJetStream(ctx context.Context, js jetstream.JetStream) error {
+	var last error
+	for {
+		_, err := js.AccountInfo(ctx)
+		if err == nil {
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for jetstream: %w", errors.Join(ctx.Err(), last))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

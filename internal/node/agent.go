@@ -1,0 +1,551 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/intent"
+)
+
+// SecretOpener opens a trunk secret sealed to this node's key.
+type SecretOpener interface {
+	Open(sealed, sealedBy string) (string, error)
+}
+
+// Hooks let tests stop an apply at a phase boundary, as a crash would.
+type Hooks struct {
+	// AfterWrite runs after the managed files are written and before the reload.
+	// A non-nil error aborts the apply on the spot, leaving the journal in flight
+	// exactly as a killed process would.
+	AfterWrite func() error
+}
+
+// Option configures an Agent.
+type Option func(*Agent)
+
+// WithLogger sets the agent's logger.
+func WithLogger(l *slog.Logger) Option { return func(a *Agent) { a.log = l } }
+
+// WithVersion sets the version reported in status and by the NATS service.
+func WithVersion(v string) Option { return func(a *Agent) { a.version = v } }
+
+// WithSecretOpener lets the agent open sealed secrets.
+func WithSecretOpener(o SecretOpener) Option { return func(a *Agent) { a.secrets = o } }
+
+// WithHooks installs test hooks.
+func WithHooks(h Hooks) Option { return func(a *Agent) { a.hooks = h } }
+
+// Agent is one node's runtime: pbx-node or agents-node around a Side.
+type Agent struct {
+	cfg     Config
+	side    Side
+	cli     CLI
+	ver     verifier
+	nc      *nats.Conn
+	log     *slog.Logger
+	state   stateDir
+	site    string
+	role    string
+	node    string
+	version string
+	secrets SecretOpener
+	hooks   Hooks
+
+	// applyMu serializes applies and checks: one Asterisk, one change at a time.
+	applyMu sync.Mutex
+	// mu guards journal, lastOutcome and lastKVSeq.
+	mu          sync.Mutex
+	journal     Journal
+	lastOutcome events.Outcome
+	lastKVSeq   uint64
+	loaded      bool
+}
+
+// New returns an agent for cfg. nc may be nil for local-only use (Check).
+// It returns an error when cfg is invalid or its role is not side's.
+func New(cfg Config, side Side, cli CLI, nc *nats.Conn, opts ...Option) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new agent: %w", err)
+	}
+	cfg = cfg.WithDefaults()
+	site, role, _ := events.ParseNodeID(cfg.Node)
+	if role != side.Role {
+		return nil, fmt.Errorf("new agent %s: node role %q but this is the %s agent (%s)", cfg.Node, role, side.Program, side.Role)
+	}
+	if cli == nil {
+		cli = ExecCLI{Argv: cfg.Command}
+	}
+	a := &Agent{
+		cfg: cfg, side: side, cli: cli, nc: nc,
+		ver:   verifier{side: side, cli: cli, cfg: cfg},
+		log:   slog.Default(),
+		state: stateDir(cfg.StateDir),
+		site:  site, role: role, node: cfg.Node,
+		version: "dev",
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	a.log = a.log.With("node", a.node)
+	return a, nil
+}
+
+// Node returns the agent's node id.
+func (a *Agent) Node() string { return a.node }
+
+// init loads the journal once and undoes an apply that a crash interrupted.
+func (a *Agent) init(ctx context.Context) error {
+	a.mu.Lock()
+	loaded := a.loaded
+	a.mu.Unlock()
+	if loaded {
+		return nil
+	}
+	if err := a.state.ensure(); err != nil {
+		return err
+	}
+	j, err := a.state.loadJournal()
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.journal, a.loaded = j, true
+	a.mu.Unlock()
+	if j.InFlight != nil {
+		return a.recover(ctx, *j.InFlight)
+	}
+	return nil
+}
+
+// recover undoes an interrupted apply: each managed file was written atomically,
+// so it holds either the old or the new bytes; putting the old bytes back and
+// reloading returns the host to the last applied revision. The interrupted
+// revision was not marked as seen, so it is applied again from the desired key.
+func (a *Agent) recover(ctx context.Context, inf InFlight) error {
+	a.log.Warn("an apply was interrupted; restoring the previous files", "revision", inf.Revision, "phase", inf.Phase)
+	if err := a.restore(inf); err != nil {
+		return fmt.Errorf("recover %s from interrupted revision %d: %w", a.node, inf.Revision, err)
+	}
+	if rc := a.ver.reload(ctx); !rc.Passed {
+		a.log.Warn("reload after recovery failed", "detail", rc.Detail)
+	}
+	a.mu.Lock()
+	a.journal.InFlight = nil
+	j := a.journal
+	a.mu.Unlock()
+	return a.state.saveJournal(j)
+}
+
+// Run watches the node's desired key and applies each new revision until ctx
+// ends; it also answers the check and status services and refreshes status on a
+// timer. It returns nil when ctx ends, or an error when it cannot start.
+func (a *Agent) Run(ctx context.Context) error {
+	if a.nc == nil {
+		return fmt.Errorf("run %s: no NATS connection", a.node)
+	}
+	if err := a.init(ctx); err != nil {
+		return err
+	}
+	js, err := jetstream.New(a.nc)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", a.node, err)
+	}
+	svc, err := a.startService()
+	if err != nil {
+		return fmt.Errorf("run %s: %w", a.node, err)
+	}
+	defer func() { _ = svc.Stop() }()
+
+	latest := make(chan jetstream.KeyValueEntry, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.watch(ctx, js, latest)
+	}()
+	defer wg.Wait()
+
+	a.flushOutbox(ctx, js)
+	a.refreshStatus(ctx, js)
+	ticker := time.NewTicker(a.cfg.StatusInterval)
+	defer ticker.Stop()
+	a.log.Info("agent running", "side", a.side.Program, "config_dir", a.cfg.ConfigDir)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e := <-latest:
+			a.handle(ctx, js, e)
+		case <-ticker.C:
+			// Level-triggered resync: whatever a watcher may have missed across a
+			// NATS restart, the key's current value is the truth.
+			a.resync(ctx, js)
+			a.flushOutbox(ctx, js)
+			a.refreshStatus(ctx, js)
+		}
+	}
+}
+
+// watch feeds the newest entry of the node's own key into latest, replacing an
+// entry not yet taken: only the newest revision matters ("never a superseded
+// revision"). It re-creates the watcher if it ends while ctx is alive.
+func (a *Agent) watch(ctx context.Context, js jetstream.JetStream, latest chan jetstream.KeyValueEntry) {
+	for ctx.Err() == nil {
+		kv, err := js.KeyValue(ctx, events.BucketDesired)
+		if err != nil {
+			a.log.Debug("desired bucket not reachable yet", "err", err)
+			sleepCtx(ctx, time.Second)
+			continue
+		}
+		w, err := kv.Watch(ctx, a.node)
+		if err != nil {
+			a.log.Debug("watch desired key", "err", err)
+			sleepCtx(ctx, time.Second)
+			continue
+		}
+		for e := range w.Updates() {
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			offer(latest, e)
+		}
+		_ = w.Stop()
+		sleepCtx(ctx, 250*time.Millisecond)
+	}
+}
+
+func offer(ch chan jetstream.KeyValueEntry, e jetstream.KeyValueEntry) {
+	for {
+		select {
+		case ch <- e:
+			return
+		default:
+			select {
+			case <-ch:
+			default:
+			}
+		}
+	}
+}
+
+func (a *Agent) resync(ctx context.Context, js jetstream.JetStream) {
+	kv, err := js.KeyValue(ctx, events.BucketDesired)
+	if err != nil {
+		return
+	}
+	e, err := kv.Get(ctx, a.node)
+	if err != nil {
+		return
+	}
+	a.handle(ctx, js, e)
+}
+
+// handle decides what to do with one entry of the desired key.
+func (a *Agent) handle(ctx context.Context, js jetstream.JetStream, e jetstream.KeyValueEntry) {
+	a.mu.Lock()
+	if e.Revision() == a.lastKVSeq {
+		a.mu.Unlock()
+		return
+	}
+	a.lastKVSeq = e.Revision()
+	lastSeen := a.journal.LastSeen
+	a.mu.Unlock()
+
+	d, err := events.DecodeDesired(e.Value(), nil, a.node)
+	if err != nil {
+		a.publishResult(ctx, js, a.rejected(0, "", fmt.Sprintf("desired state at key %s (kv seq %d) rejected: %v", a.node, e.Revision(), err)))
+		return
+	}
+	switch {
+	case d.Revision == lastSeen:
+		return // handled before (a restart, or a resync of the same entry)
+	case d.Revision < lastSeen:
+		a.publishResult(ctx, js, a.rejected(d.Revision, d.Rollout,
+			fmt.Sprintf("stale revision %d ignored: this node has already handled revision %d", d.Revision, lastSeen)))
+		return
+	}
+	res := a.Apply(ctx, d)
+	a.publishResult(ctx, js, res)
+	a.refreshStatus(ctx, js)
+}
+
+func (a *Agent) rejected(rev uint64, rollout, reason string) events.Result {
+	a.log.Warn("desired state rejected", "revision", rev, "reason", reason)
+	now := time.Now().UTC()
+	return events.Result{
+		Node: a.node, Revision: rev, Rollout: rollout, Outcome: events.OutcomeRejected, Reason: reason,
+		StartedAt: now, FinishedAt: now, Trunk: events.TrunkState{State: "unchanged"},
+	}
+}
+
+// Apply renders, writes, reloads and verifies one desired state, rolling back on
+// failure. It never returns a half-applied host: the result says converged,
+// rolled_back (previous files restored), failed (restoring failed too) or
+// rejected (nothing written).
+func (a *Agent) Apply(ctx context.Context, d events.Desired) events.Result {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	if err := a.init(ctx); err != nil {
+		return a.rejected(d.Revision, d.Rollout, "agent state: "+err.Error())
+	}
+	start := time.Now().UTC()
+	res := events.Result{Node: a.node, Revision: d.Revision, Rollout: d.Rollout, StartedAt: start, Timings: map[string]int64{}}
+	log := a.log.With("revision", d.Revision)
+
+	secret, err := a.openSecret(d.Trunk)
+	if err != nil {
+		return a.finishRejected(d, "secret: "+err.Error())
+	}
+	t := intent.ToTrunk(d.Trunk)
+	t.Revision, t.Secret = d.Revision, secret
+	phase := time.Now()
+	rendered, err := a.side.render(t, a.cfg.Files)
+	if err != nil {
+		return a.finishRejected(d, "render: "+err.Error())
+	}
+	res.Timings[events.PhaseRender] = msSince(phase)
+
+	// Keep the previous bytes, then write.
+	phase = time.Now()
+	inf := InFlight{Revision: d.Revision, Phase: phaseWriting, Prev: map[string]bool{}, Started: start}
+	for _, f := range rendered.Files {
+		old, existed, err := readOptional(a.path(f.Name))
+		if err != nil {
+			return a.finishFailed(res, "read current "+f.Name+": "+err.Error())
+		}
+		inf.Prev[f.Name] = existed
+		if existed {
+			if err := writeAtomic(a.state.prevPath(f.Name), old, 0o600); err != nil {
+				return a.finishFailed(res, "keep previous "+f.Name+": "+err.Error())
+			}
+		}
+	}
+	if err := a.saveInFlight(&inf); err != nil {
+		return a.finishFailed(res, err.Error())
+	}
+	for _, f := range rendered.Files {
+		if err := writeAtomic(a.path(f.Name), f.Content, 0o644); err != nil {
+			return a.rollback(ctx, res, inf, "write "+f.Name+": "+err.Error())
+		}
+		res.Files = append(res.Files, events.FileHash{Name: f.Name, SHA256: sha256Hex(f.Content)})
+	}
+	// The targets exist now; only then add the includes (ASTERISK.md §4).
+	for _, inc := range rendered.Includes {
+		if _, err := ensureInclude(a.path(inc.Parent), inc.Line); err != nil {
+			return a.rollback(ctx, res, inf, err.Error())
+		}
+	}
+	inf.Phase = phaseWritten
+	if err := a.saveInFlight(&inf); err != nil {
+		return a.rollback(ctx, res, inf, err.Error())
+	}
+	res.Timings[events.PhaseWrite] = msSince(phase)
+	if a.hooks.AfterWrite != nil {
+		if err := a.hooks.AfterWrite(); err != nil {
+			res.Outcome, res.Reason = events.OutcomeFailed, "interrupted: "+err.Error()
+			res.FinishedAt = time.Now().UTC()
+			res.Trunk = events.TrunkState{State: "unknown"}
+			return res
+		}
+	}
+	log.Info("files written", "files", len(rendered.Files))
+
+	phase = time.Now()
+	rc := a.ver.reload(ctx)
+	res.Checks = append(res.Checks, rc)
+	res.Timings[events.PhaseReload] = msSince(phase)
+	if !rc.Passed {
+		return a.rollback(ctx, res, inf, "reload: "+rc.Detail)
+	}
+	phase = time.Now()
+	v := a.ver.verify(ctx, d.Trunk, true)
+	res.Timings[events.PhaseVerify] = msSince(phase)
+	res.Checks = append(res.Checks, v.Checks...)
+	res.Trunk, res.Probe = v.Trunk, v.Probe
+	if !v.Passed() {
+		fail, _ := v.FirstFailure()
+		return a.rollback(ctx, res, inf, fail.Name+": "+fail.Detail)
+	}
+
+	hashes := map[string]string{}
+	for _, f := range res.Files {
+		hashes[f.Name] = f.SHA256
+	}
+	a.mu.Lock()
+	a.journal.Applied = AppliedState{Revision: d.Revision, Hashes: hashes, At: time.Now().UTC(), Trunk: withoutSecret(d.Trunk)}
+	a.journal.LastSeen = d.Revision
+	a.journal.InFlight = nil
+	a.lastOutcome = events.OutcomeConverged
+	j := a.journal
+	a.mu.Unlock()
+	if err := a.state.saveJournal(j); err != nil {
+		log.Error("save journal", "err", err)
+	}
+	res.Outcome = events.OutcomeConverged
+	res.FinishedAt = time.Now().UTC()
+	log.Info("converged", "trunk", res.Trunk.State, "rtt_ms", res.Trunk.RTTMS, "probe", probeVerdict(res.Probe))
+	return res
+}
+
+// rollback restores the previous bytes, reloads, verifies the restored revision
+// and records the revision as handled.
+func (a *Agent) rollback(ctx context.Context, res events.Result, inf InFlight, reason string) events.Result {
+	phase := time.Now()
+	a.log.Warn("apply failed; rolling back", "revision", inf.Revision, "reason", reason)
+	res.Reason = reason
+	res.Outcome = events.OutcomeRolledBack
+	if res.Trunk.State == "" {
+		res.Trunk = events.TrunkState{State: "unknown"}
+	}
+	if err := a.restore(inf); err != nil {
+		res.Outcome = events.OutcomeFailed
+		res.Reason = reason + "; restoring the previous files failed: " + err.Error()
+	}
+	a.mu.Lock()
+	applied := a.journal.Applied
+	a.mu.Unlock()
+	rc := a.ver.reload(ctx)
+	rc.Name = "rollback_" + rc.Name
+	res.Checks = append(res.Checks, rc)
+	if applied.Revision > 0 && applied.Trunk != nil && rc.Passed {
+		v := a.ver.verify(ctx, *applied.Trunk, true)
+		for _, c := range v.Checks {
+			c.Name = "rollback_" + c.Name
+			res.Checks = append(res.Checks, c)
+		}
+		if !v.Passed() {
+			res.Reason += fmt.Sprintf("; the restored revision %d does not verify either", applied.Revision)
+		}
+	}
+	if res.Outcome == events.OutcomeRolledBack && applied.Revision > 0 && applied.Revision < res.Revision {
+		res.RestoredRevision = applied.Revision
+	}
+	hashes := map[string]string{}
+	for name := range inf.Prev {
+		if b, ok, _ := readOptional(a.path(name)); ok {
+			hashes[name] = sha256Hex(b)
+		}
+	}
+	a.mu.Lock()
+	a.journal.Applied.Hashes = hashes
+	a.journal.LastSeen = max(a.journal.LastSeen, inf.Revision)
+	a.journal.InFlight = nil
+	a.lastOutcome = res.Outcome
+	j := a.journal
+	a.mu.Unlock()
+	if err := a.state.saveJournal(j); err != nil {
+		a.log.Error("save journal", "err", err)
+	}
+	res.Timings[events.PhaseRollback] = msSince(phase)
+	res.FinishedAt = time.Now().UTC()
+	return res
+}
+
+// restore puts back the bytes kept before an apply. A file that did not exist is
+// replaced by an empty managed file rather than removed: the parent's #include
+// still names it, and a missing target would make Asterisk reject the parent.
+func (a *Agent) restore(inf InFlight) error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(inf.Prev)) {
+		var data []byte
+		if inf.Prev[name] {
+			b, err := os.ReadFile(a.state.prevPath(name))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("read kept bytes of %s: %w", name, err))
+				continue
+			}
+			data = b
+		} else {
+			data = []byte(fmt.Sprintf("; Managed by pbxfleet (%s). No trunk is configured here: revision %d was rolled back.\n", a.side.Program, inf.Revision))
+		}
+		if err := writeAtomic(a.path(name), data, 0o644); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Agent) finishRejected(d events.Desired, reason string) events.Result {
+	res := a.rejected(d.Revision, d.Rollout, reason)
+	a.mu.Lock()
+	a.journal.LastSeen = max(a.journal.LastSeen, d.Revision)
+	a.lastOutcome = events.OutcomeRejected
+	j := a.journal
+	a.mu.Unlock()
+	if err := a.state.saveJournal(j); err != nil {
+		a.log.Error("save journal", "err", err)
+	}
+	return res
+}
+
+func (a *Agent) finishFailed(res events.Result, reason string) events.Result {
+	res.Outcome, res.Reason = events.OutcomeFailed, reason
+	res.FinishedAt = time.Now().UTC()
+	res.Trunk = events.TrunkState{State: "unknown"}
+	a.mu.Lock()
+	a.lastOutcome = events.OutcomeFailed
+	a.mu.Unlock()
+	return res
+}
+
+func (a *Agent) saveInFlight(inf *InFlight) error {
+	a.mu.Lock()
+	cp := *inf
+	a.journal.InFlight = &cp
+	j := a.journal
+	a.mu.Unlock()
+	if err := a.state.saveJournal(j); err != nil {
+		return fmt.Errorf("journal revision %d %s: %w", inf.Revision, inf.Phase, err)
+	}
+	return nil
+}
+
+func (a *Agent) openSecret(t events.Trunk) (string, error) {
+	if t.SealedSecret == "" {
+		return t.Secret, nil
+	}
+	if a.secrets == nil {
+		return "", errors.New("the secret is sealed but this node has no secret_key_file to open it")
+	}
+	s, err := a.secrets.Open(t.SealedSecret, t.SealedBy)
+	if err != nil {
+		return "", fmt.Errorf("open sealed secret: %w", err)
+	}
+	return s, nil
+}
+
+func (a *Agent) path(name string) string { return filepath.Join(a.cfg.ConfigDir, name) }
+
+// AppliedRevision returns the revision the host runs (0 when none).
+func (a *Agent) AppliedRevision() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.journal.Applied.Revision
+}
+
+func withoutSecret(t events.Trunk) *events.Trunk {
+	t.Secret, t.SealedSecret, t.SealedBy = "", "", ""
+	return &t
+}
+
+func msSince(t time.Time) int64 { return time.Since(t).Milliseconds() }
+
+func probeVerdict(p *events.Probe) string {
+	if p == nil {
+		return "none"
+	}
+	return p.Verdict + " (" + p.DialStatus + ":" + fmt.Sprint(p.HangupCause) + ")"
+}
+

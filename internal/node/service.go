@@ -1,0 +1,146 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/pbxfleet/pbxfleet/events"
+)
+
+// CheckReport is the answer of the check endpoint and of `pbx-node check`.
+type CheckReport struct {
+	Node     string            `json:"node"`
+	Revision uint64            `json:"revision"`
+	Passed   bool              `json:"passed"`
+	Reason   string            `json:"reason,omitempty"`
+	Checks   []events.Check    `json:"checks"`
+	Trunk    events.TrunkState `json:"trunk"`
+	Probe    *events.Probe     `json:"probe,omitempty"`
+}
+
+// CheckRequest is the optional body of a check request.
+type CheckRequest struct {
+	// Probe places the probe call too (default true).
+	Probe *bool `json:"probe,omitempty"`
+}
+
+// Check verifies the applied trunk now, without changing anything: the trunk
+// object, a forced qualify, the managed dialplan and (when probe) a probe call.
+func (a *Agent) Check(ctx context.Context, probe bool) (CheckReport, error) {
+	if err := a.init(ctx); err != nil {
+		return CheckReport{}, err
+	}
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	a.mu.Lock()
+	applied := a.journal.Applied
+	a.mu.Unlock()
+	rep := CheckReport{Node: a.node, Revision: applied.Revision}
+	if applied.Trunk == nil {
+		rep.Reason = "no revision applied on this node yet"
+		rep.Trunk = events.TrunkState{State: "none"}
+		return rep, nil
+	}
+	v := a.ver.verify(ctx, *applied.Trunk, probe)
+	rep.Checks, rep.Trunk, rep.Probe, rep.Passed = v.Checks, v.Trunk, v.Probe, v.Passed()
+	if fail, ok := v.FirstFailure(); ok {
+		rep.Reason = fail.Name + ": " + fail.Detail
+	}
+	return rep, nil
+}
+
+var semverRE = regexp.MustCompile(`^v?(\d+\.\d+\.\d+)`)
+
+// startService registers the node's NATS service (nats.go/micro) so that
+// `nats micro ls` lists every agent and `nats req pbxfleet.node.<site>.<role>.check ”`
+// runs its checks.
+func (a *Agent) startService() (micro.Service, error) {
+	ver := "0.0.0"
+	if m := semverRE.FindStringSubmatch(a.version); m != nil {
+		ver = m[1]
+	}
+	svc, err := micro.AddService(a.nc, micro.Config{
+		Name:        events.ServiceNode,
+		Version:     ver,
+		Description: fmt.Sprintf("pbxfleet %s for %s", a.side.Program, a.node),
+		Metadata:    map[string]string{"node": a.node, "site": a.site, "role": a.role, "program": a.side.Program},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start service %s: %w", events.ServiceNode, err)
+	}
+	g := svc.AddGroup(events.NodeServiceGroup(a.site, a.role))
+	checkH := micro.ContextHandler(context.Background(), func(ctx context.Context, req micro.Request) {
+		cr := CheckRequest{}
+		if len(req.Data()) > 0 {
+			if err := json.Unmarshal(req.Data(), &cr); err != nil {
+				_ = req.Error("400", "check request: "+err.Error(), nil)
+				return
+			}
+		}
+		probe := cr.Probe == nil || *cr.Probe
+		rep, err := a.Check(ctx, probe)
+		if err != nil {
+			_ = req.Error("500", err.Error(), nil)
+			return
+		}
+		_ = req.RespondJSON(rep)
+	})
+	statusH := micro.ContextHandler(context.Background(), func(ctx context.Context, req micro.Request) {
+		_ = req.RespondJSON(a.Status(ctx))
+	})
+	err = errors.Join(
+		g.AddEndpoint(events.EndpointCheck, checkH, micro.WithEndpointMetadata(map[string]string{"description": "verify the trunk now: object, qualify, dialplan, probe call"})),
+		g.AddEndpoint(events.EndpointStatus, statusH, micro.WithEndpointMetadata(map[string]string{"description": "applied revision, trunk state, drift"})),
+	)
+	if err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("add endpoints: %w", err)
+	}
+	return svc, nil
+}
+
+// ApplyCurrent fetches the node's current desired state once, applies it (unless
+// already handled), publishes the result and status, and returns the result. It
+// backs `--once`. ok is false when there was nothing new to apply.
+func (a *Agent) ApplyCurrent(ctx context.Context) (res events.Result, ok bool, err error) {
+	if a.nc == nil {
+		return res, false, fmt.Errorf("apply current %s: no NATS connection", a.node)
+	}
+	if err := a.init(ctx); err != nil {
+		return res, false, err
+	}
+	js, err := newJetStream(a.nc)
+	if err != nil {
+		return res, false, err
+	}
+	a.flushOutbox(ctx, js)
+	kv, err := js.KeyValue(ctx, events.BucketDesired)
+	if err != nil {
+		return res, false, fmt.Errorf("apply current %s: %w", a.node, err)
+	}
+	e, err := kv.Get(ctx, a.node)
+	if err != nil {
+		return res, false, fmt.Errorf("apply current %s: get desired state: %w", a.node, err)
+	}
+	d, err := events.DecodeDesired(e.Value(), nil, a.node)
+	if err != nil {
+		res = a.rejected(0, "", err.Error())
+		a.publishResult(ctx, js, res)
+		return res, true, nil
+	}
+	a.mu.Lock()
+	lastSeen := a.journal.LastSeen
+	a.mu.Unlock()
+	if d.Revision <= lastSeen {
+		return res, false, nil
+	}
+	res = a.Apply(ctx, d)
+	a.publishResult(ctx, js, res)
+	a.refreshStatus(ctx, js)
+	return res, true, nil
+}

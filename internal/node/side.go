@@ -1,0 +1,152 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/asterisk"
+)
+
+// Side is what differs between the Issabel agent and the OMniLeads agent: which
+// files it renders, how it reloads, and how it reads its trunk's state. The two
+// sides are values of this struct (PBXSide, OMLSide); the runtime is shared.
+type Side struct {
+	// Role is events.RolePBX or events.RoleOML.
+	Role string
+	// Program names the agent binary in generated headers and logs.
+	Program string
+	// Reloads are run in order after writing; each must print its success text.
+	Reloads []string
+	// ListCommand lists every trunk with its qualify state.
+	ListCommand string
+
+	render      func(t asterisk.Trunk, f FileNames) (asterisk.Rendered, error)
+	trunkName   func(t events.Trunk) string
+	showCommand func(name string) string
+	qualify     func(name string) string
+	parseShow   func(out []byte) error
+	trunkState  func(out []byte, name string) (events.TrunkState, bool, error)
+	// dialplan lists the contexts and extensions the managed dialplan must hold.
+	dialplan func(t events.Trunk) map[string][]string
+}
+
+// PBXSide returns the Issabel (chan_sip) side (ASTERISK.md §4, §5).
+func PBXSide() Side {
+	return Side{
+		Role:        events.RolePBX,
+		Program:     "pbx-node",
+		Reloads:     []string{"sip reload", "dialplan reload"},
+		ListCommand: "sip show peers",
+		render: func(t asterisk.Trunk, f FileNames) (asterisk.Rendered, error) {
+			names := asterisk.DefaultPBXFiles()
+			override(&names.Peer, f.Trunk)
+			override(&names.Dialplan, f.Dialplan)
+			override(&names.SIPParent, f.TrunkParent)
+			override(&names.ExtensionsParent, f.DialplanParent)
+			return asterisk.RenderPBX(t, names)
+		},
+		trunkName:   func(t events.Trunk) string { return t.PBXTrunkName },
+		showCommand: func(name string) string { return "sip show peer " + name },
+		qualify:     func(name string) string { return "sip qualify peer " + name },
+		parseShow: func(out []byte) error {
+			_, err := asterisk.ParsePeer(out)
+			return err
+		},
+		trunkState: func(out []byte, name string) (events.TrunkState, bool, error) {
+			peers, err := asterisk.ParsePeers(out)
+			if err != nil {
+				return events.TrunkState{}, false, err
+			}
+			p, ok := asterisk.FindPeer(peers, name)
+			if !ok {
+				return events.TrunkState{State: "missing"}, false, fmt.Errorf("peer %s: %w", name, asterisk.ErrNotFound)
+			}
+			st := events.TrunkState{State: string(p.Status), Reachable: p.Reachable()}
+			if p.HasLatency {
+				st.RTTMS = float64(p.LatencyMS)
+			}
+			return st, p.Status.Pending(), nil
+		},
+		dialplan: func(t events.Trunk) map[string][]string {
+			custom := []string{t.ProbeNumber}
+			for _, d := range t.DIDs {
+				custom = append(custom, asterisk.DID{Number: d.Number, Extension: d.Extension}.LocalNumber())
+			}
+			if t.AgentRouting == string(asterisk.AgentRoutingPerAgent) {
+				for _, a := range t.Agents {
+					custom = append(custom, asterisk.Agent{ID: a.ID, SIPNumber: a.SIPNumber, Extension: a.Extension}.LocalNumber())
+				}
+			} else if len(t.Agents) > 0 {
+				custom = append(custom, t.AgentPattern)
+			}
+			return map[string][]string{"from-internal-custom": custom, asterisk.ProbeContext: {"_X."}}
+		},
+	}
+}
+
+// OMLSide returns the OMniLeads (pjsip wizard) side (ASTERISK.md §4, §5).
+func OMLSide() Side {
+	return Side{
+		Role:    events.RoleOML,
+		Program: "agents-node",
+		// `pjsip reload` does not exist on a stock 20.x (ASTERISK.md §5).
+		Reloads:     []string{"module reload res_pjsip.so", "dialplan reload"},
+		ListCommand: "pjsip show endpoints",
+		render: func(t asterisk.Trunk, f FileNames) (asterisk.Rendered, error) {
+			names := asterisk.DefaultOMLFiles()
+			override(&names.Wizard, f.Trunk)
+			override(&names.Dialplan, f.Dialplan)
+			override(&names.WizardParent, f.TrunkParent)
+			override(&names.ExtensionsParent, f.DialplanParent)
+			return asterisk.RenderOML(t, names)
+		},
+		trunkName:   func(t events.Trunk) string { return t.OMLTrunkName },
+		showCommand: func(name string) string { return "pjsip show endpoint " + name },
+		qualify:     func(name string) string { return "pjsip qualify " + name },
+		parseShow: func(out []byte) error {
+			_, err := asterisk.ParseEndpoint(out)
+			return err
+		},
+		trunkState: func(out []byte, name string) (events.TrunkState, bool, error) {
+			eps, err := asterisk.ParseEndpoints(out)
+			if err != nil {
+				return events.TrunkState{}, false, err
+			}
+			ep, ok := asterisk.FindEndpoint(eps, name)
+			if !ok {
+				return events.TrunkState{State: "missing"}, false, fmt.Errorf("endpoint %s: %w", name, asterisk.ErrNotFound)
+			}
+			st := events.TrunkState{State: ep.State, Reachable: ep.Reachable()}
+			for _, c := range ep.Contacts {
+				st.State = string(c.Status)
+				if c.HasRTT {
+					st.RTTMS = c.RTTMS
+				}
+				if c.Status.Reachable() {
+					break
+				}
+			}
+			return st, ep.Pending() || len(ep.Contacts) == 0, nil
+		},
+		dialplan: func(t events.Trunk) map[string][]string {
+			return map[string][]string{"from-pbx": {t.ProbeNumber}, asterisk.ProbeContext: {"_X."}}
+		},
+	}
+}
+
+// SideFor returns the side of a role.
+func SideFor(role string) (Side, error) {
+	switch role {
+	case events.RolePBX:
+		return PBXSide(), nil
+	case events.RoleOML:
+		return OMLSide(), nil
+	}
+	return Side{}, fmt.Errorf("side for role %q: %w", role, events.ErrInvalidRole)
+}
+
+func override(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}

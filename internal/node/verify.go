@@ -1,0 +1,385 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/asterisk"
+)
+
+// Check names, in the order they run.
+const (
+	CheckReload   = "reload"
+	CheckObject   = "trunk_object"
+	CheckQualify  = "qualify"
+	CheckDialplan = "dialplan"
+	CheckProbe    = "probe"
+)
+
+// Probe verdicts (ASTERISK.md §7).
+const (
+	// VerdictTrunkWorks: cause 1, the far side authenticated us and found no such
+	// number: the trunk carries calls in this direction.
+	VerdictTrunkWorks = "trunk_works"
+	// VerdictAuthOrFarTrunk: cause 21, the far side rejected the call: wrong
+	// credentials, or the far side has no trunk for us.
+	VerdictAuthOrFarTrunk = "auth_or_far_trunk"
+	// VerdictAnswered: the probe number exists on the far side; it must not.
+	VerdictAnswered = "answered"
+	// VerdictNoResult: the dialplan never recorded an outcome.
+	VerdictNoResult = "no_result"
+	// VerdictOther: any other cause.
+	VerdictOther = "other"
+)
+
+// Verification is the outcome of verifying the trunk on one host.
+type Verification struct {
+	Checks []events.Check
+	Trunk  events.TrunkState
+	Probe  *events.Probe
+}
+
+// Passed reports whether every check passed.
+func (v Verification) Passed() bool {
+	for _, c := range v.Checks {
+		if !c.Passed {
+			return false
+		}
+	}
+	return len(v.Checks) > 0
+}
+
+// FirstFailure returns the first failed check, if any.
+func (v Verification) FirstFailure() (events.Check, bool) {
+	for _, c := range v.Checks {
+		if !c.Passed {
+			return c, true
+		}
+	}
+	return events.Check{}, false
+}
+
+// verifier runs the checks of one side through the CLI.
+type verifier struct {
+	side Side
+	cli  CLI
+	cfg  Config
+}
+
+// run executes one CLI command with the command deadline and fails on the
+// not-running answer, which is the only case where the exit status matters
+// (ASTERISK.md §5).
+func (v verifier) run(ctx context.Context, command string) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, v.cfg.Deadlines.Command)
+	defer cancel()
+	out, code, err := v.cli.Run(cctx, command)
+	if err != nil {
+		return out, fmt.Errorf("%s: %w", command, err)
+	}
+	if asterisk.IsNotRunning([]byte(out), code) {
+		return out, fmt.Errorf("%s: %w", command, ErrAsteriskDown)
+	}
+	return out, nil
+}
+
+// reload runs the side's reload commands and checks each reply. A good reply
+// proves only that the command ran (ASTERISK.md §5); the checks that follow prove
+// the configuration.
+func (v verifier) reload(ctx context.Context) events.Check {
+	c := events.Check{Name: CheckReload, Passed: true}
+	var details []string
+	for _, cmd := range v.side.Reloads {
+		out, err := v.run(ctx, cmd)
+		c.Raw = append(c.Raw, rawLines(cmd, out)...)
+		if err == nil {
+			err = asterisk.ParseReload(cmd, []byte(out))
+		}
+		if err != nil {
+			c.Passed = false
+			details = append(details, err.Error())
+			break
+		}
+		details = append(details, cmd+": ok")
+	}
+	c.Detail = strings.Join(details, "; ")
+	return c
+}
+
+// verify runs every check after a reload; it stops at the first failure that
+// makes the next checks meaningless. probe=false skips the probe call (status
+// refreshes must never place calls).
+func (v verifier) verify(ctx context.Context, t events.Trunk, probe bool) Verification {
+	var res Verification
+	name := v.side.trunkName(t)
+	deadline := time.Now().Add(v.cfg.Deadlines.Verify)
+	vctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	obj := v.checkObject(vctx, name)
+	res.Checks = append(res.Checks, obj)
+	if !obj.Passed {
+		res.Trunk = events.TrunkState{State: "missing"}
+		return res
+	}
+	q, st := v.checkQualify(vctx, name)
+	res.Checks = append(res.Checks, q)
+	res.Trunk = st
+	dp := v.checkDialplan(vctx, t)
+	res.Checks = append(res.Checks, dp)
+	if !q.Passed || !dp.Passed || !probe {
+		return res
+	}
+	pc, pr := v.checkProbe(vctx, t.ProbeNumber)
+	res.Checks = append(res.Checks, pc)
+	res.Probe = pr
+	return res
+}
+
+func (v verifier) checkObject(ctx context.Context, name string) events.Check {
+	cmd := v.side.showCommand(name)
+	c := events.Check{Name: CheckObject}
+	out, err := v.run(ctx, cmd)
+	c.Raw = rawLines(cmd, firstLines(out, 6))
+	if err == nil {
+		err = v.side.parseShow([]byte(out))
+	}
+	if err != nil {
+		c.Detail = fmt.Sprintf("%s %s does not exist after the reload: %v", v.side.objectKind(), name, err)
+		return c
+	}
+	c.Passed = true
+	c.Detail = fmt.Sprintf("%s %s exists", v.side.objectKind(), name)
+	return c
+}
+
+// checkQualify forces a qualify and polls until the trunk answers or the verify
+// deadline passes. UNKNOWN and NonQual are pending, not down: OML showed NonQual
+// for 54 s after a start with qualify_frequency=60 (ASTERISK.md §5).
+func (v verifier) checkQualify(ctx context.Context, name string) (events.Check, events.TrunkState) {
+	c := events.Check{Name: CheckQualify}
+	qcmd := v.side.qualify(name)
+	if out, err := v.run(ctx, qcmd); err != nil {
+		c.Raw = rawLines(qcmd, out)
+		c.Detail = err.Error()
+		return c, events.TrunkState{State: "unknown"}
+	}
+	var (
+		st      events.TrunkState
+		lastOut string
+		lastErr error
+	)
+	for {
+		out, err := v.run(ctx, v.side.ListCommand)
+		lastOut, lastErr = out, err
+		if err == nil {
+			var pending bool
+			st, pending, err = v.side.trunkState([]byte(out), name)
+			lastErr = err
+			if err == nil && st.Reachable {
+				c.Passed = true
+				c.Detail = fmt.Sprintf("%s answers qualify: %s (%.3g ms)", name, st.State, st.RTTMS)
+				c.Raw = rawLines(v.side.ListCommand, trunkLines(out, name))
+				return c, st
+			}
+			_ = pending // pending and down both keep polling until the deadline
+		}
+		if !sleepCtx(ctx, v.cfg.PollInterval) {
+			break
+		}
+	}
+	c.Raw = rawLines(v.side.ListCommand, trunkLines(lastOut, name))
+	if lastErr != nil {
+		c.Detail = fmt.Sprintf("%s: %v", name, lastErr)
+	} else {
+		c.Detail = fmt.Sprintf("%s did not answer qualify before the deadline: %s", name, st.State)
+	}
+	if st.State == "" {
+		st.State = "unknown"
+	}
+	return c, st
+}
+
+func (v verifier) checkDialplan(ctx context.Context, t events.Trunk) events.Check {
+	c := events.Check{Name: CheckDialplan, Passed: true}
+	var missing []string
+	want := v.side.dialplan(t)
+	for _, ctxName := range sortedKeys(want) {
+		cmd := "dialplan show " + ctxName
+		out, err := v.run(ctx, cmd)
+		var show asterisk.DialplanShow
+		if err == nil {
+			show, err = asterisk.ParseDialplanShow([]byte(out))
+		}
+		if err != nil {
+			c.Raw = append(c.Raw, rawLines(cmd, firstLines(out, 4))...)
+			missing = append(missing, fmt.Sprintf("context %s: %v", ctxName, err))
+			continue
+		}
+		for _, ext := range want[ctxName] {
+			if _, ok := show.Find(ctxName, ext); !ok {
+				missing = append(missing, ext+"@"+ctxName)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		c.Passed = false
+		c.Detail = "managed extensions missing from the running dialplan: " + strings.Join(missing, ", ")
+		return c
+	}
+	c.Detail = "managed extensions present"
+	return c
+}
+
+var probeValueRE = regexp.MustCompile(`^([A-Z]+):([0-9]{1,3})$`)
+
+// checkProbe dials the probe number over the trunk through the managed probe
+// context and reads the outcome back from AstDB (ASTERISK.md §7). Cause 1 proves
+// the trunk; anything else is retried until the verify deadline, because the far
+// side of the site applies concurrently and may not have its new config yet.
+func (v verifier) checkProbe(ctx context.Context, number string) (events.Check, *events.Probe) {
+	c := events.Check{Name: CheckProbe}
+	pr := &events.Probe{Number: number, Verdict: VerdictNoResult}
+	fam, key := asterisk.ProbeDBFamily, asterisk.ProbeDBKey
+	for attempt := 1; ; attempt++ {
+		raw, err := v.probeOnce(ctx, number, fam, key, pr)
+		c.Raw = raw
+		if err == nil && pr.Verdict == VerdictTrunkWorks {
+			c.Passed = true
+			c.Detail = fmt.Sprintf("probe to %s ended %s:%d (unallocated number after authentication): the trunk carries calls in this direction", number, pr.DialStatus, pr.HangupCause)
+			return c, pr
+		}
+		if err != nil {
+			c.Detail = err.Error()
+		} else {
+			c.Detail = probeFailure(pr)
+		}
+		if pr.Verdict == VerdictAnswered || errors.Is(err, ErrAsteriskDown) {
+			return c, pr // retrying cannot help, and must not ring anyone again
+		}
+		if !sleepCtx(ctx, v.cfg.PollInterval*2) {
+			c.Detail = fmt.Sprintf("%s (after %d attempts)", c.Detail, attempt)
+			return c, pr
+		}
+	}
+}
+
+func (v verifier) probeOnce(ctx context.Context, number, fam, key string, pr *events.Probe) ([]string, error) {
+	pctx, cancel := context.WithTimeout(ctx, v.cfg.Deadlines.Probe)
+	defer cancel()
+	var raw []string
+	put := fmt.Sprintf("database put %s %s pending", fam, key)
+	if out, err := v.run(pctx, put); err != nil {
+		return rawLines(put, out), err
+	}
+	orig := fmt.Sprintf("channel originate Local/%s@%s application Wait 1", number, asterisk.ProbeContext)
+	out, err := v.run(pctx, orig)
+	raw = append(raw, rawLines(orig, out)...)
+	if err != nil {
+		return raw, err
+	}
+	get := fmt.Sprintf("database get %s %s", fam, key)
+	for {
+		out, err := v.run(pctx, get)
+		if err != nil {
+			return append(raw, rawLines(get, out)...), err
+		}
+		val, err := asterisk.ParseDatabaseGet([]byte(out))
+		if err == nil {
+			if m := probeValueRE.FindStringSubmatch(val); m != nil {
+				cause, _ := strconv.Atoi(m[2])
+				pr.DialStatus, pr.HangupCause = m[1], cause
+				pr.Verdict = verdict(m[1], cause)
+				return append(raw, rawLines(get, out)...), nil
+			}
+		}
+		if !sleepCtx(pctx, v.cfg.PollInterval) {
+			pr.DialStatus, pr.HangupCause, pr.Verdict = "", 0, VerdictNoResult
+			return append(raw, rawLines(get, out)...), fmt.Errorf("probe to %s recorded no outcome within %s (last %q): %w",
+				number, v.cfg.Deadlines.Probe, strings.TrimSpace(out), ErrVerifyFailed)
+		}
+	}
+}
+
+func verdict(dialStatus string, cause int) string {
+	switch {
+	case dialStatus == "ANSWER":
+		return VerdictAnswered
+	case cause == 1:
+		return VerdictTrunkWorks
+	case cause == 21:
+		return VerdictAuthOrFarTrunk
+	}
+	return VerdictOther
+}
+
+func probeFailure(pr *events.Probe) string {
+	switch pr.Verdict {
+	case VerdictAuthOrFarTrunk:
+		return fmt.Sprintf("probe to %s ended %s:%d (call rejected): the far side refused our credentials or has no trunk for us", pr.Number, pr.DialStatus, pr.HangupCause)
+	case VerdictAnswered:
+		return fmt.Sprintf("probe to %s was answered: the probe number exists on the far side; choose one that exists on neither side", pr.Number)
+	}
+	return fmt.Sprintf("probe to %s ended %s:%d", pr.Number, pr.DialStatus, pr.HangupCause)
+}
+
+func (s Side) objectKind() string {
+	if s.Role == events.RolePBX {
+		return "chan_sip peer"
+	}
+	return "pjsip endpoint"
+}
+
+// rawLines prefixes the command so a result shows what was asked and what came back.
+func rawLines(cmd, out string) []string {
+	lines := []string{"> " + cmd}
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		if strings.TrimSpace(l) != "" {
+			lines = append(lines, strings.TrimRight(l, " "))
+		}
+	}
+	return lines
+}
+
+func firstLines(out string, n int) string {
+	lines := strings.SplitN(out, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// trunkLines keeps the lines of a list output that mention the trunk, so raw
+// evidence stays small on a PBX with many peers.
+func trunkLines(out, name string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, name) {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) == 0 {
+		return firstLines(out, 4)
+	}
+	return strings.Join(keep, "\n")
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func sortedKeys(m map[string][]string) []string { return slices.Sorted(maps.Keys(m)) }

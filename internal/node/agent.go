@@ -420,7 +420,9 @@ func (a *Agent) rollback(ctx context.Context, res events.Result, inf InFlight, r
 	rc.Name = "rollback_" + rc.Name
 	res.Checks = append(res.Checks, rc)
 	if applied.Revision > 0 && applied.Trunk != nil && rc.Passed {
-		v := a.ver.verify(ctx, *applied.Trunk, true)
+		// No probe here: the far side may be what failed, and the restored
+		// revision was proven when it was applied.
+		v := a.ver.verify(ctx, *applied.Trunk, false)
 		for _, c := range v.Checks {
 			c.Name = "rollback_" + c.Name
 			res.Checks = append(res.Checks, c)

@@ -1,0 +1,404 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/natstest"
+)
+
+const testSecret = "S3cure-Trunk-Secret-1"
+
+// seedTrunk is the seed's LAN block with the fixtures' addresses (PBX
+// 127.0.0.2, OML 127.0.0.3) and a strong secret.
+func seedTrunk() events.Trunk {
+	return events.Trunk{
+		Site: "bsas-1", Scenario: "lan",
+		PBXAddress: "127.0.0.2", PBXPort: 5060, OMLAddress: "127.0.0.3",
+		OMLTransport: "trunk-transport", OMLPort: 5161,
+		PBXTrunkName: "omnileads", OMLTrunkName: "issabel", PBXUser: "issabel", OMLUser: "omnileads",
+		Secret: testSecret, PBXCodecs: []string{"alaw"}, OMLCodecs: []string{"alaw", "ulaw"}, QualifyFrequency: 60,
+		DIDs:         []events.DID{{Number: "098098", Extension: "5000"}},
+		Agents:       []events.Agent{{ID: "1", SIPNumber: "1006", Name: "Adrian Belew"}, {ID: "2", SIPNumber: "1007"}},
+		AgentRouting: "pattern", AgentPattern: "_1XXXX.", ProbeNumber: "99999",
+	}
+}
+
+type harness struct {
+	t        *testing.T
+	srv      *natstest.Server
+	role     string
+	node     string
+	confDir  string
+	stateDir string
+	fakeDir  string
+	results  jetstream.Consumer
+}
+
+func newHarness(t *testing.T, srv *natstest.Server, role string) *harness {
+	t.Helper()
+	root := t.TempDir()
+	h := &harness{t: t, srv: srv, role: role, node: "bsas-1." + role,
+		confDir: filepath.Join(root, "etc"), stateDir: filepath.Join(root, "state"), fakeDir: filepath.Join(root, "fake")}
+	for _, d := range []string{h.confDir, h.fakeDir} {
+		require.NoError(t, os.MkdirAll(d, 0o755))
+	}
+	// Stock files the includes go into, as on a real host.
+	parent := "sip_custom.conf"
+	if role == events.RoleOML {
+		parent = "oml_pjsip_wizard_custom.conf"
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(h.confDir, parent), []byte("; stock file\n"), 0o640))
+	ctx := context.Background()
+	c, err := srv.JS.OrderedConsumer(ctx, events.StreamResults, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{events.ResultSubject("bsas-1", role)}})
+	require.NoError(t, err)
+	h.results = c
+	return h
+}
+
+func (h *harness) config() Config {
+	return Config{
+		Node: h.node, ConfigDir: h.confDir, StateDir: h.stateDir,
+		Command:        fakeCommand(h.fakeDir, h.role, h.confDir),
+		Deadlines:      Deadlines{Command: 5 * time.Second, Verify: 5 * time.Second, Probe: 3 * time.Second},
+		StatusInterval: 300 * time.Millisecond, PollInterval: 50 * time.Millisecond,
+	}
+}
+
+func (h *harness) setMode(mode string) {
+	require.NoError(h.t, os.WriteFile(filepath.Join(h.fakeDir, "mode"), []byte(mode), 0o600))
+}
+
+func (h *harness) side() Side {
+	s, err := SideFor(h.role)
+	require.NoError(h.t, err)
+	return s
+}
+
+// start runs an agent until the test ends (or until the returned stop is called).
+func (h *harness) start(opts ...Option) (stop func()) {
+	h.t.Helper()
+	nc, err := nats.Connect(h.srv.URL, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	require.NoError(h.t, err)
+	a, err := New(h.config(), h.side(), nil, nc, opts...)
+	require.NoError(h.t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(h.t, err)
+		case <-time.After(15 * time.Second):
+			h.t.Error("agent did not stop within 15s")
+		}
+		nc.Close()
+	}
+	h.t.Cleanup(stop)
+	return stop
+}
+
+func (h *harness) put(rev uint64, tr events.Trunk) {
+	h.t.Helper()
+	data, _, err := events.Encode(events.SourceOrchestrator, events.Desired{Node: h.node, Revision: rev, Trunk: tr})
+	require.NoError(h.t, err)
+	h.putRaw(data)
+}
+
+func (h *harness) putRaw(data []byte) {
+	h.t.Helper()
+	kv, err := h.srv.JS.KeyValue(context.Background(), events.BucketDesired)
+	require.NoError(h.t, err)
+	_, err = kv.Put(context.Background(), h.node, data)
+	require.NoError(h.t, err)
+}
+
+// nextResult waits for the next result of this node on the stream.
+func (h *harness) nextResult() events.Result {
+	h.t.Helper()
+	msg, err := h.results.Next(jetstream.FetchMaxWait(40 * time.Second))
+	require.NoError(h.t, err, "no result within 40s")
+	r, err := events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject())
+	require.NoError(h.t, err)
+	return r
+}
+
+func (h *harness) read(name string) string {
+	b, err := os.ReadFile(filepath.Join(h.confDir, name))
+	require.NoError(h.t, err)
+	return string(b)
+}
+
+func managedName(role string) string {
+	if role == events.RolePBX {
+		return "pbxfleet_sip.conf"
+	}
+	return "pbxfleet_pjsip_wizard.conf"
+}
+
+func checkByName(r events.Result, name string) (events.Check, bool) {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return events.Check{}, false
+}
+
+func TestAgentConverges(t *testing.T) {
+	srv := natstest.Start(t)
+	for _, role := range []string{events.RolePBX, events.RoleOML} {
+		t.Run(role, func(t *testing.T) {
+			h := newHarness(t, srv, role)
+			h.start()
+			h.put(1, seedTrunk())
+			r := h.nextResult()
+			require.Equal(t, events.OutcomeConverged, r.Outcome, r.Reason)
+			assert.EqualValues(t, 1, r.Revision)
+			assert.True(t, r.Trunk.Reachable)
+			require.NotNil(t, r.Probe)
+			assert.Equal(t, VerdictTrunkWorks, r.Probe.Verdict)
+			assert.Equal(t, 1, r.Probe.HangupCause)
+			for _, name := range []string{CheckReload, CheckObject, CheckQualify, CheckDialplan, CheckProbe} {
+				c, ok := checkByName(r, name)
+				require.True(t, ok, "check %s missing", name)
+				assert.True(t, c.Passed, "%s: %s", name, c.Detail)
+			}
+			assert.Contains(t, h.read(managedName(role)), "revision 1")
+			parent := map[string]string{events.RolePBX: "sip_custom.conf", events.RoleOML: "oml_pjsip_wizard_custom.conf"}[role]
+			inc := "#include " + managedName(role)
+			assert.Equal(t, 1, strings.Count(h.read(parent), inc))
+			// The secret never leaves the host in a result.
+			data, _, err := events.Encode(events.NodeSource("bsas-1", role), r)
+			require.NoError(t, err)
+			assert.NotContains(t, string(data), testSecret)
+
+			// A second revision keeps the include line single.
+			tr := seedTrunk()
+			tr.DIDs = append(tr.DIDs, events.DID{Number: "098099"})
+			h.put(2, tr)
+			r = h.nextResult()
+			require.Equal(t, events.OutcomeConverged, r.Outcome, r.Reason)
+			assert.Equal(t, 1, strings.Count(h.read(parent), inc))
+		})
+	}
+}
+
+func TestAgentRollsBackWhenFarSideUnreachable(t *testing.T) {
+	srv := natstest.Start(t)
+	h := newHarness(t, srv, events.RolePBX)
+	h.start()
+	h.put(1, seedTrunk())
+	require.Equal(t, events.OutcomeConverged, h.nextResult().Outcome)
+	before := h.read("pbxfleet_sip.conf")
+	beforeDP := h.read("pbxfleet_extensions.conf")
+
+	h.setMode("unreachable")
+	tr := seedTrunk()
+	tr.OMLPort = 5199
+	h.put(2, tr)
+	r := h.nextResult()
+	require.Equal(t, events.OutcomeRolledBack, r.Outcome)
+	assert.EqualValues(t, 1, r.RestoredRevision)
+	assert.Contains(t, r.Reason, "qualify")
+	assert.Contains(t, r.Reason, "UNREACHABLE")
+	q, _ := checkByName(r, CheckQualify)
+	assert.Contains(t, strings.Join(q.Raw, "\n"), "UNREACHABLE", "the raw CLI line that proved it")
+	assert.Equal(t, before, h.read("pbxfleet_sip.conf"), "old bytes restored")
+	assert.Equal(t, beforeDP, h.read("pbxfleet_extensions.conf"))
+}
+
+func TestAgentProbeCatchesCredentialMismatchThatQualifyMisses(t *testing.T) {
+	srv := natstest.Start(t)
+	h := newHarness(t, srv, events.RolePBX)
+	h.start()
+	h.setMode("badsecret")
+	h.put(1, seedTrunk())
+	r := h.nextResult()
+	require.Equal(t, events.OutcomeRolledBack, r.Outcome)
+	q, ok := checkByName(r, CheckQualify)
+	require.True(t, ok)
+	assert.True(t, q.Passed, "qualify says OK, as in the fixture")
+	assert.Contains(t, strings.Join(q.Raw, "\n"), "OK (1 ms)")
+	p, ok := checkByName(r, CheckProbe)
+	require.True(t, ok)
+	assert.False(t, p.Passed)
+	require.NotNil(t, r.Probe)
+	assert.Equal(t, "CONGESTION", r.Probe.DialStatus)
+	assert.Equal(t, 21, r.Probe.HangupCause)
+	assert.Equal(t, VerdictAuthOrFarTrunk, r.Probe.Verdict)
+	assert.Contains(t, r.Reason, "probe")
+	// Nothing was applied before: the managed file is back to an empty one.
+	assert.NotContains(t, h.read("pbxfleet_sip.conf"), "[omnileads]")
+}
+
+var errKilled = errors.New("killed between write and reload")
+
+func TestAgentKilledBetweenWriteAndReloadConvergesOnRestart(t *testing.T) {
+	srv := natstest.Start(t)
+	h := newHarness(t, srv, events.RolePBX)
+	stop := h.start(WithHooks(Hooks{AfterWrite: func() error { return errKilled }}))
+	h.put(1, seedTrunk())
+	r := h.nextResult()
+	require.Equal(t, events.OutcomeFailed, r.Outcome)
+	stop()
+	j, err := stateDir(h.stateDir).loadJournal()
+	require.NoError(t, err)
+	require.NotNil(t, j.InFlight, "the journal shows the interrupted apply")
+	assert.EqualValues(t, 1, j.InFlight.Revision)
+
+	h.start() // a new process on the same state dir
+	r = h.nextResult()
+	require.Equal(t, events.OutcomeConverged, r.Outcome, r.Reason)
+	assert.EqualValues(t, 1, r.Revision)
+	j, err = stateDir(h.stateDir).loadJournal()
+	require.NoError(t, err)
+	assert.Nil(t, j.InFlight)
+	assert.EqualValues(t, 1, j.Applied.Revision)
+	entries, err := os.ReadDir(h.confDir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		assert.False(t, strings.Contains(e.Name(), ".pbxfleet-"), "no temp file left: %s", e.Name())
+	}
+}
+
+func TestAgentRejectsHostileEventsAndKeepsServing(t *testing.T) {
+	srv := natstest.Start(t)
+	h := newHarness(t, srv, events.RoleOML)
+	h.start()
+	h.put(3, seedTrunk())
+	require.Equal(t, events.OutcomeConverged, h.nextResult().Outcome)
+	good := h.read(managedName(events.RoleOML))
+
+	otherTrunk := seedTrunk()
+	otherTrunk.Site = "bsas-2"
+	other, _, err := events.Encode(events.SourceOrchestrator, events.Desired{Node: "bsas-2.oml", Revision: 9, Trunk: otherTrunk})
+	require.NoError(t, err)
+	injected := seedTrunk()
+	injected.OMLTrunkName = "issabel]\n[evil"
+	injectedData, _, err := events.Encode(events.SourceOrchestrator, events.Desired{Node: h.node, Revision: 10, Trunk: injected})
+	if err != nil {
+		// events may refuse to encode it; hand-craft the same event then.
+		injectedData = []byte(strings.Replace(string(other), `"issabel"`, `"issabel]\n[evil"`, 1))
+	}
+	cases := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"garbage", []byte("\x00\x01 not json"), "rejected"},
+		{"wrong node", other, "bsas-2.oml"},
+		{"oversized", []byte(`{"specversion":"1.0","data":"` + strings.Repeat("A", 63<<10) + `"}`), "rejected"},
+		{"injected config", injectedData, "oml_trunk_name: unsafe value"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h.putRaw(tc.data)
+			r := h.nextResult()
+			assert.Equal(t, events.OutcomeRejected, r.Outcome)
+			assert.Contains(t, r.Reason, tc.want)
+			assert.Equal(t, good, h.read(managedName(events.RoleOML)), "nothing written")
+		})
+	}
+	// A replayed old revision is refused with a reason.
+	h.put(2, seedTrunk())
+	r := h.nextResult()
+	assert.Equal(t, events.OutcomeRejected, r.Outcome)
+	assert.Contains(t, r.Reason, "stale revision 2")
+	// And the agent still serves.
+	tr := seedTrunk()
+	tr.QualifyFrequency = 30
+	h.put(11, tr)
+	r = h.nextResult()
+	require.Equal(t, events.OutcomeConverged, r.Outcome, r.Reason)
+	assert.Contains(t, h.read(managedName(events.RoleOML)), "aor/qualify_frequency=30")
+}
+
+func TestAgentReportsDrift(t *testing.T) {
+	srv := natstest.Start(t)
+	h := newHarness(t, srv, events.RolePBX)
+	h.start()
+	h.put(1, seedTrunk())
+	require.Equal(t, events.OutcomeConverged, h.nextResult().Outcome)
+
+	path := filepath.Join(h.confDir, "pbxfleet_sip.conf")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, append(b, []byte("nat=force_rport\n")...), 0o644))
+
+	kv, err := srv.JS.KeyValue(context.Background(), events.BucketStatus)
+	require.NoError(t, err)
+	var st events.Status
+	require.Eventually(t, func() bool {
+		e, err := kv.Get(context.Background(), h.node)
+		if err != nil {
+			return false
+		}
+		st, err = events.DecodeStatus(e.Value(), nil, h.node)
+		return err == nil && st.Drift
+	}, 10*time.Second, 50*time.Millisecond)
+	assert.Equal(t, []string{"pbxfleet_sip.conf"}, st.DriftFiles)
+	assert.False(t, st.Healthy)
+	assert.EqualValues(t, 1, st.AppliedRevision)
+}
+
+func TestAgentSurvivesNATSRestartMidApply(t *testing.T) {
+	dir := t.TempDir()
+	srv := natstest.StartIn(t, dir, -1)
+	port := srv.Port()
+	h := newHarness(t, srv, events.RolePBX)
+	restarted := make(chan *natstest.Server, 1)
+	h.start(WithHooks(Hooks{AfterWrite: func() error {
+		// The server goes away while the agent reloads and verifies.
+		srv.Shutdown()
+		go func() { restarted <- natstest.StartIn(t, dir, port) }()
+		return nil
+	}}))
+	h.put(1, seedTrunk())
+	srv2 := <-restarted
+	c, err := srv2.JS.OrderedConsumer(context.Background(), events.StreamResults, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{events.ResultSubject("bsas-1", events.RolePBX)}})
+	require.NoError(t, err)
+	msg, err := c.Next(jetstream.FetchMaxWait(20 * time.Second))
+	require.NoError(t, err, "the result reached the stream after the restart")
+	r, err := events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject())
+	require.NoError(t, err)
+	assert.Equal(t, events.OutcomeConverged, r.Outcome, r.Reason)
+	entries, _ := os.ReadDir(filepath.Join(h.stateDir, "outbox"))
+	assert.Empty(t, entries, "outbox flushed")
+}
+
+func TestCheckAndStatusServices(t *testing.T) {
+	srv := natstest.Start(t)
+	h := newHarness(t, srv, events.RoleOML)
+	h.start()
+	h.put(1, seedTrunk())
+	require.Equal(t, events.OutcomeConverged, h.nextResult().Outcome)
+
+	msg, err := srv.Conn.Request(events.CheckSubject("bsas-1", events.RoleOML), nil, 10*time.Second)
+	require.NoError(t, err)
+	assert.Contains(t, string(msg.Data), `"passed":true`)
+	assert.Contains(t, string(msg.Data), `"verdict":"trunk_works"`)
+	msg, err = srv.Conn.Request(events.StatusSubject("bsas-1", events.RoleOML), nil, 10*time.Second)
+	require.NoError(t, err)
+	assert.Contains(t, string(msg.Data), `"applied_revision":1`)
+	assert.NotContains(t, string(msg.Data), testSecret)
+}

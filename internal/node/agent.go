@@ -17,6 +17,7 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/intent"
+	"github.com/pbxfleet/pbxfleet/internal/seal"
 )
 
 // SecretOpener opens a trunk secret sealed to this node's key.
@@ -551,3 +552,12 @@ func probeVerdict(p *events.Probe) string {
 	return p.Verdict + " (" + p.DialStatus + ":" + fmt.Sprint(p.HangupCause) + ")"
 }
 
+
+// LoadSecretOpener reads the node's curve seed from path.
+func LoadSecretOpener(path string) (SecretOpener, error) {
+	kp, err := seal.LoadKey(path)
+	if err != nil {
+		return nil, err
+	}
+	return seal.NewOpener(kp), nil
+}

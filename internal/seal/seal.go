@@ -1,0 +1,88 @@
+// Package seal protects trunk secrets on the wire and at rest in JetStream: the
+// sender seals each secret to the receiving node's public curve key (nkeys,
+// X25519 + XSalsa20-Poly1305), so `nats kv get` shows ciphertext and only that
+// node can open it.
+package seal
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/nats-io/nkeys"
+)
+
+// ErrNotCurveKey means a key file does not hold an nkeys curve seed.
+var ErrNotCurveKey = errors.New("not a curve (X) key")
+
+// NewKey returns a fresh curve key pair.
+func NewKey() (nkeys.KeyPair, error) {
+	kp, err := nkeys.CreateCurveKeys()
+	if err != nil {
+		return nil, fmt.Errorf("create curve key: %w", err)
+	}
+	return kp, nil
+}
+
+// LoadKey reads a curve seed (SX...) from path.
+func LoadKey(path string) (nkeys.KeyPair, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load curve key: %w", err)
+	}
+	kp, err := nkeys.FromCurveSeed(bytes.TrimSpace(b))
+	if err != nil {
+		return nil, fmt.Errorf("load curve key %s: %w: %w", path, ErrNotCurveKey, err)
+	}
+	return kp, nil
+}
+
+// WriteKey stores kp's seed at path with mode 0600.
+func WriteKey(path string, kp nkeys.KeyPair) error {
+	seed, err := kp.Seed()
+	if err != nil {
+		return fmt.Errorf("write curve key: %w", err)
+	}
+	if err := os.WriteFile(path, append(seed, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write curve key: %w", err)
+	}
+	return nil
+}
+
+// Seal encrypts secret for recipient (a public curve key, X...) and returns the
+// base64 ciphertext and the sender's public key, the two fields a desired state carries.
+func Seal(sender nkeys.KeyPair, recipient, secret string) (sealed, sealedBy string, err error) {
+	pub, err := sender.PublicKey()
+	if err != nil {
+		return "", "", fmt.Errorf("seal: %w", err)
+	}
+	ct, err := sender.Seal([]byte(secret), recipient)
+	if err != nil {
+		return "", "", fmt.Errorf("seal for %s: %w", recipient, err)
+	}
+	return base64.StdEncoding.EncodeToString(ct), pub, nil
+}
+
+// Opener opens secrets sealed to one node's key.
+type Opener struct {
+	kp nkeys.KeyPair
+}
+
+// NewOpener returns an Opener for kp.
+func NewOpener(kp nkeys.KeyPair) *Opener { return &Opener{kp: kp} }
+
+// Open decrypts a sealed secret from sealedBy. It returns an error (never the
+// plaintext) when the ciphertext was not sealed to this node or was altered.
+func (o *Opener) Open(sealed, sealedBy string) (string, error) {
+	ct, err := base64.StdEncoding.DecodeString(sealed)
+	if err != nil {
+		return "", fmt.Errorf("open sealed secret: %w", err)
+	}
+	pt, err := o.kp.Open(ct, sealedBy)
+	if err != nil {
+		return "", fmt.Errorf("open sealed secret from %s: %w", sealedBy, err)
+	}
+	return string(pt), nil
+}

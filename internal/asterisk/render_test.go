@@ -38,7 +38,6 @@ const (
 	// testSecret differs from both of the seed's secrets so the seed comparison proves
 	// that the secret comes from the spec, not from a template.
 	testSecret = "Trunk.s3cret"
-	seedFile   = "testdata/golden/seed_000_db9aa3c20f96d9d0.txt"
 )
 
 // seedTrunk is the seed's example site: trunk omnileads/issabel, DID 098098 on local
@@ -77,7 +76,7 @@ func seedTrunk(s Scenario, routing AgentRouting) Trunk {
 // that has any, in document order.
 func seedBlocks(t *testing.T) [][]string {
 	t.Helper()
-	raw, err := os.ReadFile(seedFile)
+	raw, err := os.ReadFile(seedPath(t))
 	require.NoError(t, err)
 	var blocks [][]string
 	var cur []string
@@ -610,4 +609,12 @@ func BenchmarkRenderSite(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// seedPath is the seed procedure in shared/seed, next to the fixtures: read in
+// place, never copied into the repository.
+func seedPath(tb testing.TB) string {
+	tb.Helper()
+	shared := filepath.Dir(filepath.Dir(fixtureDir(tb)))
+	return filepath.Join(shared, "seed", "000_db9aa3c20f96d9d0.txt")
 }

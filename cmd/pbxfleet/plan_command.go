@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+	"github.com/spf13/cobra"
+
+	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/services/planner"
+)
+
+// Output formats of the commands that print documents.
+const (
+	outputText = "text"
+	outputJSON = "json"
+)
+
+// planCommand holds the flag values of `pbxfleet plan`.
+type planCommand struct {
+	sites             []string
+	output            string
+	acceptWeakSecrets bool
+	// current returns the fleet's desired states now, keyed by node id. Until the
+	// plan reads them from NATS (KV pbxfleet_desired) it is noCurrentState, and
+	// every node is new.
+	current func(ctx context.Context) (map[string]events.Desired, error)
+}
+
+// noCurrentState is the current state of a fleet nothing was published to.
+func noCurrentState(context.Context) (map[string]events.Desired, error) {
+	return map[string]events.Desired{}, nil
+}
+
+func newPlanCommand() *cobra.Command {
+	c := &planCommand{current: noCurrentState}
+	cmd := &cobra.Command{
+		Use:   "plan FLEET.yaml",
+		Short: "Validate a fleet file and show what each node would get",
+		Long: `plan reads a fleet file, checks every value that would reach an Asterisk file or a
+dial string and every relation between the two sides of each trunk (ASTERISK.md §2), and
+shows, per site and node, the files the node agents would write (secrets masked), the
+relation table filled with the site's values, and what changes against the fleet now.
+
+Nothing is published and nothing is written: plan is always safe to run.
+
+When the file is invalid, plan prints every problem on stderr, one per line, as
+FILE:LINE: PATH: MESSAGE (e.g. fleet.yaml:14: sites[bsas-1].dids[2].number: ...),
+renders nothing and exits with status 2.
+
+Secrets are referenced, not written, in the fleet file: env:NAME reads an environment
+variable, file:PATH a file relative to the fleet file. Well-known secrets (the manual's
+"omnileads" and "issabelOML", admin, 1234, ...) and secrets under 12 characters are
+refused unless --accept-weak-secrets is given, which is for labs.`,
+		Example: `  # Check the example fleet and show everything it would write
+  pbxfleet plan examples/fleet.yaml
+
+  # One or two sites only
+  pbxfleet plan examples/fleet.yaml --site bsas-1 --site rosario-docker
+
+  # The same plan as a JSON document (secrets masked), e.g. for review in CI
+  pbxfleet plan examples/fleet.yaml --output json | jq '.sites[].relations'
+
+  # A lab with the manual's own secret
+  PBXFLEET_SECRET=issabelOML pbxfleet plan lab.yaml --accept-weak-secrets`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.run(cmd.Context(), args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&c.sites, "site", nil, "plan only this site (repeatable); the whole file is still validated")
+	f.StringVarP(&c.output, "output", "o", outputText, "output format: text or json")
+	f.BoolVar(&c.acceptWeakSecrets, "accept-weak-secrets", false, "accept well-known and short secrets, with a warning (labs only)")
+	return cmd
+}
+
+// run plans the fleet file at path and prints the plan to out; problems with
+// the input go to errOut and make an exit status of 2.
+func (c *planCommand) run(ctx context.Context, path string, out, errOut io.Writer) error {
+	if c.output != outputText && c.output != outputJSON {
+		return &exitError{code: 2, err: fmt.Errorf("plan: --output %q: want %s or %s", c.output, outputText, outputJSON)}
+	}
+	spec, err := planner.Load(path, planner.Options{AcceptWeakSecrets: c.acceptWeakSecrets})
+	if err != nil {
+		var ve *planner.ValidationError
+		if errors.As(err, &ve) {
+			for _, p := range ve.Problems {
+				fmt.Fprintln(errOut, problemLine(path, p))
+			}
+			return &exitError{code: 2, err: fmt.Errorf("plan %s: %d %s, nothing planned", path, len(ve.Problems), plural(len(ve.Problems), "problem"))}
+		}
+		return &exitError{code: 2, err: fmt.Errorf("plan: %w", err)}
+	}
+	spec, err = spec.Select(c.sites...)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("plan %s: %w", path, err)}
+	}
+	current, err := c.current(ctx)
+	if err != nil {
+		return fmt.Errorf("plan %s: read the current state: %w", path, err)
+	}
+	plan, err := planner.BuildPlan(spec, current)
+	if err != nil {
+		return fmt.Errorf("plan %s: %w", path, err)
+	}
+	report := plan.Report()
+	if c.output == outputJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		// Dialplans hold "=>" and "->": keep them readable.
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(report); err != nil {
+			return fmt.Errorf("plan %s: write json: %w", path, err)
+		}
+		return nil
+	}
+	return writePlanText(out, path, report)
+}
+
+// problemLine formats a problem the way compilers do, so editors can jump to it.
+func problemLine(file string, p planner.Problem) string {
+	if p.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", file, p.Line, p)
+	}
+	return fmt.Sprintf("%s: %s", file, p)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// writePlanText prints a report for people: a summary, then per site the
+// relation table and per node the change and the files.
+func writePlanText(w io.Writer, path string, r planner.Report) error {
+	ew := &errWriter{w: w}
+	ew.printf("Plan %s for %s\n", shortHash(r.PlanHash), path)
+	ew.printf("%d %s, %d nodes: %d new, %d changed, %d unchanged. Nothing is published by plan.\n",
+		r.Summary.Sites, plural(r.Summary.Sites, "site"), r.Summary.Nodes, r.Summary.New, r.Summary.Changed, r.Summary.Unchanged)
+
+	for _, s := range r.Sites {
+		ew.printf("\n== site %s (%s) ==\n", s.Site, s.Scenario)
+		runtime := "OMniLeads " + s.OML.Profile + ", deployment " + s.OML.Deployment
+		if s.OML.Container != "" {
+			runtime += " (container " + s.OML.Container + ")"
+		}
+		ew.printf("secret from %s; %s\n\n", s.SecretSource, runtime)
+		if err := writeRelations(ew, s.Relations); err != nil {
+			return err
+		}
+		for _, n := range s.Nodes {
+			writeNode(ew, n)
+		}
+	}
+	if len(r.Removed) > 0 {
+		ew.printf("\nNodes with a desired state but no site in the file (left as they are): %s\n", strings.Join(r.Removed, ", "))
+	}
+	if len(r.Warnings) > 0 {
+		ew.printf("\n%d %s:\n", len(r.Warnings), plural(len(r.Warnings), "warning"))
+		for _, p := range r.Warnings {
+			ew.printf("  %s\n", problemLine(path, p))
+		}
+	}
+	return ew.err
+}
+
+func writeRelations(ew *errWriter, rows []planner.Relation) error {
+	ew.printf("How the two sides relate (ASTERISK.md §2):\n")
+	if ew.err != nil {
+		return ew.err
+	}
+	// Auto-format would upper-case the header and split "OMniLeads" into words.
+	table := tablewriter.NewTable(ew, tablewriter.WithHeaderAutoFormat(tw.Off))
+	table.Header("relation", "Issabel (chan_sip)", "rule", "OMniLeads (pjsip wizard)", "holds")
+	for _, rel := range rows {
+		holds := "yes"
+		if !rel.Holds {
+			holds = "NO: " + rel.Why
+		}
+		if err := table.Append(rel.Name, rel.PBX, rel.Rule, rel.OML, holds); err != nil {
+			return fmt.Errorf("relation table: %w", err)
+		}
+	}
+	if err := table.Render(); err != nil {
+		return fmt.Errorf("relation table: %w", err)
+	}
+	return ew.err
+}
+
+func writeNode(ew *errWriter, n planner.NodeReport) {
+	switch n.Change {
+	case planner.ChangeUnchanged:
+		ew.printf("\nnode %s: unchanged at revision %d (files not shown)\n", n.Node, n.Revision)
+		return
+	case planner.ChangeNew:
+		ew.printf("\nnode %s: new, revision %d\n", n.Node, n.Revision)
+	default:
+		ew.printf("\nnode %s: changed, revision %d -> %d\n", n.Node, n.CurrentRevision, n.Revision)
+		for _, c := range n.Changes {
+			ew.printf("  ~ %s\n", c)
+		}
+	}
+	for _, inc := range n.Includes {
+		ew.printf("  %s gets the line: %s\n", inc.Parent, inc.Line)
+	}
+	for _, f := range n.Files {
+		ew.printf("  --- %s\n", f.Name)
+		for _, line := range strings.Split(strings.TrimRight(f.Content, "\n"), "\n") {
+			ew.printf("  | %s\n", line)
+		}
+	}
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// errWriter keeps the first write error, so a long report is written without an
+// error check on every line.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	fmt.Fprintf(e, format, args...)
+}

@@ -1,0 +1,372 @@
+package planner
+
+import (
+	"errors"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/pbxfleet/pbxfleet/events"
+)
+
+// This file turns what the YAML decoder says into problems an operator can act
+// on: a path and a line for every unknown key, type error and syntax error. The
+// decoder with KnownFields(true) decides whether the file is acceptable; the
+// second parse into a yaml.Node tree here only explains its errors, so it runs
+// only when there is something to explain.
+
+var (
+	// lineMsgRE splits "line 7: msg" and "yaml: line 7: msg".
+	lineMsgRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	// columnRE reads the column typeError puts in front of its message.
+	columnRE = regexp.MustCompile(`^@(\d+) (.*)$`)
+	// quotedRE finds the value the decoder quotes in backquotes.
+	quotedRE = regexp.MustCompile("`([^`]*)`")
+	// unmarshalRE reads yaml's "cannot unmarshal !!str `abc` into int".
+	unmarshalRE = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
+)
+
+// decodeProblems explains a decode error of the fleet file.
+func decodeProblems(data []byte, err error) []Problem {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 0
+		if m := lineMsgRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		return []Problem{{Line: line, Msg: "not valid YAML: " + msg}}
+	}
+
+	var root yaml.Node
+	// The syntax is valid (the decoder got to the types), so this parse succeeds;
+	// if it did not, the problems below simply carry no path.
+	_ = yaml.Unmarshal(data, &root)
+	var probs []Problem
+	unknownKeys(&root, reflect.TypeOf(File{}), nil, &probs)
+	explained := len(probs) > 0
+	for _, e := range te.Errors {
+		line, msg := 0, e
+		if m := lineMsgRE.FindStringSubmatch(e); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		if strings.Contains(msg, " not found in type ") {
+			if explained {
+				continue // unknownKeys said it better, with the path
+			}
+			msg = "unknown key: " + msg
+		}
+		column := 0
+		if m := columnRE.FindStringSubmatch(msg); m != nil {
+			column, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		value := ""
+		if m := quotedRE.FindStringSubmatch(msg); m != nil {
+			value = m[1]
+		}
+		at, node := pathAtLine(&root, line, column, value)
+		// The decoder cuts long values short ("fivetho..."); show the whole value.
+		if node != nil && strings.HasSuffix(value, "...") && strings.HasPrefix(node.Value, strings.TrimSuffix(value, "...")) {
+			msg = strings.Replace(msg, "`"+value+"`", "`"+clip(node.Value)+"`", 1)
+		}
+		probs = append(probs, Problem{Path: at.String(), Line: line, Msg: friendlier(msg), at: at})
+	}
+	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
+	return probs
+}
+
+// friendlier rewrites the decoder's Go-flavoured type errors in the file's terms.
+func friendlier(msg string) string {
+	m := unmarshalRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	var want string
+	switch into := m[3]; {
+	case into == "int":
+		want = "a whole number"
+	case into == "string":
+		want = "a single value"
+	case strings.HasPrefix(into, "[]"):
+		want = "a list, e.g. [a, b]"
+	default:
+		want = "a mapping of keys and values"
+	}
+	got := map[string]string{"str": "text", "int": "a number", "float": "a number", "bool": "a boolean",
+		"seq": "a list", "map": "a mapping", "null": "nothing"}[m[1]]
+	if got == "" {
+		got = m[1]
+	}
+	return "must be " + want + ", not " + got + " `" + clip(m[2]) + "`"
+}
+
+// yamlField is one key a struct accepts.
+type yamlField struct {
+	name string
+	typ  reflect.Type
+}
+
+// yamlFields lists the keys a struct accepts, in declaration order, following
+// inline structs the way the decoder does.
+func yamlFields(t reflect.Type) []yamlField {
+	var out []yamlField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case name == "-":
+			continue
+		case strings.Contains(opts, "inline"):
+			out = append(out, yamlFields(f.Type)...)
+			continue
+		case name == "":
+			name = strings.ToLower(f.Name)
+		}
+		out = append(out, yamlField{name: name, typ: f.Type})
+	}
+	return out
+}
+
+var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+// unknownKeys reports every key of the tree n that type t does not have, with its
+// path, its line and the nearest known key.
+func unknownKeys(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
+	if n == nil {
+		return
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			unknownKeys(c, t, p, out)
+		}
+		return
+	case yaml.AliasNode:
+		return // checked where the anchor is defined
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			if k.Value == "<<" && k.ShortTag() == "!!merge" {
+				unknownKeys(val, t, p, out)
+				continue
+			}
+			idx := slices.IndexFunc(fields, func(f yamlField) bool { return f.name == k.Value })
+			if idx < 0 {
+				at := p.with(k.Value)
+				*out = append(*out, Problem{Path: at.String(), Line: k.Line, Msg: unknownKeyMsg(k.Value, p, fields), at: at})
+				continue
+			}
+			unknownKeys(val, fields[idx].typ, p.with(k.Value), out)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for i, c := range n.Content {
+			unknownKeys(c, t.Elem(), p.with(elemRef(p, i, c)), out)
+		}
+	}
+}
+
+// unknownKeyMsg names the keys the section accepts and the likeliest one meant.
+func unknownKeyMsg(key string, section path, fields []yamlField) string {
+	names := make([]string, len(fields))
+	best, bestDist := "", 3 // suggest only keys at most 2 edits away
+	for i, f := range fields {
+		names[i] = f.name
+		if d := editDistance(key, f.name); d < bestDist {
+			best, bestDist = f.name, d
+		}
+	}
+	where := "at the top level"
+	if len(section) > 0 {
+		where = "in " + section.String()
+	}
+	msg := "unknown key " + strconv.Quote(clip(key))
+	if best != "" {
+		msg += "; did you mean " + strconv.Quote(best) + "?"
+	}
+	return msg + " (keys " + where + ": " + strings.Join(names, ", ") + ")"
+}
+
+// editDistance is the Levenshtein distance of two short keys.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// elemRef is the path element of item i of the sequence at p: a siteRef under
+// sites (so paths name the site), the index elsewhere.
+func elemRef(p path, i int, item *yaml.Node) any {
+	if len(p) != 1 || p[0] != "sites" {
+		return i
+	}
+	label := "#" + strconv.Itoa(i)
+	if item.Kind == yaml.MappingNode {
+		for k := 0; k+1 < len(item.Content); k += 2 {
+			if item.Content[k].Value == "id" && events.ValidateSite(item.Content[k+1].Value) == nil {
+				label = item.Content[k+1].Value
+			}
+		}
+	}
+	return siteRef{index: i, label: label}
+}
+
+// pathAtLine finds the value an error reported by line is about: the node at
+// line:column when the column is known, else the deepest value on the line,
+// preferring one whose text matches value (the decoder may have cut it short,
+// "fivetho..."). It returns the path and the node, or nil when nothing is on
+// the line.
+func pathAtLine(root *yaml.Node, line, column int, value string) (path, *yaml.Node) {
+	if line == 0 {
+		return nil, nil
+	}
+	var (
+		best      path
+		bestNode  *yaml.Node
+		bestScore int
+	)
+	prefix := strings.TrimSuffix(value, "...")
+	consider := func(p path, n *yaml.Node) {
+		score := 1
+		switch {
+		case column != 0 && n.Column == column:
+			score = 3
+		case value != "" && (n.Value == value || (prefix != value && strings.HasPrefix(n.Value, prefix))):
+			score = 2
+		}
+		if score >= bestScore {
+			best, bestNode, bestScore = p, n, score
+		}
+	}
+	var walk func(n *yaml.Node, p path)
+	walk = func(n *yaml.Node, p path) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, p)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, val := n.Content[i], n.Content[i+1]
+				kp := p.with(k.Value)
+				if val.Line == line || k.Line == line {
+					consider(kp, val)
+				}
+				walk(val, kp)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				ep := p.with(elemRef(p, i, c))
+				if c.Line == line {
+					consider(ep, c)
+				}
+				walk(c, ep)
+			}
+		}
+	}
+	walk(root, nil)
+	return best, bestNode
+}
+
+// locate sets the line of every problem that has a path but no line yet, from a
+// parse of data into a node tree (done once, and only when needed).
+func locate(data []byte, probs []Problem) {
+	var root *yaml.Node
+	for i := range probs {
+		p := &probs[i]
+		if p.Line != 0 || p.at == nil {
+			continue
+		}
+		if root == nil {
+			root = &yaml.Node{}
+			if yaml.Unmarshal(data, root) != nil {
+				return
+			}
+		}
+		p.Line = lineOf(root, p.at)
+	}
+}
+
+// lineOf returns the line of the value at p, or of its nearest ancestor in the
+// file when the value itself is not written (a missing required key).
+func lineOf(root *yaml.Node, p path) int {
+	n := root
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return 0
+		}
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, e := range p {
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		switch e := e.(type) {
+		case string:
+			if n.Kind != yaml.MappingNode {
+				return line
+			}
+			found := false
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == e {
+					line, n, found = n.Content[i].Line, n.Content[i+1], true
+					break
+				}
+			}
+			if !found {
+				return line
+			}
+		case int, siteRef:
+			idx, ok := e.(int)
+			if !ok {
+				idx = e.(siteRef).index
+			}
+			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n = n.Content[idx]
+			line = n.Line
+		}
+	}
+	return line
+}

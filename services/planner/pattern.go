@@ -1,0 +1,134 @@
+package planner
+
+import (
+	"errors"
+	"fmt"
+)
+
+// omlAgentPattern is how OMniLeads' [from-pbx] recognises an agent call: the SIP
+// number (four digits starting with 1) followed by the agent id, ${EXTEN:4}
+// (ASTERISK.md §3).
+const omlAgentPattern = "_1XXX."
+
+// pattern is a compiled Asterisk extension pattern over digits (ASTERISK.md §3):
+// X is 0-9, Z is 1-9, N is 2-9, [..] a set with ranges, and a final . (one or
+// more of anything) or ! (zero or more).
+type pattern struct {
+	fixed []digitSet
+	// rest is '.', '!' or 0 for none.
+	rest byte
+}
+
+// digitSet says which digits one pattern position accepts.
+type digitSet [10]bool
+
+var errBadPattern = errors.New("bad dialplan pattern")
+
+// compilePattern parses p, which starts with '_'. It returns an error wrapping
+// errBadPattern for what the allow-list lets through but Asterisk would misread:
+// an unclosed or empty set, a stray ] or -, or a wildcard that is not last.
+func compilePattern(p string) (pattern, error) {
+	var out pattern
+	if len(p) < 2 || p[0] != '_' {
+		return out, fmt.Errorf("%w: %q does not start with _", errBadPattern, clip(p))
+	}
+	for i := 1; i < len(p); i++ {
+		if out.rest != 0 {
+			return out, fmt.Errorf("%w: %q: %c must be the last character", errBadPattern, clip(p), out.rest)
+		}
+		var set digitSet
+		switch c := p[i]; {
+		case c >= '0' && c <= '9':
+			set[c-'0'] = true
+		case c == 'X':
+			set = digitRange(0, 9)
+		case c == 'Z':
+			set = digitRange(1, 9)
+		case c == 'N':
+			set = digitRange(2, 9)
+		case c == '.' || c == '!':
+			out.rest = c
+			continue
+		case c == '[':
+			end := i + 1
+			for end < len(p) && p[end] != ']' {
+				end++
+			}
+			if end == len(p) {
+				return out, fmt.Errorf("%w: %q: [ without ]", errBadPattern, clip(p))
+			}
+			var err error
+			if set, err = parseSet(p[i+1 : end]); err != nil {
+				return out, fmt.Errorf("%w: %q: %w", errBadPattern, clip(p), err)
+			}
+			i = end
+		default:
+			return out, fmt.Errorf("%w: %q: unexpected %q", errBadPattern, clip(p), c)
+		}
+		out.fixed = append(out.fixed, set)
+	}
+	return out, nil
+}
+
+func digitRange(lo, hi byte) digitSet {
+	var s digitSet
+	for d := lo; d <= hi; d++ {
+		s[d] = true
+	}
+	return s
+}
+
+// parseSet reads the inside of [..]: digits and ranges such as 1-5.
+func parseSet(body string) (digitSet, error) {
+	var s digitSet
+	if body == "" {
+		return s, errors.New("empty []")
+	}
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if c < '0' || c > '9' {
+			return s, fmt.Errorf("%q inside []", c)
+		}
+		if i+2 < len(body) && body[i+1] == '-' {
+			hi := body[i+2]
+			if hi < c || hi > '9' {
+				return s, fmt.Errorf("bad range %c-%c", c, hi)
+			}
+			for d := c; d <= hi; d++ {
+				s[d-'0'] = true
+			}
+			i += 2
+			continue
+		}
+		s[c-'0'] = true
+	}
+	return s, nil
+}
+
+// match reports whether the pattern matches a number of digits.
+func (p pattern) match(number string) bool {
+	switch {
+	case p.rest == '.' && len(number) <= len(p.fixed):
+		return false
+	case p.rest == '!' && len(number) < len(p.fixed):
+		return false
+	case p.rest == 0 && len(number) != len(p.fixed):
+		return false
+	}
+	for i, set := range p.fixed {
+		c := number[i]
+		if c < '0' || c > '9' || !set[c-'0'] {
+			return false
+		}
+	}
+	return true
+}
+
+// mustPattern compiles a pattern the package itself defines.
+func mustPattern(p string) pattern {
+	c, err := compilePattern(p)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}

@@ -1,0 +1,46 @@
+package planner
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestPatternMatch(t *testing.T) {
+	tests := []struct {
+		pattern string
+		yes     []string
+		no      []string
+	}{
+		// OML's [from-pbx] agent route: SIP number then id (ASTERISK.md §3).
+		{"_1XXX.", []string{"10061", "10072", "1006123"}, []string{"1006", "20061", "", "1a061"}},
+		// The old default would miss agents 1 to 9: '.' needs at least one more digit.
+		{"_1XXXX.", []string{"100610", "100612"}, []string{"10061", "10072"}},
+		{"_NXXXXXX", []string{"2345678"}, []string{"1345678", "23456789", "234567"}},
+		{"_Z!", []string{"1", "19", "9000"}, []string{"0", "09", ""}},
+		{"_[1-3]5[079]", []string{"150", "257", "359"}, []string{"450", "151", "15"}},
+		{"_99999", []string{"99999"}, []string{"9999", "999999"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern, func(t *testing.T) {
+			p, err := compilePattern(tt.pattern)
+			require.NoError(t, err)
+			for _, n := range tt.yes {
+				assert.True(t, p.match(n), "%s should match %q", tt.pattern, n)
+			}
+			for _, n := range tt.no {
+				assert.False(t, p.match(n), "%s should not match %q", tt.pattern, n)
+			}
+		})
+	}
+}
+
+func TestPatternCompileErrors(t *testing.T) {
+	for _, bad := range []string{"", "_", "1XXX.", "_1[23", "_1[]X", "_1[a]", "_1[3-1]", "_1.X", "_1!!", "_1]X", "_1-2", "_x"} {
+		t.Run(bad, func(t *testing.T) {
+			_, err := compilePattern(bad)
+			require.ErrorIs(t, err, errBadPattern)
+		})
+	}
+}

@@ -186,7 +186,7 @@ func (h *Host) dialSIP(ch *channel, t dialTarget, timeout time.Duration) dialRes
 	}
 	callID := newCallID(t.local)
 	fromTag := sip.GenerateTagN(16)
-	dlg := h.addDialog(callID, fromTag)
+	dlg := h.addDialog(callID, fromTag, nil)
 	defer h.removeDialog(callID, fromTag)
 	cseq := uint32(102)
 	authHeader := ""

@@ -151,7 +151,8 @@ func (h *Host) moduleReload(fault Fault, module string) string {
 	case name == "pbx_config":
 		h.reloadDialplan(fault)
 	default:
-		return fmt.Sprintf("The module '%s' does not exist in the pbxfleet lab.\n", module)
+		// Modules the lab does not model are not loaded in it.
+		return fmt.Sprintf("No such module '%s'\n", module)
 	}
 	return fmt.Sprintf("Module '%s' reloaded successfully.\n", module)
 }

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -136,13 +135,17 @@ func (r *confReader) readFile(name, label string, depth int, try bool) error {
 // parse runs Asterisk's line processing: comments first (";", "\;" escapes,
 // ";-- --;" block comments that may nest and span lines), then the remaining text.
 func (r *confReader) parse(data []byte, file string, depth int) error {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	nest := 0
 	lineno := 0
-	for sc.Scan() {
+	for len(data) > 0 {
 		lineno++
-		line := strings.TrimRight(sc.Text(), "\r")
+		var raw []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			raw, data = data[:i], data[i+1:]
+		} else {
+			raw, data = data, nil
+		}
+		line := strings.TrimRight(string(raw), "\r")
 		text, n := stripComments(line, nest)
 		nest = n
 		text = strings.TrimSpace(text)
@@ -152,9 +155,6 @@ func (r *confReader) parse(data []byte, file string, depth int) error {
 		if err := r.line(text, file, lineno, depth); err != nil {
 			return err
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("scan %s: %w", file, err)
 	}
 	return nil
 }

@@ -206,6 +206,17 @@ type pair struct {
 // startPair writes both sides' files and starts both hosts; Close is registered.
 func startPair(t testing.TB, s site) *pair {
 	t.Helper()
+	p := startPairNoCleanup(t, s)
+	t.Cleanup(func() {
+		require.NoError(t, p.pbx.Close())
+		require.NoError(t, p.oml.Close())
+	})
+	return p
+}
+
+// startPairNoCleanup is startPair for a caller that closes the hosts itself.
+func startPairNoCleanup(t testing.TB, s site) *pair {
+	t.Helper()
 	s.defaults()
 	p := &pair{pbxDir: t.TempDir(), omlDir: t.TempDir()}
 	writePBX(t, p.pbxDir, s)
@@ -219,9 +230,7 @@ func startPair(t testing.TB, s site) *pair {
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, p.pbx.Start(ctx))
-	t.Cleanup(func() { require.NoError(t, p.pbx.Close()) })
 	require.NoError(t, p.oml.Start(ctx))
-	t.Cleanup(func() { require.NoError(t, p.oml.Close()) })
 	return p
 }
 
@@ -246,10 +255,13 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// qualified forces a qualify on both sides and waits until each reports a final
-// state (anything but UNKNOWN/NonQual).
+// qualified reloads both sides (states start over, as after an agent's apply),
+// forces a qualify and waits until each reports a final state (anything but
+// UNKNOWN/NonQual).
 func qualified(t testing.TB, p *pair, peer, endpoint string) {
 	t.Helper()
+	rx(t, p.pbx, "sip reload")
+	rx(t, p.oml, "module reload res_pjsip.so")
 	rx(t, p.pbx, "sip qualify peer "+peer)
 	waitFor(t, "PBX qualify", func() bool {
 		out := rx(t, p.pbx, "sip show peers")

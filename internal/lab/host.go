@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -151,6 +152,8 @@ type Host struct {
 	lifeCancel context.CancelFunc
 	wg         sync.WaitGroup
 	kick       chan struct{}
+	// lifeMu serialises Start, Close and SetFault (which may re-bind on restart).
+	lifeMu sync.Mutex
 
 	mu        sync.Mutex
 	state     hostState
@@ -202,8 +205,11 @@ func NewHost(cfg Config) (*Host, error) {
 // it declares (or registers them in the Network in Instant mode) and starts the
 // qualify loop. A configuration file that fails to parse leaves its module empty,
 // as Asterisk does; Start fails only when the host cannot run at all (config dir
-// missing, a listener cannot bind, started twice, closed).
+// missing, a listener cannot bind, started twice, closed). ctx bounds the start
+// only: the host runs until Close.
 func (h *Host) Start(ctx context.Context) error {
+	h.lifeMu.Lock()
+	defer h.lifeMu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start lab host %s: %w", h.cfg.Name, err)
 	}
@@ -255,6 +261,8 @@ func (h *Host) Start(ctx context.Context) error {
 // Close stops the host and releases every socket and goroutine it started. It is
 // safe to call more than once.
 func (h *Host) Close() error {
+	h.lifeMu.Lock()
+	defer h.lifeMu.Unlock()
 	h.mu.Lock()
 	if h.state == stateClosed {
 		h.mu.Unlock()
@@ -283,8 +291,11 @@ func (h *Host) Close() error {
 }
 
 // SetFault injects (or, with FaultNone, clears) a fault. Leaving FaultStopped is an
-// Asterisk restart: configuration is read again and qualify states start over.
+// Asterisk restart: configuration is read again, listeners are re-bound when the
+// configuration now declares others, and qualify states start over (AstDB stays).
 func (h *Host) SetFault(f Fault) {
+	h.lifeMu.Lock()
+	defer h.lifeMu.Unlock()
 	h.mu.Lock()
 	prev := h.fault
 	h.fault = f
@@ -308,15 +319,52 @@ func (h *Host) SetFault(f Fault) {
 	h.mu.Unlock()
 
 	run := h.loadAll()
+	h.rebind(h.bindAddrs(run))
 	h.mu.Lock()
-	if h.state == stateStarted && h.fault != FaultStopped {
-		h.run = run
-		h.runCtx, h.runCancel = context.WithCancel(h.lifeCtx)
-		h.resetTargetsLocked()
-	}
+	h.run = run
+	h.runCtx, h.runCancel = context.WithCancel(h.lifeCtx)
+	h.resetTargetsLocked()
 	h.mu.Unlock()
 	h.poke()
 	h.log.Info("lab host restarted (fault cleared)", "fault", f.String())
+}
+
+// rebind makes the bound listeners those of binds; a listener that cannot be bound
+// is logged and left out, as Asterisk starts without it. lifeMu is held.
+func (h *Host) rebind(binds []netip.AddrPort) {
+	h.mu.Lock()
+	old, stack := h.binds, h.sip
+	h.mu.Unlock()
+	if slices.Equal(old, binds) {
+		return
+	}
+	if h.cfg.Instant {
+		h.cfg.Network.unregister(old, h)
+		if err := h.cfg.Network.register(binds, h); err != nil {
+			h.log.Error("restart: cannot bind", "error", err)
+			binds = nil
+		}
+		h.mu.Lock()
+		h.binds, h.netBound = binds, binds
+		h.mu.Unlock()
+		return
+	}
+	h.mu.Lock()
+	h.sip, h.binds = nil, nil
+	h.mu.Unlock()
+	if stack != nil {
+		if err := stack.close(); err != nil {
+			h.log.Warn("restart: closing old listeners", "error", err)
+		}
+	}
+	stack, err := h.startSIP(binds)
+	if err != nil {
+		h.log.Error("restart: cannot bind", "error", err)
+		return
+	}
+	h.mu.Lock()
+	h.sip, h.binds = stack, binds
+	h.mu.Unlock()
 }
 
 // Name returns the host's configured name.

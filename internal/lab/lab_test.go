@@ -282,3 +282,19 @@ func TestInstantAddressInUse(t *testing.T) {
 	require.NoError(t, hosts[0].Close())
 	require.NoError(t, hosts[1].Close())
 }
+
+func TestRestartRebinds(t *testing.T) {
+	t.Parallel()
+	p := startPair(t, site{pbxAddr: "127.0.27.2", omlAddr: "127.0.27.3"})
+	assert.False(t, freeUDP("127.0.27.3:5162"))
+	p.oml.SetFault(FaultStopped)
+	conf := filepath.Join(p.omlDir, "pjsip.conf")
+	b, err := os.ReadFile(conf)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(conf, []byte(strings.Replace(string(b), ":5162", ":5172", 1)), 0o644))
+	p.oml.SetFault(FaultNone)
+	assert.True(t, freeUDP("127.0.27.3:5162"), "old transport released")
+	assert.False(t, freeUDP("127.0.27.3:5172"), "new transport bound")
+	qualified(t, p, "omnileads", "issabel")
+	assert.Equal(t, "CHANUNAVAIL:1", probe(t, p.pbx, "99999"))
+}

@@ -4,7 +4,6 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
-
 	"net/netip"
 	"sort"
 	"strconv"
@@ -300,10 +299,16 @@ const pjsipHeader = "\n" +
 	"==========================================================================================\n" +
 	"\n"
 
-// writeEndpointBody writes one endpoint block (res_pjsip cli_endpoint_print_body and
-// its children), ending with the blank line Asterisk prints after each endpoint.
+// writeEndpointBody writes one endpoint block: res_pjsip's cli_endpoint_print_body
+// and the children it recurses into (auths, aor and contacts, transport, identify),
+// with their exact printf formats; CLI_LAST_TABSTOP is 62. The blank line after
+// each endpoint is Asterisk's too.
 func writeEndpointBody(b *strings.Builder, cfg *pjsipConfig, e *pjEndpoint, states map[string]*qualifyState) {
-	fmt.Fprintf(b, "%9s:  %-51.51s  %-12.12s  %s\n", "Endpoint", e.name, endpointState(e, states), "0 of inf")
+	name := e.name
+	if num := callerIDNumber(e.params["callerid"]); num != "" {
+		name += "/" + num
+	}
+	fmt.Fprintf(b, "%9s:  %-51.51s  %-12.12s  %d of %s\n", "Endpoint", name, endpointState(e, states), 0, "inf")
 	if e.outAuth != nil {
 		fmt.Fprintf(b, "%11s:  %s/%s\n", "OutAuth", e.outAuth.id, e.outAuth.user)
 	}
@@ -311,14 +316,23 @@ func writeEndpointBody(b *strings.Builder, cfg *pjsipConfig, e *pjEndpoint, stat
 		fmt.Fprintf(b, "%11s:  %s/%s\n", "InAuth", e.inAuth.id, e.inAuth.user)
 	}
 	if e.hasAOR {
-		fmt.Fprintf(b, "%11s:  %-49.49s  %d\n", "Aor", e.name, e.maxContacts)
+		fmt.Fprintf(b, "%11s:  %-39.39s %12d\n", "Aor", e.name, e.maxContacts)
 		for _, c := range e.contacts {
 			status, rtt := contactStatus(e, c, states)
-			fmt.Fprintf(b, "%13s:  %-42.42s %-10.10s %-7.7s %s\n", "Contact", e.name+"/"+c.uri, c.hash(), status, rtt)
+			// "%*s:  %s/%-*.*s": the AOR in full, the URI cut to what is left of 42.
+			uri := c.uri
+			if flex := 41 - len(e.name); flex >= 0 {
+				uri = fmt.Sprintf("%-*.*s", flex, flex, c.uri)
+			} else {
+				// C takes a negative * width as left-justified |width| and a negative
+				// precision as none.
+				uri = fmt.Sprintf("%-*s", -flex, c.uri)
+			}
+			fmt.Fprintf(b, "%13s:  %s/%s %-10.10s %-7.7s %s\n", "Contact", e.name, uri, c.hash(), status, rtt)
 		}
 	}
 	if t := cfg.transport(e.transport); t != nil {
-		fmt.Fprintf(b, "%11s:  %-21.21s  %6.6s  %5d  %5d  %s\n", "Transport", t.name, t.protocol, 0, 0, t.bind)
+		fmt.Fprintf(b, "%11s:  %-21s  %6s  %5d  %5d  %s\n", "Transport", t.name, t.protocol, 0, 0, t.bind)
 	}
 	if len(e.identify) > 0 {
 		fmt.Fprintf(b, "%11s:  %s/%s\n", "Identify", e.name+"-identify", e.name)
@@ -327,6 +341,20 @@ func writeEndpointBody(b *strings.Builder, cfg *pjsipConfig, e *pjEndpoint, stat
 		}
 	}
 	b.WriteString("\n")
+}
+
+// callerIDNumber is the number part of a callerid= value ("Name" <1234> or 1234).
+func callerIDNumber(v string) string {
+	if i := strings.IndexByte(v, '<'); i >= 0 {
+		if j := strings.IndexByte(v[i:], '>'); j > 0 {
+			return v[i+1 : i+j]
+		}
+	}
+	v = strings.TrimSpace(v)
+	if v != "" && strings.Trim(v, "+0123456789") == "" {
+		return v
+	}
+	return ""
 }
 
 // formatPJSIPEndpoints renders `pjsip show endpoints`.

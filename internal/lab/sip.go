@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -91,7 +92,7 @@ func (h *Host) startSIP(binds []netip.AddrPort) (*sipStack, error) {
 				_ = s.close()
 				return nil, fmt.Errorf("serve udp %s: listener did not come up", b)
 			}
-			time.Sleep(time.Millisecond)
+			runtime.Gosched()
 		}
 	}
 	return s, nil
@@ -120,13 +121,6 @@ func (h *Host) readFilter(_ sip.TransportReadProps, data []byte) ([]byte, error)
 	return data, nil
 }
 
-// stack returns the running SIP stack or nil.
-func (h *Host) stack() *sipStack {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.sip
-}
-
 // stackFrom returns the SIP stack when local is one of its bound listeners, so a
 // request never makes sipgo open a socket of its own.
 func (h *Host) stackFrom(local netip.AddrPort) *sipStack {
@@ -145,14 +139,16 @@ type dialog struct {
 	bye     chan struct{}
 	ackOnce sync.Once
 	byeOnce sync.Once
-	// onBye runs when the far end hangs up (ends an incoming channel).
+	// onBye runs when the far end hangs up (ends an incoming channel); set at
+	// creation, before the dialog is published.
 	onBye func()
 }
 
 func dialogKey(callID, localTag string) string { return callID + "|" + localTag }
 
-func (h *Host) addDialog(callID, localTag string) *dialog {
-	d := &dialog{ack: make(chan struct{}), bye: make(chan struct{})}
+// addDialog registers a dialog; onBye (may be nil) runs when the far end hangs up.
+func (h *Host) addDialog(callID, localTag string, onBye func()) *dialog {
+	d := &dialog{ack: make(chan struct{}), bye: make(chan struct{}), onBye: onBye}
 	h.mu.Lock()
 	h.dialogs[dialogKey(callID, localTag)] = d
 	h.mu.Unlock()
@@ -353,8 +349,6 @@ func (h *Host) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	local := h.localOf(req)
 	toTag := sip.GenerateTagN(16)
-	dlg := h.addDialog(callID, toTag)
-	defer h.removeDialog(callID, toTag)
 	h.mu.Lock()
 	h.chanSeq++
 	seq := h.chanSeq
@@ -363,9 +357,10 @@ func (h *Host) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if h.cfg.Role == RoleOML {
 		tech = "PJSIP"
 	}
-	ops := &sipIncoming{h: h, req: req, tx: tx, local: local, src: src, dlg: dlg, toTag: toTag, exten: exten}
+	ops := &sipIncoming{h: h, req: req, tx: tx, local: local, src: src, toTag: toTag, exten: exten}
 	ch := h.newChannel(fmt.Sprintf("%s/%s-%08x", tech, adm.who, seq), adm.context, exten, ops)
-	dlg.onBye = ch.end
+	ops.dlg = h.addDialog(callID, toTag, ch.end)
+	defer h.removeDialog(callID, toTag)
 	tx.OnCancel(func(*sip.Request) { ch.end() })
 	h.runChannel(ch)
 }

@@ -41,7 +41,12 @@ that the two CLI checks of the manual procedure are green.`,
 		newPlanCommand(),
 		newParseCommand(),
 		newStatusCommand(),
+		newServeCommand(),
+		newRolloutCommand(),
+		newDemoCommand(),
+		newCredsCommand(),
 	)
+	root.AddCommand(rolloutOpCommands()...)
 	return root
 }
 

@@ -87,20 +87,9 @@ func (c *planCommand) run(ctx context.Context, path string, out, errOut io.Write
 	if c.output != outputText && c.output != outputJSON {
 		return &exitError{code: 2, err: fmt.Errorf("plan: --output %q: want %s or %s", c.output, outputText, outputJSON)}
 	}
-	spec, err := planner.Load(path, planner.Options{AcceptWeakSecrets: c.acceptWeakSecrets})
+	spec, err := loadSpec(path, c.sites, c.acceptWeakSecrets, errOut)
 	if err != nil {
-		var ve *planner.ValidationError
-		if errors.As(err, &ve) {
-			for _, p := range ve.Problems {
-				fmt.Fprintln(errOut, problemLine(path, p))
-			}
-			return &exitError{code: 2, err: fmt.Errorf("plan %s: %d %s, nothing planned", path, len(ve.Problems), plural(len(ve.Problems), "problem"))}
-		}
-		return &exitError{code: 2, err: fmt.Errorf("plan: %w", err)}
-	}
-	spec, err = spec.Select(c.sites...)
-	if err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("plan %s: %w", path, err)}
+		return err
 	}
 	current, err := c.current(ctx)
 	if err != nil {
@@ -122,6 +111,27 @@ func (c *planCommand) run(ctx context.Context, path string, out, errOut io.Write
 		return nil
 	}
 	return writePlanText(out, path, report)
+}
+
+// loadSpec loads and validates a fleet file and keeps only sites (all when
+// empty). Problems go to errOut, one per line, and the error has exit status 2.
+func loadSpec(path string, sites []string, acceptWeak bool, errOut io.Writer) (*planner.Spec, error) {
+	spec, err := planner.Load(path, planner.Options{AcceptWeakSecrets: acceptWeak})
+	if err != nil {
+		var ve *planner.ValidationError
+		if errors.As(err, &ve) {
+			for _, p := range ve.Problems {
+				fmt.Fprintln(errOut, problemLine(path, p))
+			}
+			return nil, &exitError{code: 2, err: fmt.Errorf("%s: %d %s, nothing planned", path, len(ve.Problems), plural(len(ve.Problems), "problem"))}
+		}
+		return nil, &exitError{code: 2, err: err}
+	}
+	spec, err = spec.Select(sites...)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("%s: %w", path, err)}
+	}
+	return spec, nil
 }
 
 // problemLine formats a problem the way compilers do, so editors can jump to it.

@@ -138,8 +138,11 @@ func run(cmd *cobra.Command, side node.Side, version string, o *options, code *i
 		return err
 	}
 	ctx := cmd.Context()
+	site, role, _ := events.ParseNodeID(cfg.Node) // validated by LoadConfig
 	nc, err := bus.Connect(ctx, bus.ConnConfig{
-		URL: cfg.NATS.URL, Name: side.Program + " " + cfg.Node,
+		// Node credentials may read only this inbox prefix (services/bus/auth.go).
+		InboxPrefix: bus.InboxPrefix(site, role),
+		URL:         cfg.NATS.URL, Name: side.Program + " " + cfg.Node,
 		CredsFile: cfg.NATS.CredsFile, NKeySeedFile: cfg.NATS.NKeyFile,
 		TLSCA: cfg.NATS.TLSCA, TLSCert: cfg.NATS.TLSCert, TLSKey: cfg.NATS.TLSKey,
 		// A long-running agent may start before the hub is reachable.

@@ -552,7 +552,6 @@ func probeVerdict(p *events.Probe) string {
 	return p.Verdict + " (" + p.DialStatus + ":" + fmt.Sprint(p.HangupCause) + ")"
 }
 
-
 // LoadSecretOpener reads the node's curve seed from path.
 func LoadSecretOpener(path string) (SecretOpener, error) {
 	kp, err := seal.LoadKey(path)

@@ -248,23 +248,34 @@ func (v verifier) checkProbe(ctx context.Context, number string) (events.Check, 
 	c := events.Check{Name: CheckProbe}
 	pr := &events.Probe{Number: number, Verdict: VerdictNoResult}
 	fam, key := asterisk.ProbeDBFamily, asterisk.ProbeDBKey
+	var last *events.Probe // the last attempt that recorded an outcome
+	var lastRaw []string
 	for attempt := 1; ; attempt++ {
-		raw, err := v.probeOnce(ctx, number, fam, key, pr)
+		cur := &events.Probe{Number: number, Verdict: VerdictNoResult}
+		raw, err := v.probeOnce(ctx, number, fam, key, cur)
+		if err == nil {
+			last, lastRaw = cur, raw
+		}
 		c.Raw = raw
-		if err == nil && pr.Verdict == VerdictTrunkWorks {
+		if err == nil && cur.Verdict == VerdictTrunkWorks {
 			c.Passed = true
-			c.Detail = fmt.Sprintf("probe to %s ended %s:%d (unallocated number after authentication): the trunk carries calls in this direction", number, pr.DialStatus, pr.HangupCause)
-			return c, pr
+			c.Detail = fmt.Sprintf("probe to %s ended %s:%d (unallocated number after authentication): the trunk carries calls in this direction", number, cur.DialStatus, cur.HangupCause)
+			return c, cur
 		}
 		if err != nil {
 			c.Detail = err.Error()
 		} else {
-			c.Detail = probeFailure(pr)
+			c.Detail = probeFailure(cur)
 		}
-		if pr.Verdict == VerdictAnswered || errors.Is(err, ErrAsteriskDown) {
-			return c, pr // retrying cannot help, and must not ring anyone again
+		if cur.Verdict == VerdictAnswered || errors.Is(err, ErrAsteriskDown) {
+			return c, cur // retrying cannot help, and must not ring anyone again
 		}
-		if !sleepCtx(ctx, v.cfg.PollInterval*2) {
+		if ctx.Err() != nil || !sleepCtx(ctx, v.cfg.PollInterval*2) {
+			// The deadline may cut the last attempt short: report the last
+			// outcome a call actually recorded, it is the evidence.
+			if last != nil {
+				c.Detail, c.Raw, pr = probeFailure(last), lastRaw, last
+			}
 			c.Detail = fmt.Sprintf("%s (after %d attempts)", c.Detail, attempt)
 			return c, pr
 		}

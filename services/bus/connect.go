@@ -27,6 +27,9 @@ type ConnConfig struct {
 	User, Password string
 	// TLSCA verifies the server certificate; TLSCert and TLSKey present a client certificate.
 	TLSCA, TLSCert, TLSKey string
+	// InboxPrefix replaces the _INBOX prefix of replies; a node uses
+	// InboxPrefix(site, role), the only inbox its credentials may read.
+	InboxPrefix string
 	// RetryOnFailedConnect lets agents start before the server is up: Connect
 	// returns at once and the client keeps trying in the background.
 	RetryOnFailedConnect bool
@@ -52,6 +55,9 @@ func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
 	}
 	if cfg.RetryOnFailedConnect {
 		opts = append(opts, nats.RetryOnFailedConnect(true))

@@ -92,7 +92,10 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg ProvisionConfig)
 	if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 		return fmt.Errorf("provision stream %s: %w", sc.Name, err)
 	}
-	return nil
+	// Subject permissions cannot see headers: without this, a node allowed to put
+	// only its own status key could send Nats-Rollup: all and wipe every other
+	// node's status.
+	return RestrictRollups(ctx, js)
 }
 
 // WaitForJetStream retries jetstream.AccountInfo until it answers or ctx ends, so a

@@ -1,0 +1,394 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/lab"
+	"github.com/pbxfleet/pbxfleet/internal/labfleet"
+	"github.com/pbxfleet/pbxfleet/internal/node"
+	"github.com/pbxfleet/pbxfleet/services/bus"
+	"github.com/pbxfleet/pbxfleet/services/orchestrator"
+	"github.com/pbxfleet/pbxfleet/services/planner"
+)
+
+type demoFlags struct {
+	sites int
+	keep  bool
+	dir   string
+	quiet bool
+}
+
+func newDemoCommand() *cobra.Command {
+	f := &demoFlags{}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Watch a whole fleet roll out and a bad change get caught and rolled back (nothing to install)",
+		Long: `demo runs everything in this one process, on loopback only:
+
+  - an embedded NATS server with JetStream and the orchestrator service;
+  - 6 sites (lan, cloud and docker scenarios), each an Issabel lab host and an
+    OMniLeads lab host — simulated Asterisk ("lab"), speaking real SIP over UDP
+    and answering the CLI in Asterisk 20's format — driven by the real agents;
+
+then it rolls the trunk out with a canary and two waves, and rotates every site's
+secret while one OMniLeads lab host silently keeps its old configuration across the
+reload (reload replies prove nothing: ASTERISK.md §5). Qualify stays OK on that site,
+the probe call catches the mismatch (cause 21), the failure budget is spent and the
+rollout is rolled back: the fleet ends as it was.
+
+It exits 0 when all of that happened as described, and leaves nothing running
+(unless --keep, which waits for Ctrl-C so you can look around with the nats CLI).`,
+		Example: `  pbxfleet demo
+  pbxfleet demo --keep     # then, in another terminal, the nats commands it prints`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd.Context(), cmd.OutOrStdout(), f) },
+	}
+	cmd.Flags().IntVar(&f.sites, "sites", 6, "number of sites (scenarios cycle lan, cloud, docker)")
+	cmd.Flags().BoolVar(&f.keep, "keep", false, "keep NATS and the fleet running after the demo until Ctrl-C")
+	cmd.Flags().StringVar(&f.dir, "dir", "", "work directory (default: a temp dir, removed at the end)")
+	return cmd
+}
+
+// demoCheck is one claim the demo makes and whether it held.
+type demoCheck struct {
+	claim string
+	held  bool
+	proof string
+}
+
+func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
+	if f.sites < 4 {
+		return &exitError{code: 2, err: errors.New("--sites: the demo needs at least 4 sites (canary and two waves)")}
+	}
+	dir := f.dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "pbxfleet-demo-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	start := time.Now()
+
+	cp, err := startEmbedded(ctx, filepath.Join(dir, "nats"), "127.0.0.1:0", nil)
+	if err != nil {
+		return err
+	}
+	defer cp.close()
+	nf := natsFlags{url: cp.url, timeout: 5 * time.Second}
+	nc, js, err := nf.connect(ctx, "pbxfleet demo")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if err := bus.Provision(ctx, js, bus.ProvisionConfig{}); err != nil {
+		return err
+	}
+	svcCtx, stopSvc := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stopSvc(); wg.Wait() }()
+	eng := orchestrator.New(js, nc, orchestrator.WithLogger(quiet), orchestrator.WithVersion(semver(version)))
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = eng.Serve(svcCtx) }()
+
+	sites := labfleet.Sites("demo", 0, f.sites)
+	fmt.Fprintf(out, "pbxfleet demo: %d sites, each an Issabel lab host and an OMniLeads lab host (simulated Asterisk,\n", len(sites))
+	fmt.Fprintf(out, "real SIP over loopback UDP), each driven by a real agent; NATS JetStream embedded at %s.\n\n", cp.url)
+	for _, s := range sites {
+		fmt.Fprintf(out, "  %-8s %-6s PBX lab %-12s OMniLeads lab %s\n", s.ID, s.Scenario, s.PBXAddress, s.OMLAddress)
+	}
+	fleet, err := labfleet.Start(ctx, sites, labfleet.Options{
+		Dir: filepath.Join(dir, "hosts"), NATSURL: cp.url, Logger: quiet,
+		Deadlines:    node.Deadlines{Verify: 6 * time.Second, Probe: 4 * time.Second},
+		PollInterval: 100 * time.Millisecond, StatusInterval: time.Second, QualifyTimeout: time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	defer fleet.Close()
+
+	// Rollout 1: the trunk, canary then two waves.
+	secrets := map[string]string{}
+	for _, s := range sites {
+		secrets[s.ID] = labfleet.NewSecret()
+	}
+	waveSize := (len(sites) - 1 + 1) / 2
+	strategy := orchestrator.Strategy{
+		Canary: 1, WaveSize: waveSize, SiteDeadline: 45 * time.Second,
+		WaveMaxFailed: orchestrator.NoLimit, WaveMaxUnreachable: orchestrator.NoLimit, OnFailure: orchestrator.OnFailureRollback,
+	}
+	fmt.Fprintf(out, "\n[1/2] Rolling out the trunk: canary %s, then waves of %d sites; each agent writes its managed files,\n", sites[0].ID, waveSize)
+	fmt.Fprintf(out, "      reloads, and proves the trunk (trunk object, forced qualify, dialplan, probe call to 99999).\n\n")
+	first, err := demoRollout(ctx, out, nc, js, eng, sites, secrets, strategy)
+	if err != nil {
+		return err
+	}
+	rev1 := appliedRevisions(fleet, sites)
+
+	// Rollout 2: rotate every secret; one OMniLeads host keeps its old config.
+	stale := sites[2]
+	staleNode := events.NodeID(stale.ID, events.RoleOML)
+	old := secrets
+	rotated := map[string]string{}
+	for _, s := range sites {
+		rotated[s.ID] = labfleet.NewSecret()
+	}
+	fleet.Host(staleNode).SetFault(lab.FaultStale)
+	fmt.Fprintf(out, "\n[2/2] Rotating every site's secret. The OMniLeads lab host of %s now silently keeps its running\n", stale.ID)
+	fmt.Fprintf(out, "      configuration across reloads (its reload replies stay \"reloaded successfully\").\n\n")
+	second, err := demoRollout(ctx, out, nc, js, eng, sites, rotated, strategy)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nWhat the agents of %s reported (the raw CLI lines are in each result):\n", stale.ID)
+	for _, role := range []string{events.RolePBX, events.RoleOML} {
+		printEvidence(ctx, out, js, events.NodeID(stale.ID, role), second)
+	}
+
+	checks := demoChecks(ctx, js, fleet, sites, first, second, stale.ID, old, rev1)
+	fmt.Fprintf(out, "\nWhat the demo showed:\n")
+	failed := 0
+	for _, c := range checks {
+		mark := "ok  "
+		if !c.held {
+			mark = "FAIL"
+			failed++
+		}
+		fmt.Fprintf(out, "  [%s] %s\n         %s\n", mark, c.claim, c.proof)
+	}
+	fmt.Fprintf(out, "\nLook deeper with the nats CLI (go install github.com/nats-io/natscli/nats@v0.5.0)%s:\n", map[bool]string{true: "", false: " — run `pbxfleet demo --keep` to keep this fleet up"}[f.keep])
+	for _, c := range []string{
+		"nats --server %[1]s kv ls pbxfleet_desired",
+		"nats --server %[1]s kv get pbxfleet_desired %[2]s.pbx --raw",
+		"nats --server %[1]s sub --stream PBXFLEET_RESULTS --all --count 24 --raw 'pbxfleet.result.%[2]s.>'",
+		"nats --server %[1]s micro ls",
+		"nats --server %[1]s req pbxfleet.node.%[2]s.oml.check ''",
+		"nats --server %[1]s req pbxfleet.rollout.status ''",
+	} {
+		fmt.Fprintf(out, "  "+c+"\n", cp.url, stale.ID)
+	}
+	fmt.Fprintf(out, "\ndemo finished in %s: %d of %d claims held\n", time.Since(start).Round(100*time.Millisecond), len(checks)-failed, len(checks))
+	if f.keep {
+		fmt.Fprintf(out, "keeping NATS (%s) and the fleet up; Ctrl-C to stop\n", cp.url)
+		<-ctx.Done()
+	}
+	if failed > 0 {
+		return fmt.Errorf("demo: %d claims did not hold", failed)
+	}
+	return nil
+}
+
+func demoRollout(ctx context.Context, out io.Writer, nc *nats.Conn, js jetstream.JetStream, eng *orchestrator.Engine,
+	sites []labfleet.Site, secrets map[string]string, strategy orchestrator.Strategy) (orchestrator.Rollout, error) {
+	spec, err := planner.Parse(labfleet.FleetYAML(sites, secrets), "", planner.Options{})
+	if err != nil {
+		return orchestrator.Rollout{}, fmt.Errorf("demo fleet: %w", err)
+	}
+	current, err := currentDesired(ctx, js)
+	if err != nil {
+		return orchestrator.Rollout{}, err
+	}
+	plan, err := planner.BuildPlan(spec, current)
+	if err != nil {
+		return orchestrator.Rollout{}, err
+	}
+	var started orchestrator.StartResponse
+	if err := request(ctx, nc, events.RolloutStart, orchestrator.StartRequest{Plan: orchestratorPlan(plan), Strategy: strategy}, &started); err != nil {
+		return orchestrator.Rollout{}, err
+	}
+	fmt.Fprintf(out, "  rollout %s started (nats req pbxfleet.rollout.start)\n", started.ID)
+	r, err := follow(ctx, eng, started.ID, out, false)
+	if err != nil {
+		return r, err
+	}
+	fmt.Fprintln(out)
+	printRolloutTable(out, r)
+	return r, nil
+}
+
+// appliedRevisions is each node's applied revision now.
+func appliedRevisions(f *labfleet.Fleet, sites []labfleet.Site) map[string]uint64 {
+	revs := map[string]uint64{}
+	for _, s := range sites {
+		for _, role := range []string{events.RolePBX, events.RoleOML} {
+			id := events.NodeID(s.ID, role)
+			revs[id] = f.Agent(id).AppliedRevision()
+		}
+	}
+	return revs
+}
+
+// printEvidence prints the checks of a node's latest result with their raw lines.
+func printEvidence(ctx context.Context, out io.Writer, js jetstream.JetStream, nodeID string, r orchestrator.Rollout) {
+	site, role, _ := events.ParseNodeID(nodeID)
+	var rev uint64
+	if s, ok := r.Site(site); ok {
+		for _, n := range s.Nodes {
+			if n.Role == role {
+				rev = n.Revision
+			}
+		}
+	}
+	res, err := resultFor(ctx, js, nodeID, rev)
+	if err != nil {
+		fmt.Fprintf(out, "  %s: %v\n", nodeID, err)
+		return
+	}
+	fmt.Fprintf(out, "  %s revision %d: %s", nodeID, res.Revision, res.Outcome)
+	if res.Reason != "" {
+		fmt.Fprintf(out, " — %s", res.Reason)
+	}
+	fmt.Fprintln(out)
+	for _, c := range res.Checks {
+		if strings.HasPrefix(c.Name, "rollback_") || c.Name == node.CheckDialplan || c.Name == node.CheckReload && c.Passed {
+			continue
+		}
+		mark := "pass"
+		if !c.Passed {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(out, "    %s %-12s %s\n", mark, c.Name, c.Detail)
+		for _, l := range c.Raw {
+			if strings.HasPrefix(l, "> ") || strings.Contains(l, "OK (") || strings.Contains(l, "Avail") ||
+				strings.HasPrefix(l, "Value:") || strings.Contains(l, "Contact:") {
+				fmt.Fprintf(out, "         %s\n", l)
+			}
+		}
+	}
+}
+
+// resultFor finds a node's result for revision rev on the results stream.
+func resultFor(ctx context.Context, js jetstream.JetStream, nodeID string, rev uint64) (events.Result, error) {
+	site, role, _ := events.ParseNodeID(nodeID)
+	c, err := js.OrderedConsumer(ctx, events.StreamResults, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{events.ResultSubject(site, role)}})
+	if err != nil {
+		return events.Result{}, err
+	}
+	var found *events.Result
+	for {
+		msg, err := c.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
+		if err != nil {
+			break
+		}
+		r, err := events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject())
+		if err == nil && r.Revision == rev {
+			found = &r
+		}
+	}
+	if found == nil {
+		return events.Result{}, fmt.Errorf("no result for revision %d", rev)
+	}
+	return *found, nil
+}
+
+func demoChecks(ctx context.Context, js jetstream.JetStream, fleet *labfleet.Fleet, sites []labfleet.Site,
+	first, second orchestrator.Rollout, staleSite string, oldSecrets map[string]string, rev1 map[string]uint64) []demoCheck {
+	var checks []demoCheck
+	c1 := first.Counters
+	checks = append(checks, demoCheck{
+		claim: fmt.Sprintf("rollout 1 (canary + 2 waves) converged every site and every probe ended with cause 1"),
+		held:  first.Phase == orchestrator.PhaseSucceeded && c1.Converged == len(sites) && allProbes(first, "trunk_works"),
+		proof: fmt.Sprintf("phase %s, %d/%d sites converged", first.Phase, c1.Converged, len(sites)),
+	})
+	st, _ := second.Site(staleSite)
+	var pbx *orchestrator.NodeResult
+	for _, n := range st.Nodes {
+		if n.Role == events.RolePBX {
+			pbx = n.Result
+		}
+	}
+	pbxRes, _ := resultFor(ctx, js, events.NodeID(staleSite, events.RolePBX), nodeRevision(st, events.RolePBX))
+	qualifyOK := false
+	for _, c := range pbxRes.Checks {
+		if c.Name == node.CheckQualify && c.Passed {
+			qualifyOK = true
+		}
+	}
+	caught := pbx != nil && pbx.Outcome == events.OutcomeRolledBack && pbxRes.Probe != nil && pbxRes.Probe.HangupCause == 21
+	checks = append(checks, demoCheck{
+		claim: fmt.Sprintf("on %s qualify stayed OK, yet the probe caught the secret mismatch (cause 21) and the node rolled back", staleSite),
+		held:  caught && qualifyOK,
+		proof: fmt.Sprintf("site %s: %s; pbx qualify passed=%v, probe=%s", staleSite, st.Outcome, qualifyOK, probeString(pbxRes.Probe)),
+	})
+	checks = append(checks, demoCheck{
+		claim: "the failure budget was spent and rollout 2 was rolled back everywhere it reached",
+		held:  second.Phase == orchestrator.PhaseRolledBack && second.Counters.RestoreFailed == 0 && second.Counters.Restored > 0,
+		proof: fmt.Sprintf("phase %s, %d nodes restored, %d restore failures: %s", second.Phase, second.Counters.Restored, second.Counters.RestoreFailed, second.Message),
+	})
+	// The fleet ends as it was: every node's managed files carry the old secret
+	// again and every node reports a healthy trunk.
+	same, healthy := 0, 0
+	var bad []string
+	deadline := time.Now().Add(15 * time.Second)
+	for _, s := range sites {
+		for _, role := range []string{events.RolePBX, events.RoleOML} {
+			id := events.NodeID(s.ID, role)
+			name := map[string]string{events.RolePBX: "pbxfleet_sip.conf", events.RoleOML: "pbxfleet_pjsip_wizard.conf"}[role]
+			if b, err := os.ReadFile(filepath.Join(fleet.ConfigDir(id), name)); err == nil && strings.Contains(string(b), oldSecrets[s.ID]) {
+				same++
+			} else {
+				bad = append(bad, id+" files")
+			}
+			for {
+				st := fleet.Agent(id).Status(ctx)
+				if st.Healthy {
+					healthy++
+					break
+				}
+				if time.Now().After(deadline) {
+					bad = append(bad, id+" unhealthy: "+st.Detail)
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}
+	checks = append(checks, demoCheck{
+		claim: "the fleet ends as it was: every node runs its original secret again and reports a healthy trunk",
+		held:  same == 2*len(sites) && healthy == 2*len(sites),
+		proof: fmt.Sprintf("%d/%d nodes back on the original secret, %d/%d healthy %s", same, 2*len(sites), healthy, 2*len(sites), strings.Join(bad, ", ")),
+	})
+	return checks
+}
+
+func nodeRevision(s orchestrator.SiteState, role string) uint64 {
+	for _, n := range s.Nodes {
+		if n.Role == role {
+			return n.Revision
+		}
+	}
+	return 0
+}
+
+func allProbes(r orchestrator.Rollout, verdict string) bool {
+	for _, s := range r.Sites {
+		for _, n := range s.Nodes {
+			if n.Result == nil || n.Result.Probe != verdict {
+				return false
+			}
+		}
+	}
+	return len(r.Sites) > 0
+}
+
+func probeString(p *events.Probe) string {
+	if p == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%s:%d (%s)", p.DialStatus, p.HangupCause, p.Verdict)
+}

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDemo runs the README's first command in-process: embedded NATS, 12 lab
+// hosts speaking SIP on loopback, 12 real agents, two rollouts. The demo checks
+// its own claims and fails when one does not hold; the test also reads the
+// output a newcomer would read.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	r := run(t, "", "demo", "--dir", dir)
+	require.NoError(t, r.err, r.all())
+	out := r.stdout
+	assert.Contains(t, out, "4 of 4 claims held")
+	assert.Regexp(t, regexp.MustCompile(`rollout \S+ succeeded: 6 sites, 6 converged, 0 failed`), out)
+	assert.Regexp(t, regexp.MustCompile(`rollout \S+ rolled_back: 6 sites, \d converged, 1 failed`), out)
+	assert.Contains(t, out, "CONGESTION:21")
+	assert.Contains(t, out, "OK (1 ms)", "the raw qualify line that stayed green")
+	assert.Contains(t, out, "nats --server nats://127.0.0.1:")
+	// No secret is ever printed: every secret the demo generated is in the lab
+	// hosts' files, and none of them is in the output.
+	files, err := filepath.Glob(filepath.Join(dir, "hosts", "*", "etc", "pbxfleet_sip.conf"))
+	require.NoError(t, err)
+	require.Len(t, files, 6)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		m := regexp.MustCompile(`(?m)^secret=(\S+)$`).FindSubmatch(b)
+		require.NotNil(t, m, f)
+		assert.NotContains(t, r.all(), string(m[1]))
+	}
+}

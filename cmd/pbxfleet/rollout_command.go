@@ -1,0 +1,350 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/services/orchestrator"
+	"github.com/pbxfleet/pbxfleet/services/planner"
+)
+
+// strategyFlags are the rollout strategy knobs.
+type strategyFlags struct {
+	canary             int
+	canarySites        []string
+	waveSize           int
+	wavePercent        int
+	parallelism        int
+	bake               time.Duration
+	siteDeadline       time.Duration
+	maxFailed          int
+	maxUnreachable     int
+	waveMaxFailed      int
+	waveMaxUnreachable int
+	onFailure          string
+}
+
+func (s *strategyFlags) register(fs *pflag.FlagSet) {
+	fs.IntVar(&s.canary, "canary", 1, "the first N sites form the canary wave")
+	fs.StringSliceVar(&s.canarySites, "canary-site", nil, "name the canary sites instead (repeatable)")
+	fs.IntVar(&s.waveSize, "wave-size", 0, "sites per wave after the canary")
+	fs.IntVar(&s.wavePercent, "wave-percent", 50, "or: share of the remaining sites per wave (used when --wave-size is 0)")
+	fs.IntVar(&s.parallelism, "parallelism", 0, "most sites in flight inside a wave (0: the whole wave)")
+	fs.DurationVar(&s.bake, "bake", 0, "wait between a successful wave and the next")
+	fs.DurationVar(&s.siteDeadline, "site-deadline", 2*time.Minute, "both nodes of a site must report by then, else it is unreachable")
+	fs.IntVar(&s.maxFailed, "max-failed", 0, "failed sites the whole rollout tolerates")
+	fs.IntVar(&s.maxUnreachable, "max-unreachable", 0, "unreachable sites the whole rollout tolerates")
+	fs.IntVar(&s.waveMaxFailed, "wave-max-failed", orchestrator.NoLimit, "failed sites one wave tolerates (-1: no per-wave limit)")
+	fs.IntVar(&s.waveMaxUnreachable, "wave-max-unreachable", orchestrator.NoLimit, "unreachable sites one wave tolerates (-1: no per-wave limit)")
+	fs.StringVar(&s.onFailure, "on-failure", orchestrator.OnFailureRollback, "when the budget is spent: rollback or pause")
+}
+
+func (s *strategyFlags) strategy() orchestrator.Strategy {
+	st := orchestrator.Strategy{
+		Canary: s.canary, CanarySites: s.canarySites, WaveSize: s.waveSize, WavePercent: s.wavePercent,
+		Parallelism: s.parallelism, Bake: s.bake, SiteDeadline: s.siteDeadline,
+		MaxFailed: s.maxFailed, MaxUnreachable: s.maxUnreachable,
+		WaveMaxFailed: s.waveMaxFailed, WaveMaxUnreachable: s.waveMaxUnreachable, OnFailure: s.onFailure,
+	}
+	if len(st.CanarySites) > 0 {
+		st.Canary = 0
+	}
+	if st.WaveSize > 0 {
+		st.WavePercent = 0
+	}
+	return st
+}
+
+type rolloutFlags struct {
+	nats       natsFlags
+	strategy   strategyFlags
+	sites      []string
+	output     string
+	weak       bool
+	detach     bool
+	sealWith   string
+	noProgress bool
+}
+
+func newRolloutCommand() *cobra.Command {
+	f := &rolloutFlags{}
+	cmd := &cobra.Command{
+		Use:   "rollout FLEET.yaml",
+		Short: "Roll the fleet file out site by site: canary, waves, failure budget, automatic rollback",
+		Long: `rollout validates the fleet file (like plan), then asks the control plane's
+orchestrator (pbxfleet serve) to roll it out: the canary sites first, then waves;
+each site's two nodes get their desired state together and the site is done when
+both agents report. A site counts as failed when a node rolled back (its trunk did
+not verify) and as unreachable when a node did not report within --site-deadline.
+When the failure budget is spent the rollout rolls back every site it touched (or
+pauses, with --on-failure pause). Sites already at the planned revision are skipped.
+
+It shows live progress (a bar on a terminal, plain lines otherwise), ends with a
+per-site table (trunk state and RTT, probe verdict, revision, duration) and exits
+0 when the rollout succeeded, 1 when it failed, was rolled back or aborted, 3 when
+it paused, 2 on invalid input. Ctrl-C stops watching, not the rollout.`,
+		Example: `  pbxfleet rollout examples/fleet.yaml
+  pbxfleet rollout fleet.yaml --canary-site bsas-1 --wave-size 10 --parallelism 5 --bake 2m
+  pbxfleet rollout fleet.yaml --max-failed 2 --max-unreachable 5 --on-failure pause --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runRollout(cmd, f, args[0]) },
+	}
+	f.nats.register(cmd.Flags())
+	f.strategy.register(cmd.Flags())
+	cmd.Flags().StringArrayVar(&f.sites, "site", nil, "roll out only this site (repeatable)")
+	cmd.Flags().StringVarP(&f.output, "output", "o", outputText, "text or json (the final rollout record)")
+	cmd.Flags().BoolVar(&f.weak, "accept-weak-secrets", false, "accept well-known and short secrets (labs only)")
+	cmd.Flags().BoolVar(&f.detach, "detach", false, "start the rollout and print its id without watching")
+	cmd.Flags().StringVar(&f.sealWith, "seal", "", "credentials dir (pbxfleet creds): seal each trunk secret to its node's key")
+	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "plain lines even on a terminal")
+	return cmd
+}
+
+// currentDesired reads every node's desired state now, keyed by node id.
+func currentDesired(ctx context.Context, js jetstream.JetStream) (map[string]events.Desired, error) {
+	kv, err := js.KeyValue(ctx, events.BucketDesired)
+	if err != nil {
+		return nil, fmt.Errorf("read desired states: %w", err)
+	}
+	out := map[string]events.Desired{}
+	err = eachEntry(ctx, kv, func(e jetstream.KeyValueEntry) {
+		if d, err := events.DecodeDesired(e.Value(), nil, e.Key()); err == nil {
+			out[e.Key()] = d
+		}
+	})
+	return out, err
+}
+
+// orchestratorPlan turns a planner plan into the orchestrator's input.
+func orchestratorPlan(p *planner.Plan) orchestrator.Plan {
+	op := orchestrator.Plan{Hash: p.Hash}
+	for _, sp := range p.Sites {
+		t := orchestrator.Target{Site: sp.Site.ID, Nodes: map[string]events.Trunk{}}
+		for _, np := range sp.Nodes {
+			t.Nodes[np.Role] = np.Desired.Trunk
+		}
+		op.Targets = append(op.Targets, t)
+	}
+	return op
+}
+
+func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
+	if f.output != outputText && f.output != outputJSON {
+		return &exitError{code: 2, err: fmt.Errorf("--output %q: want text or json", f.output)}
+	}
+	spec, err := loadSpec(path, f.sites, f.weak, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	strategy := f.strategy.strategy()
+	if err := strategy.Validate(); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	ctx := cmd.Context()
+	nc, js, err := f.nats.connect(ctx, "pbxfleet rollout")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	current, err := currentDesired(ctx, js)
+	if err != nil {
+		return err
+	}
+	plan, err := planner.BuildPlan(spec, current)
+	if err != nil {
+		return fmt.Errorf("plan %s: %w", path, err)
+	}
+	op := orchestratorPlan(plan)
+	if f.sealWith != "" {
+		if err := sealPlan(&op, f.sealWith); err != nil {
+			return &exitError{code: 2, err: err}
+		}
+	}
+	var started orchestrator.StartResponse
+	if err := request(ctx, nc, events.RolloutStart, orchestrator.StartRequest{Plan: op, Strategy: strategy}, &started); err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if f.output == outputText {
+		fmt.Fprintf(out, "rollout %s started: %d sites, plan %s\n", started.ID, len(op.Targets), shortHash(op.Hash))
+	}
+	if f.detach {
+		if f.output == outputJSON {
+			return json.NewEncoder(out).Encode(started)
+		}
+		fmt.Fprintf(out, "watch it with: pbxfleet watch %s\n", started.ID)
+		return nil
+	}
+	eng := orchestrator.New(js, nc)
+	final, err := follow(ctx, eng, started.ID, out, f.output == outputText && !f.noProgress)
+	if err != nil {
+		return err
+	}
+	return finish(out, final, f.output)
+}
+
+// follow watches a rollout until it ends or pauses, printing progress lines (and
+// a bar on a terminal); Ctrl-C stops watching only.
+func follow(ctx context.Context, eng *orchestrator.Engine, id string, out io.Writer, bar bool) (orchestrator.Rollout, error) {
+	updates, err := eng.Watch(ctx, id)
+	if err != nil {
+		return orchestrator.Rollout{}, err
+	}
+	lines := newRolloutLines(out)
+	var pb *progressbar.ProgressBar
+	if bar && term.IsTerminal(int(os.Stderr.Fd())) {
+		pb = progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("sites"),
+			progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+	}
+	var last orchestrator.Rollout
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(out, "stopped watching; rollout %s goes on in the control plane (pbxfleet watch %s)\n", id, id)
+			return last, &exitError{code: 130, err: ctx.Err()}
+		case r, ok := <-updates:
+			if !ok {
+				return last, fmt.Errorf("watch rollout %s: the watch ended", id)
+			}
+			last = r
+			if pb != nil {
+				pb.ChangeMax(r.Counters.Sites)
+				_ = pb.Set(r.Counters.Converged + r.Counters.Failed + r.Counters.Unreachable + r.Counters.Skipped + r.Counters.Cancelled)
+			}
+			lines.update(r)
+			if r.Phase.Terminal() || r.Phase == orchestrator.PhasePaused {
+				if pb != nil {
+					_ = pb.Finish()
+				}
+				return r, nil
+			}
+		}
+	}
+}
+
+// finish prints the final table (or JSON) and turns the phase into an exit status.
+func finish(out io.Writer, r orchestrator.Rollout, output string) error {
+	if output == outputJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		printRolloutTable(out, r)
+	}
+	switch r.Phase {
+	case orchestrator.PhaseSucceeded:
+		return nil
+	case orchestrator.PhasePaused:
+		return &exitError{code: 3, err: fmt.Errorf("rollout %s paused: %s", r.ID, r.Message)}
+	}
+	return &exitError{code: 1, err: fmt.Errorf("rollout %s %s: %s", r.ID, r.Phase, r.Message)}
+}
+
+// request calls an orchestrator endpoint and decodes its JSON answer. A service
+// error (Nats-Service-Error header) becomes an error with its text; no responder
+// means no control plane is running.
+func request(ctx context.Context, nc *nats.Conn, verb string, body, into any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	msg, err := nc.RequestWithContext(rctx, events.RolloutSubject(verb), data)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("no orchestrator answers on %s: start the control plane with `pbxfleet serve`", events.RolloutSubject(verb))
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", events.RolloutSubject(verb), err)
+	}
+	if e := msg.Header.Get("Nats-Service-Error"); e != "" {
+		code := msg.Header.Get("Nats-Service-Error-Code")
+		if code == orchestrator.CodeBadRequest {
+			return &exitError{code: 2, err: fmt.Errorf("%s: %s", verb, e)}
+		}
+		return fmt.Errorf("%s (%s): %s", verb, code, e)
+	}
+	if into == nil {
+		return nil
+	}
+	if err := json.Unmarshal(msg.Data, into); err != nil {
+		return fmt.Errorf("%s: decode answer: %w", verb, err)
+	}
+	return nil
+}
+
+// newRolloutOpCommand builds pause, resume, abort, rollback and watch.
+func newRolloutOpCommand(verb, short, long string) *cobra.Command {
+	var (
+		nf     natsFlags
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   verb + " [ROLLOUT-ID]",
+		Short: short,
+		Long:  long + "\n\nWithout an id it acts on the current rollout (the active one, else the last).",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := ""
+			if len(args) == 1 {
+				id = args[0]
+			}
+			ctx := cmd.Context()
+			nc, js, err := nf.connect(ctx, "pbxfleet "+verb)
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			var r orchestrator.Rollout
+			if verb != "watch" {
+				if err := request(ctx, nc, verb, orchestrator.IDRequest{ID: id}, &r); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "rollout %s: %s\n", r.ID, r.Phase)
+				if verb == events.RolloutPause {
+					return nil
+				}
+			} else if err := request(ctx, nc, events.RolloutStatus, orchestrator.IDRequest{ID: id}, &r); err != nil {
+				return err
+			}
+			final, err := follow(ctx, orchestrator.New(js, nc), r.ID, cmd.OutOrStdout(), output == outputText)
+			if err != nil {
+				return err
+			}
+			return finish(cmd.OutOrStdout(), final, output)
+		},
+	}
+	nf.register(cmd.Flags())
+	cmd.Flags().StringVarP(&output, "output", "o", outputText, "text or json")
+	return cmd
+}
+
+func rolloutOpCommands() []*cobra.Command {
+	return []*cobra.Command{
+		newRolloutOpCommand("watch", "Follow a rollout until it ends (live progress, then the per-site table)",
+			"watch follows a rollout started by anyone (pbxfleet rollout, nats req pbxfleet.rollout.start)."),
+		newRolloutOpCommand(events.RolloutPause, "Pause a rollout after the sites in flight report",
+			"pause stops starting new sites; sites in flight finish and are counted."),
+		newRolloutOpCommand(events.RolloutResume, "Resume a paused rollout (or one whose driver died)",
+			"resume continues from the persisted state; sites already put are not put again."),
+		newRolloutOpCommand(events.RolloutAbort, "Stop a rollout where it is, keeping what converged",
+			"abort stops the rollout; sites that converged keep the new revision."),
+		newRolloutOpCommand(events.RolloutRollback, "Put the previous revision back on every node the rollout touched",
+			"rollback re-publishes each touched node's previous intent as a new revision (nodes never apply older revisions) and waits for the results."),
+	}
+}

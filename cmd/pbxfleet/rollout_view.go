@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+
+	"github.com/pbxfleet/pbxfleet/services/orchestrator"
+)
+
+// rolloutLines prints plain progress lines: one per site whose outcome changed
+// since the previous state, and one per new message. It is what a log or a pipe
+// shows; on a terminal the progress bar is drawn as well.
+type rolloutLines struct {
+	w       io.Writer
+	outcome map[string]orchestrator.SiteOutcome
+	restore map[string]bool
+	msgs    int
+	phase   orchestrator.Phase
+}
+
+func newRolloutLines(w io.Writer) *rolloutLines {
+	return &rolloutLines{w: w, outcome: map[string]orchestrator.SiteOutcome{}, restore: map[string]bool{}}
+}
+
+func (l *rolloutLines) update(r orchestrator.Rollout) {
+	for _, m := range r.Messages[min(l.msgs, len(r.Messages)):] {
+		fmt.Fprintf(l.w, "  %s  %s\n", m.At.Local().Format("15:04:05"), m.Message)
+	}
+	l.msgs = len(r.Messages)
+	for _, s := range r.Sites {
+		if prev := l.outcome[s.Site]; prev != s.Outcome && s.Outcome != orchestrator.SitePending {
+			l.outcome[s.Site] = s.Outcome
+			fmt.Fprintf(l.w, "  %s  wave %d  %-14s %-11s %s\n", time.Now().Format("15:04:05"), s.Wave, s.Site, s.Outcome, siteDetail(s))
+		}
+		restored := true
+		for _, n := range s.Nodes {
+			if n.RestoreRevision == 0 || n.Restore == nil {
+				restored = false
+			}
+		}
+		if restored && len(s.Nodes) > 0 && !l.restore[s.Site] {
+			l.restore[s.Site] = true
+			fmt.Fprintf(l.w, "  %s  rollback %-14s restored: %s\n", time.Now().Format("15:04:05"), s.Site, restoreDetail(s))
+		}
+	}
+	if r.Phase != l.phase {
+		l.phase = r.Phase
+		fmt.Fprintf(l.w, "  %s  rollout %s: %s\n", time.Now().Format("15:04:05"), r.ID, r.Phase)
+	}
+}
+
+// siteDetail says what each node reported, in a few words.
+func siteDetail(s orchestrator.SiteState) string {
+	var parts []string
+	for _, n := range s.Nodes {
+		if n.Result == nil {
+			if n.Put {
+				parts = append(parts, fmt.Sprintf("%s r%d: waiting", n.Role, n.Revision))
+			}
+			continue
+		}
+		p := fmt.Sprintf("%s r%d %s", n.Role, n.Revision, n.Result.Outcome)
+		if n.Result.TrunkState != "" {
+			p += fmt.Sprintf(" (trunk %s %.1fms, probe %s)", n.Result.TrunkState, n.Result.RTTMS, orDash(n.Result.Probe))
+		}
+		if n.Result.Reason != "" {
+			p += ": " + truncate(n.Result.Reason, 140)
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 && s.Reason != "" {
+		return s.Reason
+	}
+	return strings.Join(parts, "; ")
+}
+
+func restoreDetail(s orchestrator.SiteState) string {
+	var parts []string
+	for _, n := range s.Nodes {
+		if n.Restore != nil {
+			parts = append(parts, fmt.Sprintf("%s r%d %s", n.Role, n.RestoreRevision, n.Restore.Outcome))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// printRolloutTable prints the per-site table that ends a rollout: outcome,
+// trunk state and RTT, probe verdict, revision and duration per node.
+func printRolloutTable(w io.Writer, r orchestrator.Rollout) {
+	tw := tablewriter.NewWriter(w)
+	tw.Header("SITE", "WAVE", "OUTCOME", "NODE", "REVISION", "RESULT", "TRUNK", "RTT", "PROBE", "TOOK")
+	sites := slices.Clone(r.Sites)
+	for _, s := range sites {
+		for i, n := range s.Nodes {
+			site, wave, outcome := "", "", ""
+			if i == 0 {
+				site, wave, outcome = s.Site, fmt.Sprint(s.Wave), string(s.Outcome)
+			}
+			res, trunk, rtt, probe, took := "-", "-", "-", "-", "-"
+			rev := fmt.Sprint(n.Revision)
+			nr := n.Result
+			if n.Restore != nil {
+				nr = n.Restore
+				rev = fmt.Sprintf("%d (restored %d)", n.RestoreRevision, n.PrevRevision)
+			}
+			if nr != nil {
+				res = string(nr.Outcome)
+				trunk = orDash(nr.TrunkState)
+				rtt = fmt.Sprintf("%.1f ms", nr.RTTMS)
+				probe = orDash(nr.Probe)
+				took = (time.Duration(nr.DurationMS) * time.Millisecond).String()
+			}
+			_ = tw.Append(site, wave, outcome, n.Role, rev, res, trunk, rtt, probe, took)
+		}
+	}
+	_ = tw.Render()
+	c := r.Counters
+	fmt.Fprintf(w, "rollout %s %s: %d sites, %d converged, %d failed, %d unreachable, %d skipped",
+		r.ID, r.Phase, c.Sites, c.Converged, c.Failed, c.Unreachable, c.Skipped)
+	if c.Restored > 0 || c.RestoreFailed > 0 {
+		fmt.Fprintf(w, ", %d restored, %d restore failed", c.Restored, c.RestoreFailed)
+	}
+	fmt.Fprintln(w)
+	if r.Reason != "" {
+		fmt.Fprintf(w, "reason: %s: %s\n", r.Reason, r.Message)
+	}
+}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/pbxfleet/pbxfleet/internal/creds"
+	"github.com/pbxfleet/pbxfleet/internal/seal"
+	"github.com/pbxfleet/pbxfleet/services/orchestrator"
+)
+
+// sealPlan replaces every plaintext trunk secret of the plan with the secret
+// sealed to the receiving node's curve key (pbxfleet creds wrote them), so the
+// secret is ciphertext on the wire, in the orchestrator's requests and at rest
+// in JetStream. Only that node's agent can open it.
+func sealPlan(p *orchestrator.Plan, dir string) error {
+	set, err := creds.Load(dir)
+	if err != nil {
+		return fmt.Errorf("--seal: %w", err)
+	}
+	sender, err := seal.LoadKey(filepath.Join(dir, "orchestrator.xk"))
+	if err != nil {
+		return fmt.Errorf("--seal: %w", err)
+	}
+	for i, t := range p.Targets {
+		for role, tr := range t.Nodes {
+			nodeID := t.Site + "." + role
+			pub := set.CurveKey(nodeID)
+			if pub == "" {
+				return fmt.Errorf("--seal: no key for node %s in %s: run pbxfleet creds again with this fleet", nodeID, dir)
+			}
+			if tr.Secret == "" {
+				continue
+			}
+			sealed, by, err := seal.Seal(sender, pub, tr.Secret)
+			if err != nil {
+				return fmt.Errorf("--seal %s: %w", nodeID, err)
+			}
+			tr.Secret, tr.SealedSecret, tr.SealedBy = "", sealed, by
+			p.Targets[i].Nodes[role] = tr
+		}
+	}
+	return nil
+}

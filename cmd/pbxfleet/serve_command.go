@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/spf13/cobra"
+
+	"github.com/pbxfleet/pbxfleet/internal/agentcmd"
+	"github.com/pbxfleet/pbxfleet/internal/creds"
+	"github.com/pbxfleet/pbxfleet/services/bus"
+	"github.com/pbxfleet/pbxfleet/services/orchestrator"
+)
+
+type serveFlags struct {
+	nats      natsFlags
+	external  bool
+	data      string
+	listen    string
+	replicas  int
+	logLevel  string
+	logFormat string
+	authDir   string
+	srvCert   string
+	srvKey    string
+	srvCA     string
+	mtls      bool
+}
+
+func newServeCommand() *cobra.Command {
+	f := &serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the control plane: NATS with JetStream (embedded) and the rollout orchestrator",
+		Long: `serve runs pbxfleet's control plane until interrupted:
+
+  - an embedded NATS server with JetStream on a file store (--data), listening on
+    --listen, unless --nats-url names an existing NATS (a cluster, a hub with leaf nodes);
+  - the buckets and stream of the wire (pbxfleet_desired, pbxfleet_status,
+    pbxfleet_rollouts, PBXFLEET_RESULTS), created or updated idempotently;
+  - the orchestrator as the NATS service pbxfleet-orchestrator, so rollouts can be
+    started, watched, paused, resumed, aborted and rolled back from pbxfleet or the
+    nats CLI (nats req pbxfleet.rollout.status '').
+
+A rollout whose driver died (this process was killed) is picked up where its
+persisted state says when serve starts again.`,
+		Example: `  pbxfleet serve --data /var/lib/pbxfleet                 # embedded NATS on 127.0.0.1:4222
+  pbxfleet serve --data ./data --listen 0.0.0.0:4222
+  pbxfleet serve --nats-url nats://hub-1:4222,nats://hub-2:4222 --creds orchestrator.creds --replicas 3`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.external = cmd.Flags().Changed("nats-url") || os.Getenv("NATS_URL") != ""
+			return runServe(cmd, f)
+		},
+	}
+	f.nats.register(cmd.Flags())
+	cmd.Flags().StringVar(&f.data, "data", "pbxfleet-data", "JetStream store of the embedded server (kept across restarts)")
+	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:4222", "client address of the embedded server")
+	cmd.Flags().IntVar(&f.replicas, "replicas", 1, "JetStream replicas of the buckets and stream (3 on a cluster)")
+	cmd.Flags().StringVar(&f.authDir, "auth", "", "credentials dir (pbxfleet creds): the embedded server admits only the fleet's nkeys, each node limited to its own subjects")
+	cmd.Flags().StringVar(&f.srvCert, "server-tls-cert", "", "embedded server: TLS certificate")
+	cmd.Flags().StringVar(&f.srvKey, "server-tls-key", "", "embedded server: TLS key")
+	cmd.Flags().StringVar(&f.srvCA, "server-tls-ca", "", "embedded server: CA for client certificates (with --server-mtls)")
+	cmd.Flags().BoolVar(&f.mtls, "server-mtls", false, "embedded server: require client certificates signed by --server-tls-ca")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&f.logFormat, "log-format", "auto", "text, json, or auto (JSON when stderr is not a terminal)")
+	return cmd
+}
+
+// controlPlane is a running NATS (embedded or not) with the wire provisioned.
+type controlPlane struct {
+	embedded *bus.Embedded
+	url      string
+}
+
+func (c *controlPlane) close() {
+	if c.embedded != nil {
+		c.embedded.Shutdown()
+	}
+}
+
+// startEmbedded starts an embedded server on listen ("host:port", port 0 = any).
+func startEmbedded(ctx context.Context, dataDir, listen string, log *slog.Logger, hooks ...func(*server.Options)) (*controlPlane, error) {
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, fmt.Errorf("--listen %q: bad port", listen)
+	}
+	if port == 0 {
+		port = -1 // nats-server: -1 picks a free port
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	abs, _ := filepath.Abs(dataDir)
+	emb, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: abs, Host: host, Port: port, Logger: log, Options: bus.JoinOptions(hooks...)})
+	if err != nil {
+		return nil, err
+	}
+	return &controlPlane{embedded: emb, url: emb.ClientURL()}, nil
+}
+
+func runServe(cmd *cobra.Command, f *serveFlags) error {
+	log, err := agentcmd.NewLogger(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	ctx := cmd.Context()
+	cp := &controlPlane{url: f.nats.url}
+	var hooks []func(*server.Options)
+	if f.authDir != "" {
+		set, err := creds.Load(f.authDir)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--auth: %w", err)}
+		}
+		hooks = append(hooks, set.ServerOptions())
+		// The control plane itself connects as the orchestrator.
+		f.nats.nkey = filepath.Join(f.authDir, "orchestrator.nk")
+	}
+	if f.srvCert != "" {
+		hook, err := bus.ServerTLS(f.srvCert, f.srvKey, f.srvCA, f.mtls)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		hooks = append(hooks, hook)
+	}
+	if !f.external {
+		cp, err = startEmbedded(ctx, f.data, f.listen, log, hooks...)
+		if err != nil {
+			return err
+		}
+		defer cp.close()
+		f.nats.url = cp.url
+		log.Info("embedded NATS with JetStream", "url", cp.url, "data", f.data)
+	}
+	nc, js, err := f.nats.connect(ctx, "pbxfleet serve")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if err := bus.WaitForJetStream(ctx, js); err != nil {
+		return err
+	}
+	if err := bus.Provision(ctx, js, bus.ProvisionConfig{Replicas: f.replicas}); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "pbxfleet control plane on %s (orchestrator service %q). Ctrl-C to stop.\n", f.nats.url, "pbxfleet-orchestrator")
+	eng := orchestrator.New(js, nc, orchestrator.WithLogger(log), orchestrator.WithVersion(semver(version)))
+	if err := eng.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// semver returns v when it is x.y.z (the micro service needs one), else 0.0.0.
+func semver(v string) string {
+	var a, b, c int
+	if _, err := fmt.Sscanf(v, "%d.%d.%d", &a, &b, &c); err == nil {
+		return fmt.Sprintf("%d.%d.%d", a, b, c)
+	}
+	return "0.0.0"
+}

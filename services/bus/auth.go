@@ -1,0 +1,192 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pbxfleet/pbxfleet/events"
+)
+
+// Subjects of the JetStream API and of NATS services that the permissions below
+// name. They follow what nats.go v1.55 (jetstream, micro) sends:
+//
+//   - js.KeyValue(bucket) asks $JS.API.STREAM.INFO.KV_<bucket>;
+//   - kv.Get(key) on a bucket with allow_direct (every bucket jetstream creates)
+//     asks $JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>, the form that names
+//     the key in the subject, so a permission can name one key;
+//   - kv.Watch(key) creates an ordered push consumer with
+//     $JS.API.CONSUMER.CREATE.KV_<bucket>.<random name>.$KV.<bucket>.<key>; the
+//     server refuses a request whose filter subject differs from the one in the
+//     subject, so the last tokens pin the key. The consumer asks for flow control
+//     on $JS.FC.KV_<bucket>.> and is deleted (or recreated after a gap) with
+//     $JS.API.CONSUMER.DELETE.KV_<bucket>.<name>;
+//   - kv.Put(key) publishes to $KV.<bucket>.<key>, js.Publish to the subject itself;
+//   - micro answers discovery on $SRV.<PING|INFO|STATS>[.<name>[.<id>]].
+const (
+	jsAPIPrefix      = "$JS.API."
+	jsAccountInfo    = jsAPIPrefix + "INFO"
+	jsStreamInfo     = jsAPIPrefix + "STREAM.INFO."
+	jsDirectGet      = jsAPIPrefix + "DIRECT.GET."
+	jsConsumerCreate = jsAPIPrefix + "CONSUMER.CREATE."
+	jsConsumerDelete = jsAPIPrefix + "CONSUMER.DELETE."
+	jsFlowControl    = "$JS.FC."
+	kvStreamPrefix   = "KV_"
+	kvSubjectPrefix  = "$KV."
+	srvPrefix        = "$SRV."
+	// defaultInbox is the inbox prefix of clients that set none (nats.InboxPrefix
+	// without its dot).
+	defaultInbox = "_INBOX"
+)
+
+// InboxPrefix returns the inbox prefix of a node's connection,
+// _INBOX_<site>_<role> (one subject token: every character outside [A-Za-z0-9_-]
+// becomes '_'). A node is allowed to subscribe only under its own prefix, so it
+// cannot read the replies meant for any other client; connect it with
+// ConnConfig.InboxPrefix set to this value. It does not validate.
+func InboxPrefix(site, role string) string {
+	return defaultInbox + "_" + token(site) + "_" + token(role)
+}
+
+// token makes s a single subject token of [A-Za-z0-9_-].
+func token(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// NodePermissions returns the permissions of node <site>.<role>: exactly what its
+// agent needs and nothing of any other node. It may read its own desired key
+// (stream info, direct get and watch of that key only), publish its own result,
+// put its own status key, serve its own endpoints and the discovery of the
+// pbxfleet-node service, answer requests it received, and use the inbox
+// InboxPrefix(site, role). Everything else is refused by the server. It does not
+// validate site and role (callers pass ids checked with events.ParseNodeID).
+//
+// The two known allowances: a node may delete a consumer of the desired bucket by
+// name (nats.go deletes its watch consumer that way; other nodes' consumers have
+// random names it cannot list), and it may answer the discovery requests of
+// every pbxfleet-node instance, since micro draws instance ids at random.
+func NodePermissions(site, role string) *server.Permissions {
+	id := events.NodeID(site, role)
+	desiredStream := kvStreamPrefix + events.BucketDesired
+	statusStream := kvStreamPrefix + events.BucketStatus
+	desiredKey := kvSubjectPrefix + events.BucketDesired + "." + id
+	inbox := InboxPrefix(site, role)
+
+	pub := []string{
+		jsAccountInfo,
+		jsStreamInfo + desiredStream,
+		jsStreamInfo + statusStream,
+		jsDirectGet + desiredStream + "." + desiredKey,
+		jsConsumerCreate + desiredStream + ".*." + desiredKey,
+		jsConsumerDelete + desiredStream + ".*",
+		jsFlowControl + desiredStream + ".>",
+		events.ResultSubject(site, role),
+		kvSubjectPrefix + events.BucketStatus + "." + id,
+	}
+	sub := append([]string{
+		inbox + ".>",
+		events.NodeServiceGroup(site, role) + ".>",
+	}, discoverySubjects(events.ServiceNode)...)
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: pub},
+		Subscribe: &server.SubjectPermission{Allow: sub},
+		Response:  responsePermission(),
+	}
+}
+
+// OrchestratorPermissions returns the permissions of the orchestrator and the
+// control plane (`pbxfleet serve`): the JetStream API (provisioning, consumers
+// of the results and the status, reads of every bucket), puts and deletes in
+// the desired and rollout buckets, requests to the nodes' endpoints and to the
+// discovery of services, serving the rollout endpoints, its default _INBOX, and
+// answering requests. It may not publish a node's result or status, nor delete
+// or purge a stream or the account.
+func OrchestratorPermissions() *server.Permissions {
+	pub := []string{
+		jsAPIPrefix + ">",
+		"$JS.ACK.>",
+		jsFlowControl + ">",
+		kvSubjectPrefix + events.BucketDesired + ".>",
+		kvSubjectPrefix + events.BucketRollouts + ".>",
+		events.NodeSubjectPrefix + ".>",
+		srvPrefix + ">",
+	}
+	deny := []string{
+		jsAPIPrefix + "STREAM.DELETE.>",
+		jsAPIPrefix + "STREAM.PURGE.>",
+		jsAPIPrefix + "ACCOUNT.PURGE.>",
+	}
+	sub := append([]string{
+		defaultInbox + ".>",
+		events.RolloutSubjectPrefix + ".>",
+		events.ResultSubjects,
+	}, discoverySubjects(events.ServiceOrchestrator)...)
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: pub, Deny: deny},
+		Subscribe: &server.SubjectPermission{Allow: sub},
+		Response:  responsePermission(),
+	}
+}
+
+// OperatorPermissions returns the permissions of an operator: everything (the
+// nats CLI, `pbxfleet` commands, repairs by hand).
+func OperatorPermissions() *server.Permissions {
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{">"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{">"}},
+	}
+}
+
+// discoverySubjects returns the micro discovery subjects a service named name
+// answers: $SRV.<verb>, $SRV.<verb>.<name> and $SRV.<verb>.<name>.<id>.
+func discoverySubjects(name string) []string {
+	var out []string
+	for _, verb := range []string{"PING", "INFO", "STATS"} {
+		out = append(out, srvPrefix+verb, srvPrefix+verb+"."+name, srvPrefix+verb+"."+name+".*")
+	}
+	return out
+}
+
+// responsePermission lets a client answer each request it received once, within
+// the server's default two minutes.
+func responsePermission() *server.ResponsePermission {
+	return &server.ResponsePermission{
+		MaxMsgs: server.DEFAULT_ALLOW_RESPONSE_MAX_MSGS,
+		Expires: server.DEFAULT_ALLOW_RESPONSE_EXPIRATION,
+	}
+}
+
+// RestrictRollups turns off roll-up headers on the streams every node writes
+// to, so that a node's own put cannot purge what the others wrote: jetstream
+// creates each KV bucket with roll-ups allowed (kv.Purge uses them), and a put
+// to $KV.pbxfleet_status.<own key> with "Nats-Rollup: all" would otherwise
+// empty the whole status bucket. Permissions cannot look at headers, so the
+// stream itself refuses. Stale status still expires by its TTL. Run it after
+// every Provision (CreateOrUpdateKeyValue allows roll-ups again). It returns an
+// error naming the stream when it cannot be read or updated.
+func RestrictRollups(ctx context.Context, js jetstream.JetStream) error {
+	for _, name := range []string{kvStreamPrefix + events.BucketStatus, events.StreamResults} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			return fmt.Errorf("restrict rollups on %s: %w", name, err)
+		}
+		cfg := s.CachedInfo().Config
+		if !cfg.AllowRollup {
+			continue
+		}
+		cfg.AllowRollup = false
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("restrict rollups on %s: %w", name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,599 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/lab"
+	"github.com/pbxfleet/pbxfleet/internal/labfleet"
+	"github.com/pbxfleet/pbxfleet/internal/node"
+	"github.com/pbxfleet/pbxfleet/services/bus"
+	"github.com/pbxfleet/pbxfleet/services/planner"
+)
+
+// authServer is a real embedded server with authorization on: one nkey user per
+// identity (operator, orchestrator, nodes), each with its permissions from
+// services/bus.
+type authServer struct {
+	emb   *bus.Embedded
+	seeds map[string]string // identity -> seed file
+}
+
+// startAuthServer starts the server with users for the operator, the
+// orchestrator and nodes, and provisions it as the operator.
+func startAuthServer(t *testing.T, nodes ...string) *authServer {
+	t.Helper()
+	dir := t.TempDir()
+	s := &authServer{seeds: map[string]string{}}
+	var users []*server.NkeyUser
+	add := func(name string, perms *server.Permissions) {
+		kp, err := nkeys.CreateUser()
+		require.NoError(t, err)
+		pub, err := kp.PublicKey()
+		require.NoError(t, err)
+		seed, err := kp.Seed()
+		require.NoError(t, err)
+		path := filepath.Join(dir, name+".nk")
+		require.NoError(t, os.WriteFile(path, seed, 0o600))
+		s.seeds[name] = path
+		users = append(users, &server.NkeyUser{Nkey: pub, Permissions: perms})
+	}
+	add("operator", bus.OperatorPermissions())
+	add("orchestrator", bus.OrchestratorPermissions())
+	for _, id := range nodes {
+		site, role, err := events.ParseNodeID(id)
+		require.NoError(t, err)
+		add(id, bus.NodePermissions(site, role))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	emb, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{
+		DataDir: t.TempDir(), Port: -1,
+		Options: func(o *server.Options) { o.Nkeys = users },
+	})
+	require.NoError(t, err)
+	t.Cleanup(emb.Shutdown)
+	s.emb = emb
+	op, _ := s.connect(t, "operator")
+	js, err := jetstream.New(op)
+	require.NoError(t, err)
+	require.NoError(t, bus.Provision(ctx, js, bus.ProvisionConfig{}))
+	return s
+}
+
+// violations collects the permission violations the server reports to one
+// connection.
+type violations struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (v *violations) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrPermissionViolation) {
+		v.mu.Lock()
+		v.errs = append(v.errs, err)
+		v.mu.Unlock()
+	}
+}
+
+func (v *violations) all() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make([]string, len(v.errs))
+	for i, err := range v.errs {
+		out[i] = err.Error()
+	}
+	return out
+}
+
+// requireOn waits until the server reported a violation on a subject that
+// starts with subject.
+func (v *violations) requireOn(t *testing.T, subject string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for _, e := range v.all() {
+			if strings.Contains(e, `"`+subject) {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 20*time.Millisecond, "no permission violation on %q; got %q", subject, v.all())
+}
+
+// connect dials as identity with bus.Connect; a node uses its own inbox prefix.
+func (s *authServer) connect(t *testing.T, identity string) (*nats.Conn, *violations) {
+	t.Helper()
+	cfg := bus.ConnConfig{URL: s.emb.ClientURL(), Name: identity, NKeySeedFile: s.seeds[identity]}
+	if site, role, err := events.ParseNodeID(identity); err == nil {
+		cfg.InboxPrefix = bus.InboxPrefix(site, role)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nc, err := bus.Connect(ctx, cfg)
+	require.NoError(t, err)
+	v := &violations{}
+	nc.SetErrorHandler(v.handler)
+	t.Cleanup(nc.Close)
+	return nc, v
+}
+
+func TestInboxPrefix(t *testing.T) {
+	tests := []struct{ site, role, want string }{
+		{"bsas-1", "pbx", "_INBOX_bsas-1_pbx"},
+		{"rosario_docker", "oml", "_INBOX_rosario_docker_oml"},
+		{"we.ird>*", "pbx", "_INBOX_we_ird___pbx"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.site, func(t *testing.T) {
+			got := bus.InboxPrefix(tt.site, tt.role)
+			assert.Equal(t, tt.want, got)
+			o := nats.GetDefaultOptions()
+			assert.NoError(t, nats.CustomInboxPrefix(got)(&o), "a valid nats inbox prefix")
+		})
+	}
+}
+
+// TestNodeCannotTouchAnotherNode runs every way node a-1.pbx could reach the
+// state of b-1.pbx (or its sibling a-1.oml) against the real server: each one is
+// refused by the server, which names the subject.
+func TestNodeCannotTouchAnotherNode(t *testing.T) {
+	s := startAuthServer(t, "a-1.pbx", "a-1.oml", "b-1.pbx")
+	ctx := context.Background()
+	orch, _ := s.connect(t, "orchestrator")
+	ojs, err := jetstream.New(orch)
+	require.NoError(t, err)
+	desired, err := ojs.KeyValue(ctx, events.BucketDesired)
+	require.NoError(t, err)
+	for _, id := range []string{"a-1.pbx", "a-1.oml", "b-1.pbx"} {
+		_, err := desired.PutString(ctx, id, "desired of "+id)
+		require.NoError(t, err)
+	}
+
+	const dk = "$KV.pbxfleet_desired."
+	tests := []struct {
+		name    string
+		subject string // the subject the server refuses
+		op      func(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error
+	}{
+		{"kv get another key", "$JS.API.DIRECT.GET.KV_pbxfleet_desired." + dk + "b-1.pbx", func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
+			kv, err := js.KeyValue(ctx, events.BucketDesired)
+			if err != nil {
+				return err
+			}
+			_, err = kv.Get(ctx, "b-1.pbx")
+			return err
+		}},
+		{"kv get the sibling's key", "$JS.API.DIRECT.GET.KV_pbxfleet_desired." + dk + "a-1.oml", func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
+			kv, err := js.KeyValue(ctx, events.BucketDesired)
+			if err != nil {
+				return err
+			}
+			_, err = kv.Get(ctx, "a-1.oml")
+			return err
+		}},
+		{"kv get by sequence", "$JS.API.DIRECT.GET.KV_pbxfleet_desired", func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
+			kv, err := js.KeyValue(ctx, events.BucketDesired)
+			if err != nil {
+				return err
+			}
+			_, err = kv.GetRevision(ctx, "b-1.pbx", 3)
+			return err
+		}},
+		{"stream msg get", "$JS.API.STREAM.MSG.GET.KV_pbxfleet_desired", func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {
+			_, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_pbxfleet_desired", []byte(`{"seq":3}`))
+			return err
+		}},
+		{"kv watch another key", "$JS.API.CONSUMER.CREATE.KV_pbxfleet_desired.", func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
+			kv, err := js.KeyValue(ctx, events.BucketDesired)
+			if err != nil {
+				return err
+			}
+			_, err = kv.Watch(ctx, "b-1.pbx")
+			return err
+		}},
+		{"kv watch every key", "$JS.API.CONSUMER.CREATE.KV_pbxfleet_desired.", func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
+			kv, err := js.KeyValue(ctx, events.BucketDesired)
+			if err != nil {
+				return err
+			}
+			_, err = kv.WatchAll(ctx)
+			return err
+		}},
+		{"put its own desired state", dk + "a-1.pbx", func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
+			kv, err := js.KeyValue(ctx, events.BucketDesired)
+			if err != nil {
+				return err
+			}
+			_, err = kv.PutString(ctx, "a-1.pbx", "self-served")
+			return err
+		}},
+		{"publish another node's result", "pbxfleet.result.b-1.pbx", func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
+			_, err := js.Publish(ctx, events.ResultSubject("b-1", "pbx"), []byte("{}"))
+			return err
+		}},
+		{"put another node's status", "$KV.pbxfleet_status.b-1.pbx", func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
+			kv, err := js.KeyValue(ctx, events.BucketStatus)
+			if err != nil {
+				return err
+			}
+			_, err = kv.PutString(ctx, "b-1.pbx", "healthy, trust me")
+			return err
+		}},
+		{"serve another node's check", "pbxfleet.node.b-1.pbx.check", func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {
+			return subscribeFor(ctx, nc, "pbxfleet.node.b-1.pbx.check")
+		}},
+		{"serve every node's endpoints", "pbxfleet.node.>", func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {
+			return subscribeFor(ctx, nc, "pbxfleet.node.>")
+		}},
+		{"request another node's check", "pbxfleet.node.b-1.pbx.check", func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {
+			_, err := nc.RequestWithContext(ctx, events.CheckSubject("b-1", "pbx"), nil)
+			return err
+		}},
+		{"read the default inboxes", "_INBOX.>", func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {
+			return subscribeFor(ctx, nc, "_INBOX.>")
+		}},
+		{"read another node's inbox", "_INBOX_b-1_pbx.>", func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {
+			return subscribeFor(ctx, nc, "_INBOX_b-1_pbx.>")
+		}},
+		{"read every result live", "pbxfleet.result.>", func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {
+			return subscribeFor(ctx, nc, events.ResultSubjects)
+		}},
+		{"delete the results stream", "$JS.API.STREAM.DELETE.PBXFLEET_RESULTS", func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
+			return js.DeleteStream(ctx, events.StreamResults)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			nc, v := s.connect(t, "a-1.pbx")
+			js, err := jetstream.New(nc)
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			require.Error(t, tt.op(ctx, nc, js), "the server must refuse it")
+			v.requireOn(t, tt.subject)
+		})
+	}
+
+	// What a node may do, on its own key, works on the same server.
+	t.Run("its own", func(t *testing.T) {
+		t.Parallel()
+		nc, v := s.connect(t, "a-1.pbx")
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err = js.AccountInfo(ctx)
+		require.NoError(t, err)
+		kv, err := js.KeyValue(ctx, events.BucketDesired)
+		require.NoError(t, err)
+		e, err := kv.Get(ctx, "a-1.pbx")
+		require.NoError(t, err)
+		assert.Equal(t, "desired of a-1.pbx", string(e.Value()))
+		w, err := kv.Watch(ctx, "a-1.pbx")
+		require.NoError(t, err)
+		select {
+		case e := <-w.Updates():
+			require.NotNil(t, e)
+			assert.Equal(t, "desired of a-1.pbx", string(e.Value()))
+		case <-ctx.Done():
+			t.Fatal("no entry from the watch of its own key")
+		}
+		require.NoError(t, w.Stop())
+		_, err = js.Publish(ctx, events.ResultSubject("a-1", "pbx"), []byte("{}"))
+		require.NoError(t, err)
+		st, err := js.KeyValue(ctx, events.BucketStatus)
+		require.NoError(t, err)
+		_, err = st.PutString(ctx, "a-1.pbx", "{}")
+		require.NoError(t, err)
+		require.NoError(t, subscribeFor(ctx, nc, "pbxfleet.node.a-1.pbx.check"))
+		require.NoError(t, nc.Flush())
+		assert.Empty(t, v.all())
+	})
+}
+
+// subscribeFor subscribes to subject and makes sure the server has processed
+// the subscription (a refusal arrives as an async permission violation).
+func subscribeFor(ctx context.Context, nc *nats.Conn, subject string) error {
+	sub, err := nc.SubscribeSync(subject)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.FlushWithContext(ctx); err != nil {
+		return err
+	}
+	// The server answers the flush's PING after refusing the SUB, so a refusal
+	// has been read by now.
+	if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), `"`+subject+`"`) {
+		return err
+	}
+	return nil
+}
+
+// TestRollupsAreRestricted: permissions cannot look at headers, so a node's put
+// to its own status key with "Nats-Rollup: all" empties the whole status bucket
+// unless RestrictRollups turned roll-ups off on the streams nodes write to.
+func TestRollupsAreRestricted(t *testing.T) {
+	tests := []struct {
+		name     string
+		restrict bool
+		subject  string
+		wantErr  bool
+		survives bool
+	}{
+		// Provision (run by the test server) already restricts roll-ups.
+		{"status after Provision", false, "$KV.pbxfleet_status.a-1.pbx", true, true},
+		{"status with RestrictRollups", true, "$KV.pbxfleet_status.a-1.pbx", true, true},
+		{"results with RestrictRollups", true, "pbxfleet.result.a-1.pbx", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startAuthServer(t, "a-1.pbx", "b-1.pbx")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			op, _ := s.connect(t, "operator")
+			ojs, err := jetstream.New(op)
+			require.NoError(t, err)
+			if tt.restrict {
+				require.NoError(t, bus.RestrictRollups(ctx, ojs))
+				require.NoError(t, bus.RestrictRollups(ctx, ojs), "idempotent")
+			}
+			b, _ := s.connect(t, "b-1.pbx")
+			bjs, err := jetstream.New(b)
+			require.NoError(t, err)
+			status, err := bjs.KeyValue(ctx, events.BucketStatus)
+			require.NoError(t, err)
+			_, err = status.PutString(ctx, "b-1.pbx", "b's status")
+			require.NoError(t, err)
+			_, err = bjs.Publish(ctx, events.ResultSubject("b-1", "pbx"), []byte("b's result"))
+			require.NoError(t, err)
+
+			a, _ := s.connect(t, "a-1.pbx")
+			ajs, err := jetstream.New(a)
+			require.NoError(t, err)
+			msg := nats.NewMsg(tt.subject)
+			msg.Header.Set("Nats-Rollup", "all")
+			_, err = ajs.PublishMsg(ctx, msg)
+			if tt.wantErr {
+				require.ErrorContains(t, err, "rollup")
+			} else {
+				require.NoError(t, err)
+			}
+			ostatus, err := ojs.KeyValue(ctx, events.BucketStatus)
+			require.NoError(t, err)
+			_, err = ostatus.Get(ctx, "b-1.pbx")
+			results, serr := ojs.Stream(ctx, events.StreamResults)
+			require.NoError(t, serr)
+			_, rerr := results.GetLastMsgForSubject(ctx, events.ResultSubject("b-1", "pbx"))
+			require.NoError(t, rerr, "the results stream never allowed roll-ups")
+			if tt.survives {
+				require.NoError(t, err, "b-1.pbx's status survives")
+			} else {
+				require.ErrorIs(t, err, jetstream.ErrKeyNotFound, "a's put wiped b's status")
+			}
+		})
+	}
+}
+
+func TestNodeCannotReadAnotherClientsReplies(t *testing.T) {
+	s := startAuthServer(t, "a-1.pbx")
+	spy, v := s.connect(t, "a-1.pbx")
+	op, _ := s.connect(t, "operator")
+	sub, err := spy.SubscribeSync("_INBOX.>")
+	require.NoError(t, err)
+	require.NoError(t, spy.Flush())
+	v.requireOn(t, "_INBOX.>")
+
+	// The operator's replies travel on _INBOX.<...>: the node sees none of them.
+	require.NoError(t, op.Publish(op.NewRespInbox(), []byte("a reply")))
+	require.NoError(t, op.Flush())
+	_, err = sub.NextMsg(300 * time.Millisecond)
+	require.ErrorIs(t, err, nats.ErrTimeout)
+}
+
+func TestUnknownKeyIsRefused(t *testing.T) {
+	s := startAuthServer(t, "a-1.pbx")
+	kp, err := nkeys.CreateUser()
+	require.NoError(t, err)
+	seed, err := kp.Seed()
+	require.NoError(t, err)
+	stranger := filepath.Join(t.TempDir(), "stranger.nk")
+	require.NoError(t, os.WriteFile(stranger, seed, 0o600))
+
+	tests := []struct {
+		name string
+		cfg  bus.ConnConfig
+	}{
+		{"unknown nkey", bus.ConnConfig{NKeySeedFile: stranger}},
+		{"no credentials", bus.ConnConfig{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			tt.cfg.URL = s.emb.ClientURL()
+			nc, err := bus.Connect(ctx, tt.cfg)
+			if nc != nil {
+				nc.Close()
+			}
+			require.Error(t, err)
+			assert.Contains(t, strings.ToLower(err.Error()), "authorization violation")
+		})
+	}
+}
+
+func TestOrchestratorMayNotSpeakForNodes(t *testing.T) {
+	s := startAuthServer(t, "a-1.pbx")
+	tests := []struct {
+		name, subject string
+		op            func(ctx context.Context, js jetstream.JetStream) error
+	}{
+		{"publish a node's result", "pbxfleet.result.a-1.pbx", func(ctx context.Context, js jetstream.JetStream) error {
+			_, err := js.Publish(ctx, events.ResultSubject("a-1", "pbx"), []byte("{}"))
+			return err
+		}},
+		{"put a node's status", "$KV.pbxfleet_status.a-1.pbx", func(ctx context.Context, js jetstream.JetStream) error {
+			kv, err := js.KeyValue(ctx, events.BucketStatus)
+			if err != nil {
+				return err
+			}
+			_, err = kv.PutString(ctx, "a-1.pbx", "{}")
+			return err
+		}},
+		{"delete the results stream", "$JS.API.STREAM.DELETE.PBXFLEET_RESULTS", func(ctx context.Context, js jetstream.JetStream) error {
+			return js.DeleteStream(ctx, events.StreamResults)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			nc, v := s.connect(t, "orchestrator")
+			js, err := jetstream.New(nc)
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			require.Error(t, tt.op(ctx, js))
+			v.requireOn(t, tt.subject)
+		})
+	}
+}
+
+// TestAuthorizedAgentsConverge runs the real node agents of one lab site (both
+// sides, lab hosts in instant mode) with their own credentials and inbox
+// prefixes: the orchestrator user puts the desired states, both agents apply,
+// verify (qualify and the probe call between the two lab hosts), publish their
+// results and put their status, all without one permission violation; the
+// operator then reaches their services.
+func TestAuthorizedAgentsConverge(t *testing.T) {
+	sites := labfleet.Sites("authz", 0, 1)
+	site := sites[0]
+	ids := []string{events.NodeID(site.ID, events.RolePBX), events.NodeID(site.ID, events.RoleOML)}
+	s := startAuthServer(t, ids...)
+	spec, err := planner.Parse(labfleet.FleetYAML(sites, map[string]string{site.ID: labfleet.NewSecret()}), t.TempDir(), planner.Options{})
+	require.NoError(t, err)
+	plan, err := planner.BuildPlan(spec, nil)
+	require.NoError(t, err)
+
+	network := lab.NewNetwork()
+	dir := t.TempDir()
+	runCtx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { stop(); wg.Wait() })
+	agentViolations := map[string]*violations{}
+	for _, id := range ids {
+		_, role, _ := events.ParseNodeID(id)
+		addr := site.PBXAddress
+		if role == events.RoleOML {
+			addr = site.OMLAddress
+		}
+		confDir := filepath.Join(dir, id, "etc")
+		require.NoError(t, lab.WriteStockFiles(confDir, lab.Role(role), addr, site.Profile))
+		host, err := lab.NewHost(lab.Config{Role: lab.Role(role), Name: id, ConfigDir: confDir, Address: addr, Instant: true, Network: network})
+		require.NoError(t, err)
+		require.NoError(t, host.Start(context.Background()))
+		t.Cleanup(func() { _ = host.Close() })
+
+		nc, v := s.connect(t, id)
+		agentViolations[id] = v
+		side, err := node.SideFor(role)
+		require.NoError(t, err)
+		agent, err := node.New(node.Config{
+			Node: id, ConfigDir: confDir, StateDir: filepath.Join(dir, id, "state"),
+			Deadlines:    node.Deadlines{Verify: 8 * time.Second, Probe: 6 * time.Second},
+			PollInterval: 20 * time.Millisecond, StatusInterval: 200 * time.Millisecond,
+		}, side, host, nc, node.WithVersion("v0.0.0-authz"), node.WithLogger(slog.New(slog.DiscardHandler)))
+		require.NoError(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, agent.Run(runCtx))
+		}()
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	orch, _ := s.connect(t, "orchestrator")
+	ojs, err := jetstream.New(orch)
+	require.NoError(t, err)
+	require.NoError(t, bus.RestrictRollups(ctx, ojs), "the orchestrator may harden what it provisioned")
+	desired, err := ojs.KeyValue(ctx, events.BucketDesired)
+	require.NoError(t, err)
+	for _, sp := range plan.Sites {
+		for _, np := range sp.Nodes {
+			data, _, err := events.Encode(events.SourceOrchestrator, np.Desired)
+			require.NoError(t, err)
+			_, err = desired.Put(ctx, np.Desired.Node, data)
+			require.NoError(t, err)
+		}
+	}
+
+	// The orchestrator reads the results...
+	c, err := ojs.OrderedConsumer(ctx, events.StreamResults, jetstream.OrderedConsumerConfig{})
+	require.NoError(t, err)
+	got := map[string]events.Result{}
+	for len(got) < len(ids) {
+		msg, err := c.Next(jetstream.FetchContext(ctx))
+		require.NoError(t, err, "results so far: %v", got)
+		r, err := events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject())
+		require.NoError(t, err)
+		got[r.Node] = r
+	}
+	for _, id := range ids {
+		assert.Equal(t, events.OutcomeConverged, got[id].Outcome, "%s: %s", id, got[id].Reason)
+	}
+	// ...and the status each agent put.
+	status, err := ojs.KeyValue(ctx, events.BucketStatus)
+	require.NoError(t, err)
+	for _, id := range ids {
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			e, err := status.Get(ctx, id)
+			if !assert.NoError(c, err) {
+				return
+			}
+			st, err := events.DecodeStatus(e.Value(), nil, id)
+			if assert.NoError(c, err) {
+				assert.True(c, st.Healthy, "%s: %s", id, st.Detail)
+			}
+		}, 10*time.Second, 50*time.Millisecond)
+	}
+
+	// The operator reaches each node's status endpoint and the service discovery.
+	op, _ := s.connect(t, "operator")
+	for _, id := range ids {
+		site, role, _ := events.ParseNodeID(id)
+		msg, err := op.RequestWithContext(ctx, events.StatusSubject(site, role), nil)
+		require.NoError(t, err, id)
+		assert.Contains(t, string(msg.Data), `"applied_revision"`, id)
+	}
+	inbox := op.NewRespInbox()
+	pings, err := op.SubscribeSync(inbox)
+	require.NoError(t, err)
+	require.NoError(t, op.PublishRequest("$SRV.PING."+events.ServiceNode, inbox, nil))
+	for range ids {
+		_, err := pings.NextMsg(5 * time.Second)
+		require.NoError(t, err)
+	}
+
+	// Give the agents a few status/resync ticks (kv.Get of their own key) under
+	// the permissions before checking that nothing was ever refused.
+	time.Sleep(600 * time.Millisecond)
+	for id, v := range agentViolations {
+		assert.Empty(t, v.all(), "%s was refused something it needs", id)
+	}
+}

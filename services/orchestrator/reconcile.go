@@ -1,0 +1,642 @@
+package orchestrator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pbxfleet/pbxfleet/events"
+)
+
+// driver runs reconcile passes for one rollout. It holds only caches and the
+// results read but not yet persisted; the truth is the record, the desired keys
+// and the result stream, so a driver can die at any point and another take over.
+type driver struct {
+	e       *Engine
+	id      string
+	feed    *feed
+	pending []observed // results read and not yet persisted in the record
+
+	mu      sync.Mutex
+	intents map[string]siteIntent
+	rev     uint64 // KV revision of the record last read or written
+}
+
+func (e *Engine) newDriver(id string, f *feed) *driver {
+	return &driver{e: e, id: id, feed: f, intents: map[string]siteIntent{}}
+}
+
+// pass is one level-triggered reconcile pass: read the record, fold in the
+// results observed, run the steps of the phase in a fixed order, and write the
+// record back with compare-and-set (re-reading and redoing the pass on a
+// conflict; every step is idempotent). It returns the record, when the next
+// pass is due for a deadline or the bake (zero: only on news), and whether a
+// pass is due at once.
+func (d *driver) pass(ctx context.Context) (Rollout, time.Time, bool, error) {
+	for range maxCASAttempts {
+		r, rev, err := d.e.load(ctx, d.id)
+		if err != nil {
+			return r, time.Time{}, false, err
+		}
+		d.setRev(rev)
+		d.pending = append(d.pending, d.feed.take()...)
+		before, err := json.Marshal(r)
+		if err != nil {
+			return r, time.Time{}, false, fmt.Errorf("reconcile rollout %s: %w", d.id, err)
+		}
+		p := &passState{d: d, r: &r, now: nowUTC()}
+		if err := p.run(ctx); err != nil {
+			return r, time.Time{}, false, fmt.Errorf("reconcile rollout %s: %w", d.id, err)
+		}
+		r.count()
+		after, err := json.Marshal(r)
+		if err != nil {
+			return r, time.Time{}, false, fmt.Errorf("reconcile rollout %s: %w", d.id, err)
+		}
+		if !bytes.Equal(before, after) {
+			r.UpdatedAt = p.now
+			n, err := d.e.save(ctx, r, rev)
+			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+				continue // an operator or another driver wrote: look again
+			}
+			if err != nil {
+				return r, time.Time{}, false, fmt.Errorf("reconcile rollout %s: %w", d.id, err)
+			}
+			d.setRev(n)
+		}
+		d.pending = nil
+		if r.Phase.Terminal() {
+			if err := d.e.release(ctx, d.id); err != nil {
+				return r, time.Time{}, false, err
+			}
+		}
+		return r, p.wake, p.again, nil
+	}
+	return Rollout{}, time.Time{}, false, fmt.Errorf("reconcile rollout %s: %w", d.id, ErrConflict)
+}
+
+func (d *driver) setRev(rev uint64) {
+	d.mu.Lock()
+	d.rev = rev
+	d.mu.Unlock()
+}
+
+func (d *driver) lastRev() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rev
+}
+
+// intentsFor loads (once) the intents of the given sites.
+func (d *driver) intentsFor(ctx context.Context, sites []string) (map[string]siteIntent, error) {
+	d.mu.Lock()
+	var missing []string
+	for _, s := range sites {
+		if _, ok := d.intents[s]; !ok {
+			missing = append(missing, s)
+		}
+	}
+	d.mu.Unlock()
+	loaded := make([]siteIntent, len(missing))
+	err := forEach(ctx, len(missing), d.e.workers, func(ctx context.Context, i int) error {
+		var err error
+		loaded[i], err = d.e.loadIntent(ctx, d.id, missing[i])
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, si := range loaded {
+		d.intents[si.Site] = si
+	}
+	out := make(map[string]siteIntent, len(sites))
+	for _, s := range sites {
+		out[s] = d.intents[s]
+	}
+	return out, nil
+}
+
+// passState is one pass over one read of the record.
+type passState struct {
+	d   *driver
+	r   *Rollout
+	now time.Time
+	// mayExpire is set once the results feed caught up with the stream, so a
+	// deadline can be declared passed without missing a stored result.
+	mayExpire bool
+	wake      time.Time
+	again     bool
+}
+
+func (p *passState) wakeAt(t time.Time) {
+	if p.wake.IsZero() || t.Before(p.wake) {
+		p.wake = t
+	}
+}
+
+// run runs the steps of the rollout's phase, in order.
+func (p *passState) run(ctx context.Context) error {
+	p.fold()
+	switch p.r.Phase {
+	case PhaseRunning, PhasePaused:
+		// Sites the record shows in flight are put even when paused: they
+		// started, and a pause lets them finish.
+		if err := p.putInFlight(ctx); err != nil {
+			return err
+		}
+		if err := p.expire(ctx); err != nil {
+			return err
+		}
+		p.evaluate()
+		if p.r.Phase != PhaseRunning {
+			return nil // paused: nothing new starts
+		}
+		if p.budget() {
+			p.again = true // the new phase's steps run in the next pass
+			return nil
+		}
+		p.advance()
+		if p.r.Phase == PhaseRunning {
+			p.startSites()
+		}
+	case PhaseRollingBack, PhaseAborting:
+		if err := p.expire(ctx); err != nil {
+			return err
+		}
+		p.evaluate()
+		p.cover()
+		if err := p.putRestores(ctx); err != nil {
+			return err
+		}
+		p.finishRestore()
+	}
+	return nil
+}
+
+// fold records the observed results of this rollout on their nodes: a result
+// for the node's revision, or for the revision after it (the restore, which may
+// have been put by a driver that died before recording it). The first result of
+// a revision counts. Results of other rollouts and revisions are ignored.
+func (p *passState) fold() {
+	if len(p.d.pending) == 0 {
+		return
+	}
+	type loc struct{ site, node int }
+	idx := make(map[string]loc, 2*len(p.r.Sites))
+	for i, s := range p.r.Sites {
+		for j, n := range s.Nodes {
+			idx[s.node(n.Role)] = loc{i, j}
+		}
+	}
+	for _, o := range p.d.pending {
+		p.r.ResultSeq = max(p.r.ResultSeq, o.seq)
+		if o.res.Rollout != p.r.ID {
+			continue
+		}
+		l, ok := idx[o.res.Node]
+		if !ok {
+			continue
+		}
+		n := &p.r.Sites[l.site].Nodes[l.node]
+		switch {
+		case n.UpToDate:
+		case o.res.Revision == n.Revision && n.Result == nil:
+			n.Result = summarize(o.res, o.seq)
+		case o.res.Revision == n.Revision+1 && n.Restore == nil:
+			n.Restore = summarize(o.res, o.seq)
+		}
+	}
+}
+
+// expire lets this pass declare deadlines passed: when one is due, it first
+// waits until the feed has read every result stored, and folds those in.
+func (p *passState) expire(ctx context.Context) error {
+	dl := p.r.Strategy.SiteDeadline
+	due := false
+	for _, s := range p.r.Sites {
+		if s.Outcome == SiteInFlight && s.StartedAt != nil && !p.now.Before(s.StartedAt.Add(dl)) {
+			due = true
+		}
+		for _, n := range s.Nodes {
+			if n.RestoreAt != nil && n.Restore == nil && !n.RestoreExpired && !p.now.Before(n.RestoreAt.Add(dl)) {
+				due = true
+			}
+		}
+	}
+	if !due {
+		return nil
+	}
+	h, err := p.d.e.handles(ctx)
+	if err != nil {
+		return err
+	}
+	if err := p.d.feed.catchUp(ctx, h.results); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		p.d.e.log.Warn("results not caught up; deadlines wait for the next pass", "rollout", p.r.ID, "err", err)
+		p.wakeAt(p.now.Add(time.Second))
+		return nil
+	}
+	p.d.pending = append(p.d.pending, p.d.feed.take()...)
+	p.fold()
+	p.mayExpire = true
+	return nil
+}
+
+// evaluate decides the outcome of each site in flight: converged when every
+// node converged, failed when every node reported and one did not converge (or
+// the deadline passed and one did not), unreachable when the deadline passed
+// without every result.
+func (p *passState) evaluate() {
+	dl := p.r.Strategy.SiteDeadline
+	for i := range p.r.Sites {
+		s := &p.r.Sites[i]
+		if s.Outcome != SiteInFlight {
+			continue
+		}
+		var failed, missing []string
+		for _, n := range s.Nodes {
+			switch {
+			case n.Result == nil:
+				missing = append(missing, s.node(n.Role))
+			case n.Result.Outcome != events.OutcomeConverged:
+				failed = append(failed, fmt.Sprintf(MsgNodeFailed, s.node(n.Role), n.Result.Outcome, n.Result.Reason))
+			}
+		}
+		deadline := p.now
+		if s.StartedAt != nil {
+			deadline = s.StartedAt.Add(dl)
+		}
+		expired := p.mayExpire && !p.now.Before(deadline)
+		switch {
+		case len(missing) == 0 && len(failed) == 0:
+			s.Outcome = SiteConverged
+		case len(failed) > 0 && (len(missing) == 0 || expired):
+			s.Outcome, s.Reason, s.Message = SiteFailed, ReasonNodeFailed, clip(strings.Join(failed, "; "), maxSiteMessageLen)
+		case expired:
+			s.Outcome, s.Reason = SiteUnreachable, ReasonDeadline
+			s.Message = clip(fmt.Sprintf(MsgDeadline, dl, strings.Join(missing, ", ")), maxSiteMessageLen)
+		default:
+			p.wakeAt(deadline)
+			continue
+		}
+		t := p.now
+		s.FinishedAt = &t
+	}
+}
+
+// budget checks the failure budget and, when it is spent, moves the rollout to
+// rolling back or paused (Strategy.OnFailure). It reports whether it did.
+func (p *passState) budget() bool {
+	r, s := p.r, p.r.Strategy
+	r.count()
+	a := r.Accepted
+	failed, unreachable := r.Counters.Failed-a.Failed, r.Counters.Unreachable-a.Unreachable
+	wf, wu := r.waveCounts(r.Wave)
+	if a.Wave == r.Wave {
+		wf, wu = wf-a.WaveFailed, wu-a.WaveUnreachable
+	}
+	var reason, why string
+	switch {
+	case r.Canary && r.Wave == 0 && wf+wu > 0:
+		var bad []string
+		for _, st := range r.Sites {
+			if st.Wave == 0 && (st.Outcome == SiteFailed || st.Outcome == SiteUnreachable) {
+				bad = append(bad, st.Site+" "+string(st.Outcome))
+			}
+		}
+		reason, why = ReasonCanaryFailed, fmt.Sprintf(MsgCanaryFailed, strings.Join(bad, ", "))
+	case failed > s.MaxFailed:
+		reason, why = ReasonBudgetExceeded, fmt.Sprintf(MsgBudgetFailed, failed, s.MaxFailed)
+	case unreachable > s.MaxUnreachable:
+		reason, why = ReasonBudgetExceeded, fmt.Sprintf(MsgBudgetUnreachable, unreachable, s.MaxUnreachable)
+	case s.WaveMaxFailed != NoLimit && wf > s.WaveMaxFailed:
+		reason, why = ReasonBudgetExceeded, fmt.Sprintf(MsgWaveBudgetFailed, r.Wave+1, wf, s.WaveMaxFailed)
+	case s.WaveMaxUnreachable != NoLimit && wu > s.WaveMaxUnreachable:
+		reason, why = ReasonBudgetExceeded, fmt.Sprintf(MsgWaveBudgetUnreachable, r.Wave+1, wu, s.WaveMaxUnreachable)
+	default:
+		return false
+	}
+	if s.OnFailure == OnFailurePause {
+		r.setPhase(p.now, PhasePaused, reason, fmt.Sprintf(MsgOnFailurePause, why))
+	} else {
+		r.setPhase(p.now, PhaseRollingBack, reason, fmt.Sprintf(MsgOnFailureRollback, why))
+	}
+	p.d.e.log.Warn("rollout failure budget spent", "rollout", r.ID, "reason", reason, "detail", why, "on_failure", s.OnFailure)
+	return true
+}
+
+// advance moves past finished waves: bake, next wave, or success.
+func (p *passState) advance() {
+	r := p.r
+	for r.Phase == PhaseRunning {
+		if r.Wave >= r.Waves {
+			p.succeed()
+			return
+		}
+		for _, s := range r.Sites {
+			if s.Wave == r.Wave && !s.Outcome.done() {
+				return
+			}
+		}
+		if r.BakeUntil == nil {
+			wf, wu := r.waveCounts(r.Wave)
+			wc := 0
+			for _, s := range r.Sites {
+				if s.Wave == r.Wave && s.Outcome == SiteConverged {
+					wc++
+				}
+			}
+			r.note(p.now, ReasonWaveCompleted, fmt.Sprintf(MsgWaveCompleted, r.Wave+1, wc, wf, wu), false)
+		}
+		if r.Wave == r.Waves-1 {
+			p.succeed()
+			return
+		}
+		if bake := r.Strategy.Bake; bake > 0 {
+			if r.BakeUntil == nil {
+				t := p.now.Add(bake)
+				r.BakeUntil = &t
+				r.note(p.now, ReasonBaking, fmt.Sprintf(MsgBaking, bake, r.Wave+2), false)
+			}
+			if p.now.Before(*r.BakeUntil) {
+				p.wakeAt(*r.BakeUntil)
+				return
+			}
+		}
+		r.BakeUntil = nil
+		r.Wave++
+		r.noteWaveStarted(p.now)
+	}
+}
+
+func (p *passState) succeed() {
+	p.r.count()
+	c := p.r.Counters
+	p.r.BakeUntil = nil
+	p.r.setPhase(p.now, PhaseSucceeded, ReasonSucceeded, fmt.Sprintf(MsgSucceeded, c.Converged, c.Failed, c.Unreachable, c.Skipped))
+	p.d.e.log.Info("rollout succeeded", "rollout", p.r.ID, "converged", c.Converged, "failed", c.Failed, "unreachable", c.Unreachable)
+}
+
+// startSites marks the next pending sites of the current wave in flight, as
+// many as the parallelism allows. It does no I/O: the marks are persisted
+// first and putInFlight puts them in the next pass (write-ahead), so a put is
+// never lost to a record write that an operator's pause or abort won.
+func (p *passState) startSites() {
+	r := p.r
+	inFlight := 0
+	var todo []int
+	for i, s := range r.Sites {
+		if s.Wave != r.Wave {
+			continue
+		}
+		switch s.Outcome {
+		case SiteInFlight:
+			inFlight++
+		case SitePending:
+			todo = append(todo, i)
+		}
+	}
+	if par := r.Strategy.Parallelism; par > 0 {
+		todo = todo[:max(0, min(len(todo), par-inFlight))]
+	}
+	for _, i := range todo {
+		t := p.now
+		r.Sites[i].StartedAt, r.Sites[i].Outcome = &t, SiteInFlight
+	}
+	if len(todo) > 0 {
+		p.again = true
+	}
+}
+
+// putInFlight puts the desired states of the sites in flight whose nodes are
+// not put yet. A node whose key already holds this rollout's revision (its
+// driver died after the put, before recording it) is not put again; a node
+// whose key holds a revision the rollout did not expect fails its site.
+func (p *passState) putInFlight(ctx context.Context) error {
+	r := p.r
+	var todo []int
+	for i, s := range r.Sites {
+		if s.Outcome != SiteInFlight {
+			continue
+		}
+		for _, n := range s.Nodes {
+			if !n.UpToDate && !n.Put {
+				todo = append(todo, i)
+				break
+			}
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	names := make([]string, len(todo))
+	for k, i := range todo {
+		names[k] = r.Sites[i].Site
+	}
+	intents, err := p.d.intentsFor(ctx, names)
+	if err != nil {
+		return err
+	}
+	return forEach(ctx, len(todo), p.d.e.workers, func(ctx context.Context, k int) error {
+		s := &r.Sites[todo[k]] // each worker owns one site
+		var conflicts []string
+		for j := range s.Nodes {
+			n := &s.Nodes[j]
+			if n.UpToDate || n.Put {
+				continue
+			}
+			d := events.Desired{
+				Node: s.node(n.Role), Revision: n.Revision, Rollout: r.ID, PlanHash: r.PlanHash,
+				Trunk: intents[s.Site].Nodes[n.Role].Trunk,
+			}
+			prev := n.PrevRevision
+			out, ks, err := p.d.e.ensurePut(ctx, d, func(ks keyState) bool {
+				return (!ks.exists && prev == 0) || (ks.exists && ks.d.Revision == prev)
+			})
+			if err != nil {
+				return fmt.Errorf("site %s: %w", s.Site, err)
+			}
+			if out == putConflict {
+				conflicts = append(conflicts, fmt.Sprintf(MsgKeyChanged, d.Node, ks.d.Revision, ks.d.Rollout))
+				continue
+			}
+			n.Put = true
+		}
+		if len(conflicts) > 0 {
+			t := p.now
+			s.Outcome, s.Reason, s.Message, s.FinishedAt = SiteFailed, ReasonKeyChanged, clip(strings.Join(conflicts, "; "), maxSiteMessageLen), &t
+		}
+		return nil
+	})
+}
+
+// cover marks the nodes a rollback or abort restores: the nodes of every site
+// this rollout started (only started sites are ever put, see startSites),
+// minus the converged sites when aborting. Whether a node was really put is
+// decided against its key.
+func (p *passState) cover() {
+	r := p.r
+	for i := range r.Sites {
+		s := &r.Sites[i]
+		if s.Outcome == SiteSkipped || s.Outcome == SitePending {
+			continue
+		}
+		if r.Phase == PhaseAborting && s.Outcome == SiteConverged {
+			continue
+		}
+		for j := range s.Nodes {
+			n := &s.Nodes[j]
+			if !n.UpToDate && n.RestoreRevision == 0 && n.RestoreNote == "" {
+				n.RestoreRevision = n.Revision + 1
+			}
+		}
+	}
+}
+
+// putRestores puts the previous intent of each covered node as RestoreRevision,
+// when its key still holds this rollout's revision; a node never put, without a
+// previous intent, or changed since gets a note instead.
+func (p *passState) putRestores(ctx context.Context) error {
+	r := p.r
+	type ref struct{ site, node int }
+	var todo []ref
+	siteSet := map[string]bool{}
+	for i, s := range r.Sites {
+		for j, n := range s.Nodes {
+			if n.RestoreRevision != 0 && n.RestoreAt == nil && n.RestoreNote == "" {
+				todo = append(todo, ref{i, j})
+				siteSet[s.Site] = true
+			}
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(siteSet))
+	for s := range siteSet {
+		names = append(names, s)
+	}
+	intents, err := p.d.intentsFor(ctx, names)
+	if err != nil {
+		return err
+	}
+	err = forEach(ctx, len(todo), p.d.e.workers, func(ctx context.Context, k int) error {
+		s := &r.Sites[todo[k].site]
+		n := &s.Nodes[todo[k].node] // each worker owns one node
+		node := s.node(n.Role)
+		ni := intents[s.Site].Nodes[n.Role]
+		ks, err := p.d.e.readDesired(ctx, node)
+		if err != nil && !errors.Is(err, ErrBadDesired) {
+			return err
+		}
+		ours := err == nil && ks.exists && ks.d.Rollout == r.ID
+		switch {
+		case ours && ks.d.Revision == n.RestoreRevision:
+			t := p.now
+			n.RestoreAt = &t
+		case ours && ks.d.Revision == n.Revision && ni.Prev == nil:
+			n.RestoreNote = ReasonNoPrevious
+		case ours && ks.d.Revision == n.Revision:
+			d := events.Desired{Node: node, Revision: n.RestoreRevision, Rollout: r.ID, PlanHash: ni.PrevPlanHash, Trunk: *ni.Prev}
+			fwd := n.Revision
+			out, _, err := p.d.e.ensurePut(ctx, d, func(ks keyState) bool {
+				return ks.exists && ks.d.Rollout == r.ID && ks.d.Revision == fwd
+			})
+			if err != nil {
+				return fmt.Errorf("restore site %s: %w", s.Site, err)
+			}
+			if out == putConflict {
+				n.RestoreNote = ReasonSuperseded
+			} else {
+				t := p.now
+				n.RestoreAt = &t
+			}
+		case err == nil && ((!ks.exists && n.PrevRevision == 0) || (ks.exists && ks.d.Revision == n.PrevRevision && ks.d.Rollout != r.ID)):
+			n.RestoreNote = ReasonNotPut
+		default:
+			n.RestoreNote = ReasonSuperseded
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	p.wakeAt(p.now.Add(r.Strategy.SiteDeadline))
+	return nil
+}
+
+// finishRestore expires unanswered restores and, once every covered node is
+// settled, ends the rollback or abort: sites still in flight are cancelled
+// (their revision was superseded by the restore).
+func (p *passState) finishRestore() {
+	r := p.r
+	dl := r.Strategy.SiteDeadline
+	waiting := false
+	for i := range r.Sites {
+		for j := range r.Sites[i].Nodes {
+			n := &r.Sites[i].Nodes[j]
+			if n.RestoreRevision == 0 || n.RestoreNote != "" || n.Restore != nil || n.RestoreExpired {
+				continue
+			}
+			if n.RestoreAt == nil {
+				waiting = true
+				continue
+			}
+			deadline := n.RestoreAt.Add(dl)
+			if p.mayExpire && !p.now.Before(deadline) {
+				n.RestoreExpired = true
+				continue
+			}
+			waiting = true
+			p.wakeAt(deadline)
+		}
+	}
+	if waiting {
+		return
+	}
+	var unconfirmed []string
+	for i := range r.Sites {
+		s := &r.Sites[i]
+		if s.Outcome == SiteInFlight {
+			t := p.now
+			s.Outcome, s.Reason, s.FinishedAt = SiteCancelled, r.Reason, &t
+		}
+		for _, n := range s.Nodes {
+			if n.RestoreRevision == 0 || n.RestoreNote != "" {
+				continue
+			}
+			if n.Restore == nil {
+				unconfirmed = append(unconfirmed, fmt.Sprintf(MsgRestoreUnconfirmed, s.node(n.Role), n.RestoreRevision, "no result"))
+			} else if n.Restore.Outcome != events.OutcomeConverged {
+				unconfirmed = append(unconfirmed, fmt.Sprintf(MsgRestoreUnconfirmed, s.node(n.Role), n.RestoreRevision, n.Restore.Outcome))
+			}
+		}
+	}
+	r.count()
+	c := r.Counters
+	list := unconfirmed
+	if len(list) > 10 {
+		list = append(list[:10:10], fmt.Sprintf("and %d more", len(unconfirmed)-10))
+	}
+	switch {
+	case r.Phase == PhaseAborting:
+		r.setPhase(p.now, PhaseAborted, ReasonAborted, fmt.Sprintf(MsgAborted, c.Converged, c.Restored, len(unconfirmed)))
+	case len(unconfirmed) == 0:
+		r.setPhase(p.now, PhaseRolledBack, ReasonRolledBack, fmt.Sprintf(MsgRolledBack, c.Restored))
+	default:
+		r.setPhase(p.now, PhaseFailed, ReasonRollbackIncomplete,
+			fmt.Sprintf(MsgRollbackIncomplete, c.Restored, len(unconfirmed), strings.Join(list, "; ")))
+	}
+	p.d.e.log.Info("rollout finished", "rollout", r.ID, "phase", r.Phase, "restored", c.Restored, "unconfirmed", len(unconfirmed))
+}

@@ -1,0 +1,163 @@
+package orchestrator
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/pbxfleet/pbxfleet/events"
+)
+
+// These tests run the pure steps of a pass (evaluate, budget, advance,
+// startSites) on a fixture record and assert the exact resulting state; the
+// steps with I/O are covered against the real NATS server in engine_test.go.
+
+var t0 = time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) *time.Time { t := t0.Add(d); return &t }
+
+func res(o events.Outcome) *NodeResult { return &NodeResult{Outcome: o, Reason: "r", At: t0} }
+
+// st builds a site; each result is one node's (nil: not reported).
+func st(name string, wave int, outcome SiteOutcome, results ...*NodeResult) SiteState {
+	s := SiteState{Site: name, Wave: wave, Outcome: outcome}
+	if outcome == SiteInFlight {
+		s.StartedAt = at(0)
+	}
+	for i, r := range results {
+		s.Nodes = append(s.Nodes, NodeState{Role: roles[i], Revision: 2, Put: s.StartedAt != nil, Result: r})
+	}
+	return s
+}
+
+func TestReconcileSteps(t *testing.T) {
+	conv, failed := res(events.OutcomeConverged), res(events.OutcomeRolledBack)
+	base := Strategy{SiteDeadline: time.Minute, WaveMaxFailed: NoLimit, WaveMaxUnreachable: NoLimit, OnFailure: OnFailureRollback}
+	with := func(f func(*Strategy)) Strategy { s := base; f(&s); return s }
+	tests := []struct {
+		name      string
+		r         Rollout
+		now       time.Duration // since t0
+		mayExpire bool
+		wantPhase Phase
+		wantWave  int
+		wantSites map[string]SiteOutcome
+		wantWake  time.Duration // 0: none
+		wantBake  bool
+	}{
+		{
+			name: "wave converged: next wave starts within the parallelism",
+			r: Rollout{Strategy: with(func(s *Strategy) { s.Parallelism = 2 }), Waves: 2, Sites: []SiteState{
+				st("a", 0, SiteInFlight, conv, conv), st("b", 1, SitePending), st("c", 1, SitePending), st("d", 1, SitePending),
+			}},
+			wantPhase: PhaseRunning, wantWave: 1,
+			wantSites: map[string]SiteOutcome{"a": SiteConverged, "b": SiteInFlight, "c": SiteInFlight, "d": SitePending},
+		},
+		{
+			name: "a failed node before the deadline waits for the other",
+			r: Rollout{Strategy: base, Waves: 1, Sites: []SiteState{
+				st("a", 0, SiteInFlight, failed, nil),
+			}},
+			now: 30 * time.Second, mayExpire: true, wantPhase: PhaseRunning,
+			wantSites: map[string]SiteOutcome{"a": SiteInFlight}, wantWake: time.Minute,
+		},
+		{
+			name: "past the deadline but the results feed is not caught up: no verdict",
+			r: Rollout{Strategy: base, Waves: 1, Sites: []SiteState{
+				st("a", 0, SiteInFlight, conv, nil),
+			}},
+			now: 2 * time.Minute, wantPhase: PhaseRunning, // wake at the (past) deadline: pass again at once
+			wantSites: map[string]SiteOutcome{"a": SiteInFlight}, wantWake: time.Minute,
+		},
+		{
+			name: "unreachable within the budget: the rollout succeeds",
+			r: Rollout{Strategy: with(func(s *Strategy) { s.MaxUnreachable = 1 }), Waves: 1, Sites: []SiteState{
+				st("a", 0, SiteInFlight, conv, nil), st("b", 0, SiteInFlight, conv, conv),
+			}},
+			now: 2 * time.Minute, mayExpire: true, wantPhase: PhaseSucceeded,
+			wantSites: map[string]SiteOutcome{"a": SiteUnreachable, "b": SiteConverged},
+		},
+		{
+			name: "failed and silent past the deadline counts as failed",
+			r: Rollout{Strategy: with(func(s *Strategy) { s.MaxUnreachable = 5 }), Waves: 1, Sites: []SiteState{
+				st("a", 0, SiteInFlight, failed, nil),
+			}},
+			now: 2 * time.Minute, mayExpire: true, wantPhase: PhaseRollingBack,
+			wantSites: map[string]SiteOutcome{"a": SiteFailed},
+		},
+		{
+			name: "a canary must converge whatever the budget",
+			r: Rollout{Strategy: with(func(s *Strategy) { s.MaxUnreachable, s.OnFailure = 9, OnFailurePause }), Waves: 2, Canary: true,
+				Sites: []SiteState{st("a", 0, SiteInFlight, conv, nil), st("b", 1, SitePending)}},
+			now: 2 * time.Minute, mayExpire: true, wantPhase: PhasePaused,
+			wantSites: map[string]SiteOutcome{"a": SiteUnreachable, "b": SitePending},
+		},
+		{
+			name: "failures accepted at a resume do not count again",
+			r: Rollout{Strategy: base, Waves: 2, Accepted: Accepted{Failed: 1, WaveFailed: 1}, Sites: []SiteState{
+				st("a", 0, SiteFailed, failed, conv), st("b", 0, SiteInFlight, conv, conv), st("c", 1, SitePending),
+			}},
+			wantPhase: PhaseRunning, wantWave: 1,
+			wantSites: map[string]SiteOutcome{"a": SiteFailed, "b": SiteConverged, "c": SiteInFlight},
+		},
+		{
+			name: "a finished wave bakes before the next",
+			r: Rollout{Strategy: with(func(s *Strategy) { s.Bake = 5 * time.Minute }), Waves: 2, Sites: []SiteState{
+				st("a", 0, SiteInFlight, conv, conv), st("b", 1, SitePending),
+			}},
+			wantPhase: PhaseRunning, wantWave: 0, wantBake: true, wantWake: 5 * time.Minute,
+			wantSites: map[string]SiteOutcome{"a": SiteConverged, "b": SitePending},
+		},
+		{
+			name: "the bake is over",
+			r: Rollout{Strategy: with(func(s *Strategy) { s.Bake = 5 * time.Minute }), Waves: 2, BakeUntil: at(5 * time.Minute),
+				Sites: []SiteState{st("a", 0, SiteConverged, conv, conv), st("b", 1, SitePending)}},
+			now: 6 * time.Minute, wantPhase: PhaseRunning, wantWave: 1,
+			wantSites: map[string]SiteOutcome{"a": SiteConverged, "b": SiteInFlight},
+		},
+		{
+			name: "the per-wave budget counts the current wave only",
+			r: Rollout{Strategy: with(func(s *Strategy) { s.MaxFailed, s.WaveMaxFailed = 5, 0 }), Waves: 2, Wave: 1, Sites: []SiteState{
+				st("a", 0, SiteFailed, failed, conv), st("b", 1, SiteInFlight, conv, conv),
+			}},
+			wantPhase: PhaseSucceeded, wantWave: 1,
+			wantSites: map[string]SiteOutcome{"a": SiteFailed, "b": SiteConverged},
+		},
+		{
+			name:      "nothing to do",
+			r:         Rollout{Strategy: base, Waves: 0, Sites: []SiteState{{Site: "a", Wave: -1, Outcome: SiteSkipped}}},
+			wantPhase: PhaseSucceeded, wantSites: map[string]SiteOutcome{"a": SiteSkipped},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.r
+			r.Phase = PhaseRunning
+			p := &passState{d: &driver{e: &Engine{log: slog.New(slog.NewTextHandler(io.Discard, nil))}}, r: &r,
+				now: t0.Add(tt.now), mayExpire: tt.mayExpire}
+			p.evaluate()
+			if !p.budget() {
+				p.advance()
+				if r.Phase == PhaseRunning {
+					p.startSites()
+				}
+			}
+			assert.Equal(t, tt.wantPhase, r.Phase, r.Message)
+			assert.Equal(t, tt.wantWave, r.Wave)
+			got := map[string]SiteOutcome{}
+			for _, s := range r.Sites {
+				got[s.Site] = s.Outcome
+			}
+			assert.Equal(t, tt.wantSites, got)
+			assert.Equal(t, tt.wantBake, r.BakeUntil != nil)
+			if tt.wantWake == 0 {
+				assert.True(t, p.wake.IsZero(), "wake %v", p.wake)
+			} else {
+				assert.Equal(t, t0.Add(tt.wantWake), p.wake)
+			}
+		})
+	}
+}

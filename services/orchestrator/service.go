@@ -1,0 +1,211 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/pbxfleet/pbxfleet/events"
+)
+
+// StartRequest is the body of pbxfleet.rollout.start.
+type StartRequest struct {
+	Plan     Plan     `json:"plan"`
+	Strategy Strategy `json:"strategy"`
+}
+
+// StartResponse is the answer of pbxfleet.rollout.start.
+type StartResponse struct {
+	ID string `json:"id"`
+}
+
+// IDRequest is the body of the other endpoints; an empty body or id means the
+// current rollout (the active one, else the last one).
+type IDRequest struct {
+	ID string `json:"id,omitempty"`
+}
+
+// Error codes of the service, in the Nats-Service-Error-Code header.
+const (
+	// CodeBadRequest: the body, plan or strategy is invalid.
+	CodeBadRequest = "400"
+	// CodeNotFound: no such rollout.
+	CodeNotFound = "404"
+	// CodeConflict: another rollout is active, or the phase forbids the operation.
+	CodeConflict = "409"
+	// CodeInternal: NATS or storage trouble.
+	CodeInternal = "500"
+)
+
+// Serve runs the NATS service pbxfleet-orchestrator (nats.go/micro) with one
+// endpoint per verb on pbxfleet.rollout.<verb> (start, status, pause, resume,
+// abort, rollback; see StartRequest and IDRequest) until ctx ends. It drives
+// every rollout started, resumed, aborted or rolled back through it in a
+// goroutine it owns, and at start it picks up the active rollout, whose driver
+// may have died. It returns nil when ctx ends, after stopping the service and
+// every driver, or an error when the service cannot start.
+func (e *Engine) Serve(ctx context.Context) error {
+	if e.nc == nil {
+		return fmt.Errorf("serve %s: no NATS connection", events.ServiceOrchestrator)
+	}
+	s := &server{e: e, ctx: ctx, drivers: map[string]*driverSlot{}}
+	svc, err := micro.AddService(e.nc, micro.Config{
+		Name:        events.ServiceOrchestrator,
+		Version:     e.version,
+		Description: "pbxfleet rollout engine: start, watch and steer rollouts of the SIP trunk",
+	})
+	if err != nil {
+		return fmt.Errorf("serve %s: %w", events.ServiceOrchestrator, err)
+	}
+	g := svc.AddGroup(events.RolloutSubjectPrefix)
+	handlers := map[string]func(context.Context, []byte) (any, error){
+		events.RolloutStart:    s.start,
+		events.RolloutStatus:   s.status,
+		events.RolloutPause:    s.op(e.Pause, false),
+		events.RolloutResume:   s.op(e.Resume, true),
+		events.RolloutAbort:    s.op(e.Abort, true),
+		events.RolloutRollback: s.op(e.Rollback, true),
+	}
+	for _, verb := range events.RolloutVerbs() {
+		fn := handlers[verb]
+		h := micro.ContextHandler(ctx, func(ctx context.Context, req micro.Request) {
+			ctx, cancel := context.WithTimeout(ctx, DefaultOpTimeout)
+			defer cancel()
+			out, err := fn(ctx, req.Data())
+			if err != nil {
+				_ = req.Error(errorCode(err), err.Error(), nil)
+				return
+			}
+			_ = req.RespondJSON(out)
+		})
+		if err := g.AddEndpoint(verb, h); err != nil {
+			_ = svc.Stop()
+			return fmt.Errorf("serve %s: endpoint %s: %w", events.ServiceOrchestrator, verb, err)
+		}
+	}
+	e.log.Info("orchestrator service running", "service", events.ServiceOrchestrator, "subjects", events.RolloutSubjectPrefix+".>")
+
+	if r, err := e.Current(ctx); err == nil && !r.Phase.Terminal() {
+		e.log.Info("picking up the active rollout", "rollout", r.ID, "phase", r.Phase)
+		s.drive(r.ID)
+	} else if err != nil && !errors.Is(err, ErrRolloutNotFound) {
+		e.log.Warn("could not read the current rollout", "err", err)
+	}
+
+	<-ctx.Done()
+	err = svc.Stop()
+	s.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", events.ServiceOrchestrator, err)
+	}
+	return nil
+}
+
+// server is Serve's state: the drivers it runs.
+type server struct {
+	e   *Engine
+	ctx context.Context // Serve's: drivers live as long as Serve
+	wg  sync.WaitGroup
+
+	mu      sync.Mutex
+	drivers map[string]*driverSlot
+}
+
+type driverSlot struct{ again bool }
+
+// drive runs Run for id in a goroutine unless one runs already; then that one
+// runs once more after it returns, so a resume racing a pause is not lost.
+func (s *server) drive(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slot, ok := s.drivers[id]; ok {
+		slot.again = true
+		return
+	}
+	slot := &driverSlot{}
+	s.drivers[id] = slot
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			r, err := s.e.Run(s.ctx, id)
+			if err != nil && s.ctx.Err() == nil {
+				s.e.log.Error("rollout driver stopped", "rollout", id, "err", err)
+			}
+			s.mu.Lock()
+			if !slot.again || s.ctx.Err() != nil {
+				delete(s.drivers, id)
+				s.mu.Unlock()
+				s.e.log.Debug("rollout driver done", "rollout", id, "phase", r.Phase)
+				return
+			}
+			slot.again = false
+			s.mu.Unlock()
+		}
+	}()
+}
+
+func (s *server) start(ctx context.Context, body []byte) (any, error) {
+	var req StartRequest
+	if err := strictUnmarshal(body, &req); err != nil {
+		return nil, fmt.Errorf("%w: start body: %w", ErrBadRequest, err)
+	}
+	r, err := s.e.Start(ctx, req.Plan, req.Strategy)
+	if err != nil {
+		return nil, err
+	}
+	s.drive(r.ID)
+	return StartResponse{ID: r.ID}, nil
+}
+
+func (s *server) status(ctx context.Context, body []byte) (any, error) {
+	id, err := s.id(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	return s.e.Get(ctx, id)
+}
+
+// op adapts an operation to an endpoint; drive says whether the rollout needs
+// a driver afterwards.
+func (s *server) op(fn func(context.Context, string) (Rollout, error), drive bool) func(context.Context, []byte) (any, error) {
+	return func(ctx context.Context, body []byte) (any, error) {
+		id, err := s.id(ctx, body)
+		if err != nil {
+			return nil, err
+		}
+		r, err := fn(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if drive && !r.Phase.Terminal() {
+			s.drive(r.ID)
+		}
+		return r, nil
+	}
+}
+
+func (s *server) id(ctx context.Context, body []byte) (string, error) {
+	var req IDRequest
+	if len(body) > 0 {
+		if err := strictUnmarshal(body, &req); err != nil {
+			return "", fmt.Errorf("%w: body must be {\"id\": \"...\"} or empty: %w", ErrBadRequest, err)
+		}
+	}
+	return s.e.resolve(ctx, req.ID)
+}
+
+func errorCode(err error) string {
+	switch {
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrInvalidPlan), errors.Is(err, ErrInvalidStrategy):
+		return CodeBadRequest
+	case errors.Is(err, ErrRolloutNotFound):
+		return CodeNotFound
+	case errors.Is(err, ErrRolloutActive), errors.Is(err, ErrInvalidPhase), errors.Is(err, ErrConflict):
+		return CodeConflict
+	}
+	return CodeInternal
+}

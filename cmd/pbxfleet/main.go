@@ -45,6 +45,7 @@ that the two CLI checks of the manual procedure are green.`,
 		newRolloutCommand(),
 		newDemoCommand(),
 		newCredsCommand(),
+		newBenchCommand(),
 	)
 	root.AddCommand(rolloutOpCommands()...)
 	return root

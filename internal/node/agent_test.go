@@ -44,12 +44,13 @@ type harness struct {
 	stateDir string
 	fakeDir  string
 	results  jetstream.Consumer
+	verify   time.Duration
 }
 
 func newHarness(t *testing.T, srv *natstest.Server, role string) *harness {
 	t.Helper()
 	root := t.TempDir()
-	h := &harness{t: t, srv: srv, role: role, node: "bsas-1." + role,
+	h := &harness{t: t, srv: srv, role: role, node: "bsas-1." + role, verify: 20 * time.Second,
 		confDir: filepath.Join(root, "etc"), stateDir: filepath.Join(root, "state"), fakeDir: filepath.Join(root, "fake")}
 	for _, d := range []string{h.confDir, h.fakeDir} {
 		require.NoError(t, os.MkdirAll(d, 0o755))
@@ -71,8 +72,10 @@ func newHarness(t *testing.T, srv *natstest.Server, role string) *harness {
 func (h *harness) config() Config {
 	return Config{
 		Node: h.node, ConfigDir: h.confDir, StateDir: h.stateDir,
-		Command:        fakeCommand(h.fakeDir, h.role, h.confDir),
-		Deadlines:      Deadlines{Command: 5 * time.Second, Verify: 5 * time.Second, Probe: 3 * time.Second},
+		Command: fakeCommand(h.fakeDir, h.role, h.confDir),
+		// Generous for a loaded 2-core CI machine; tests that expect a failure
+		// shorten Verify.
+		Deadlines:      Deadlines{Command: 10 * time.Second, Verify: h.verify, Probe: 5 * time.Second},
 		StatusInterval: 300 * time.Millisecond, PollInterval: 50 * time.Millisecond,
 	}
 }
@@ -134,8 +137,8 @@ func (h *harness) putRaw(data []byte) {
 // nextResult waits for the next result of this node on the stream.
 func (h *harness) nextResult() events.Result {
 	h.t.Helper()
-	msg, err := h.results.Next(jetstream.FetchMaxWait(40 * time.Second))
-	require.NoError(h.t, err, "no result within 40s")
+	msg, err := h.results.Next(jetstream.FetchMaxWait(90 * time.Second))
+	require.NoError(h.t, err, "no result within 90s")
 	r, err := events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject())
 	require.NoError(h.t, err)
 	return r
@@ -205,6 +208,7 @@ func TestAgentConverges(t *testing.T) {
 func TestAgentRollsBackWhenFarSideUnreachable(t *testing.T) {
 	srv := natstest.Start(t)
 	h := newHarness(t, srv, events.RolePBX)
+	h.verify = 8 * time.Second
 	h.start()
 	h.put(1, seedTrunk())
 	require.Equal(t, events.OutcomeConverged, h.nextResult().Outcome)
@@ -229,6 +233,7 @@ func TestAgentRollsBackWhenFarSideUnreachable(t *testing.T) {
 func TestAgentProbeCatchesCredentialMismatchThatQualifyMisses(t *testing.T) {
 	srv := natstest.Start(t)
 	h := newHarness(t, srv, events.RolePBX)
+	h.verify = 8 * time.Second
 	h.start()
 	h.setMode("badsecret")
 	h.put(1, seedTrunk())

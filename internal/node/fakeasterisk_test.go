@@ -3,164 +3,44 @@ package node
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/pbxfleet/pbxfleet/internal/testfixtures"
 )
 
-// The tests drive the agent through a real argv prefix (ExecCLI) that re-runs
-// this test binary as a stand-in for `asterisk -rx`: it answers each command with
-// the bytes of the real captures in shared/fixtures, chosen by a mode file, so
-// the agent's exec path, parsers and decisions all meet real Asterisk text.
-//
-// argv: <test binary> fake-asterisk <state dir> <role> <config dir> -rx <command>
-// Modes (file <state dir>/mode): ok, unreachable, badsecret, down.
+// The tests drive the agent through a real argv prefix (ExecCLI) that runs
+// testdata/fakeasterisk, a stand-in for `asterisk -rx` answering with the real
+// captures of shared/fixtures. TestMain builds it once.
 
-const fakeEnv = "PBXFLEET_FAKE_ASTERISK"
+var fakeBinary, fixturesDir string
 
 func TestMain(m *testing.M) {
-	if os.Getenv(fakeEnv) == "1" && len(os.Args) > 5 && os.Args[1] == "fake-asterisk" {
-		out, code := fakeAsterisk(os.Args[2], os.Args[3], os.Args[4], os.Args[len(os.Args)-1])
-		fmt.Print(out)
-		os.Exit(code)
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "pbxfleet-fakeasterisk-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
-	os.Setenv(fakeEnv, "1")
-	os.Exit(m.Run())
+	defer os.RemoveAll(dir)
+	fakeBinary = filepath.Join(dir, "fakeasterisk")
+	build := exec.Command("go", "build", "-o", fakeBinary, "./testdata/fakeasterisk")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build fakeasterisk:", err)
+		return 1
+	}
+	if fixturesDir, err = testfixtures.AsteriskDir(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
 }
 
 func fakeCommand(stateDir, role, confDir string) []string {
-	return []string{os.Args[0], "fake-asterisk", stateDir, role, confDir, "-rx"}
-}
-
-func fixture(name string) string {
-	dir, err := testfixtures.AsteriskDir()
-	if err != nil {
-		panic(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
-}
-
-func fakeAsterisk(stateDir, role, confDir, cmd string) (string, int) {
-	mode := "ok"
-	if b, err := os.ReadFile(filepath.Join(stateDir, "mode")); err == nil {
-		mode = strings.TrimSpace(string(b))
-	}
-	if mode == "down" {
-		// The capture adds an "exit code: 1" line of its own; the real stderr is the first line.
-		first, _, _ := strings.Cut(fixture("pbx_rx_when_not_running.txt"), "\n")
-		return first + "\n", 1
-	}
-	db := filepath.Join(stateDir, "astdb")
-	f := strings.Fields(cmd)
-	switch {
-	case cmd == "sip reload":
-		return fixture("pbx_sip_reload.txt"), 0
-	case cmd == "dialplan reload":
-		return fixture("pbx_dialplan_reload.txt"), 0
-	case cmd == "module reload res_pjsip.so":
-		return fixture("oml_module_reload_res_pjsip.txt"), 0
-	case cmd == "sip show peer omnileads":
-		if !managedHas(confDir, "pbxfleet_sip.conf", "[omnileads]") {
-			return "Peer omnileads not found.\n", 0
-		}
-		return fixture("pbx_sip_show_peer_omnileads_OK.txt"), 0
-	case cmd == "sip show peers":
-		if mode == "unreachable" {
-			return fixture("pbx_sip_show_peers_UNREACHABLE_oml_stopped.txt"), 0
-		}
-		return fixture("pbx_sip_show_peers_OK.txt"), 0
-	case cmd == "pjsip show endpoint issabel":
-		if !managedHas(confDir, "pbxfleet_pjsip_wizard.conf", "[issabel]") {
-			return "Unable to find object issabel.\n", 0
-		}
-		return fixture("oml_pjsip_show_endpoint_issabel.txt"), 0
-	case cmd == "pjsip show endpoints":
-		if mode == "unreachable" {
-			return fixture("oml_pjsip_show_endpoints_Unavail_pbx_stopped.txt"), 0
-		}
-		return fixture("oml_pjsip_show_endpoints_Avail.txt"), 0
-	case strings.HasPrefix(cmd, "sip qualify peer "), strings.HasPrefix(cmd, "pjsip qualify "):
-		return "", 0
-	case len(f) == 3 && f[0] == "dialplan" && f[1] == "show":
-		return fakeDialplanShow(confDir, f[2]), 0
-	case len(f) == 5 && f[0] == "database" && f[1] == "put":
-		_ = os.WriteFile(db, []byte(f[4]), 0o600)
-		return "Updated database successfully\n", 0
-	case len(f) == 4 && f[0] == "database" && f[1] == "get":
-		b, err := os.ReadFile(db)
-		if err != nil {
-			return "Database entry not found.\n", 0
-		}
-		return "Value: " + string(b) + "\n", 0
-	case len(f) >= 3 && f[0] == "channel" && f[1] == "originate":
-		// probe_call_matrix.md: matching credentials end CHANUNAVAIL:1, the seed's
-		// mismatched secret CONGESTION:21.
-		outcome := "CHANUNAVAIL:1"
-		if mode == "badsecret" {
-			outcome = "CONGESTION:21"
-		}
-		_ = os.WriteFile(db, []byte(outcome), 0o600)
-		return "", 0
-	}
-	return fmt.Sprintf("No such command '%s' (type 'core show help %s' for other possible commands)\n", cmd, cmd), 0
-}
-
-func managedHas(confDir, file, text string) bool {
-	b, err := os.ReadFile(filepath.Join(confDir, file))
-	return err == nil && strings.Contains(string(b), text)
-}
-
-var extenRE = regexp.MustCompile(`^exten => ([^,]+),1,(.*)$`)
-
-// fakeDialplanShow prints `dialplan show <context>` in Asterisk 20's layout from
-// the managed dialplan file, the way Asterisk lists what that file declared.
-func fakeDialplanShow(confDir, context string) string {
-	var body strings.Builder
-	exts, prios := 0, 0
-	for _, file := range []string{"pbxfleet_extensions.conf"} {
-		b, err := os.ReadFile(filepath.Join(confDir, file))
-		if err != nil {
-			continue
-		}
-		cur, p := "", 0
-		for i, line := range strings.Split(string(b), "\n") {
-			line = strings.TrimSpace(line)
-			if strings.HasPrefix(line, "[") {
-				cur = strings.Trim(line, "[]")
-				continue
-			}
-			if cur != context {
-				continue
-			}
-			if m := extenRE.FindStringSubmatch(line); m != nil {
-				exts++
-				prios++
-				p = 1
-				fmt.Fprintf(&body, "  %-17s %-45s [%s:%d]\n", "'"+m[1]+"' =>", "1. "+m[2], file, i+1)
-			} else if rest, ok := strings.CutPrefix(line, "same => n,"); ok {
-				prios++
-				p++
-				fmt.Fprintf(&body, "  %-17s %-45s [%s:%d]\n", "", fmt.Sprintf("%d. %s", p, rest), file, i+1)
-			}
-		}
-	}
-	if exts == 0 {
-		return fmt.Sprintf("There is no existence of '%s' context\nCommand 'dialplan show %s' failed.\n", context, context)
-	}
-	return fmt.Sprintf("[ Context '%s' created by 'pbx_config' ]\n%s\n-= %d %s (%d %s) in 1 context. =-\n",
-		context, body.String(), exts, plural(exts, "extension", "extensions"), prios, plural(prios, "priority", "priorities"))
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
+	return []string{fakeBinary, fixturesDir, stateDir, role, confDir, "-rx"}
 }

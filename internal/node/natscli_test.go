@@ -60,6 +60,7 @@ func TestNatsCLIDrivesAnAgent(t *testing.T) {
 	bin := natsCLI(t)
 	srv := natstest.Start(t)
 	h := newHarness(t, srv, events.RolePBX)
+	h.verify = 12 * time.Second // the rolled-back revision waits this long for its probe
 	h.start()
 
 	data, _, err := events.Encode(events.SourceCLI, events.Desired{Node: h.node, Revision: 1, Trunk: seedTrunk()})
@@ -94,7 +95,7 @@ func TestNatsCLIDrivesAnAgent(t *testing.T) {
 		require.Eventually(t, func() bool {
 			out = runNats(t, bin, srv.URL, nil, "sub", "--stream", events.StreamResults, "--last", "--count", "1", "--raw", "pbxfleet.result.>")
 			return strings.Contains(out, `"revision":2`)
-		}, 40*time.Second, 500*time.Millisecond)
+		}, 90*time.Second, time.Second)
 	}
 	assert.Contains(t, out, `"outcome":"rolled_back"`)
 	assert.Contains(t, out, `CONGESTION`)

@@ -24,6 +24,10 @@ type ProvisionConfig struct {
 	ResultsMaxAge time.Duration
 	// DuplicateWindow is the Nats-Msg-Id deduplication window of the results; default 10m.
 	DuplicateWindow time.Duration
+	// MaxWatchers caps the consumers of the desired bucket; default 100,000. Every
+	// node agent watches its own key with one consumer, and nats-server 2.15
+	// otherwise caps a stream at 1,000 consumers: a fleet of 500 sites would fill it.
+	MaxWatchers int
 }
 
 func (c ProvisionConfig) withDefaults() ProvisionConfig {
@@ -41,6 +45,9 @@ func (c ProvisionConfig) withDefaults() ProvisionConfig {
 	}
 	if c.DuplicateWindow <= 0 {
 		c.DuplicateWindow = 10 * time.Minute
+	}
+	if c.MaxWatchers <= 0 {
+		c.MaxWatchers = 100_000
 	}
 	return c
 }
@@ -78,6 +85,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg ProvisionConfig)
 			return fmt.Errorf("provision kv %s: %w", kc.Bucket, err)
 		}
 	}
+	if err := setMaxConsumers(ctx, js, kvStreamPrefix+events.BucketDesired, cfg.MaxWatchers); err != nil {
+		return err
+	}
 	sc := jetstream.StreamConfig{
 		Name:        events.StreamResults,
 		Description: "pbxfleet apply results, one per node and revision",
@@ -114,4 +124,20 @@ func WaitForJetStream(ctx context.Context, js jetstream.JetStream) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+func setMaxConsumers(ctx context.Context, js jetstream.JetStream, stream string, n int) error {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("provision %s: %w", stream, err)
+	}
+	sc := s.CachedInfo().Config
+	if sc.MaxConsumers == n {
+		return nil
+	}
+	sc.MaxConsumers = n
+	if _, err := js.UpdateStream(ctx, sc); err != nil {
+		return fmt.Errorf("provision %s: max consumers %d: %w", stream, n, err)
+	}
+	return nil
 }

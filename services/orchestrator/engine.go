@@ -195,11 +195,11 @@ func (e *Engine) Start(ctx context.Context, plan Plan, strategy Strategy) (Rollo
 	if _, err := h.rollouts.Create(ctx, StateKey(id), data); err != nil {
 		return Rollout{}, fmt.Errorf("start rollout %s: store record: %w", id, err)
 	}
+	started = true // the record exists: the rollout keeps the lock until it ends
 	last, _ := json.Marshal(lockValue{ID: id, Since: now})
 	if _, err := h.rollouts.Put(ctx, KeyLast, last); err != nil {
-		return Rollout{}, fmt.Errorf("start rollout %s: %w", id, err)
+		e.log.Warn("record the last rollout", "rollout", id, "err", err) // only Current's fallback reads it
 	}
-	started = true
 	e.log.Info("rollout started", "rollout", id, "plan", r.PlanHash, "sites", len(r.Sites), "waves", waves, "skipped", r.Counters.Skipped)
 	return r, nil
 }

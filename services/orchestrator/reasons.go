@@ -113,6 +113,10 @@ const (
 	MsgNotPut = "%s was never put by this rollout"
 	// MsgSuperseded: node, revision found.
 	MsgSuperseded = "%s now holds revision %d from another change; not restored"
-	// MsgRestoreUnconfirmed: node, restore revision, outcome or "no result".
+	// MsgRestoreUnconfirmed: node, restore revision, outcome or MsgNoResult.
 	MsgRestoreUnconfirmed = "%s restore revision %d: %s"
+	// MsgNoResult stands for the outcome of a node that did not report.
+	MsgNoResult = "no result"
+	// MsgAndMore ends a list cut short: how many more.
+	MsgAndMore = "and %d more"
 )

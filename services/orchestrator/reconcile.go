@@ -617,7 +617,7 @@ func (p *passState) finishRestore() {
 				continue
 			}
 			if n.Restore == nil {
-				unconfirmed = append(unconfirmed, fmt.Sprintf(MsgRestoreUnconfirmed, s.node(n.Role), n.RestoreRevision, "no result"))
+				unconfirmed = append(unconfirmed, fmt.Sprintf(MsgRestoreUnconfirmed, s.node(n.Role), n.RestoreRevision, MsgNoResult))
 			} else if n.Restore.Outcome != events.OutcomeConverged {
 				unconfirmed = append(unconfirmed, fmt.Sprintf(MsgRestoreUnconfirmed, s.node(n.Role), n.RestoreRevision, n.Restore.Outcome))
 			}
@@ -627,7 +627,7 @@ func (p *passState) finishRestore() {
 	c := r.Counters
 	list := unconfirmed
 	if len(list) > 10 {
-		list = append(list[:10:10], fmt.Sprintf("and %d more", len(unconfirmed)-10))
+		list = append(list[:10:10], fmt.Sprintf(MsgAndMore, len(unconfirmed)-10))
 	}
 	switch {
 	case r.Phase == PhaseAborting:

@@ -114,6 +114,8 @@ type Rollout struct {
 
 // Counters count the sites of a rollout by outcome, and the restores.
 type Counters struct {
+	// Sites is the number of sites in the plan; the next seven count them by
+	// SiteOutcome.
 	Sites       int `json:"sites"`
 	Skipped     int `json:"skipped"`
 	Pending     int `json:"pending"`
@@ -132,6 +134,7 @@ type Counters struct {
 
 // Accepted are the totals an operator accepted when resuming.
 type Accepted struct {
+	// Failed and Unreachable are the rollout's totals at the resume.
 	Failed      int `json:"failed,omitempty"`
 	Unreachable int `json:"unreachable,omitempty"`
 	// Wave is the wave current at the resume; WaveFailed and WaveUnreachable
@@ -143,6 +146,7 @@ type Accepted struct {
 
 // Message is one entry of a rollout's history.
 type Message struct {
+	// At is when it happened (UTC); Reason is a reason constant, Message its text.
 	At      time.Time `json:"at"`
 	Reason  string    `json:"reason"`
 	Message string    `json:"message"`
@@ -153,13 +157,17 @@ const maxMessages = 50
 
 // SiteState is one site of a rollout.
 type SiteState struct {
+	// Site is the site name.
 	Site string `json:"site"`
 	// Wave is the site's wave; -1 when skipped.
-	Wave    int         `json:"wave"`
+	Wave int `json:"wave"`
+	// Outcome is where the site stands.
 	Outcome SiteOutcome `json:"outcome"`
 	// Reason and Message explain a failed, unreachable or skipped site.
-	Reason     string     `json:"reason,omitempty"`
-	Message    string     `json:"message,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+	// StartedAt is when the site was started (its deadline runs from there);
+	// FinishedAt is when its outcome was decided.
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// Nodes are the site's nodes, pbx first.
@@ -169,6 +177,7 @@ type SiteState struct {
 // NodeState is one node of a site: what the rollout puts, what it replaces, what
 // came back, and the restore if there was one.
 type NodeState struct {
+	// Role is events.RolePBX or events.RoleOML.
 	Role string `json:"role"`
 	// Revision is the revision this rollout puts; when UpToDate it is the
 	// revision the node already runs and nothing is put.
@@ -197,6 +206,7 @@ type NodeState struct {
 
 // NodeResult summarizes one events.Result.
 type NodeResult struct {
+	// Outcome and Reason are the node's (Reason clipped to 200 bytes).
 	Outcome events.Outcome `json:"outcome"`
 	Reason  string         `json:"reason,omitempty"`
 	// TrunkState and RTTMS are the trunk as the node saw it.
@@ -204,7 +214,7 @@ type NodeResult struct {
 	RTTMS      float64 `json:"rtt_ms,omitempty"`
 	// Probe is the probe call's verdict, when one was made.
 	Probe string `json:"probe,omitempty"`
-	// DurationMS is the apply's duration.
+	// DurationMS is the apply's duration; At is when it finished.
 	DurationMS int64     `json:"duration_ms"`
 	At         time.Time `json:"at"`
 	// Seq is the result's PBXFLEET_RESULTS sequence (0: synthesized here).

@@ -46,12 +46,17 @@ that the two CLI checks of the manual procedure are green.`,
 		newDemoCommand(),
 		newCredsCommand(),
 		newBenchCommand(),
+		newLabCommand(),
 	)
 	root.AddCommand(rolloutOpCommands()...)
 	return root
 }
 
 func main() {
+	// Called as "asterisk" or "docker" (lab containers), act as that client.
+	if handled, code := shimMain(os.Args); handled {
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := newRootCommand().ExecuteContext(ctx)

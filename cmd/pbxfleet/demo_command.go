@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/creds"
 	"github.com/pbxfleet/pbxfleet/internal/lab"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/node"
@@ -106,13 +107,23 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 	go func() { defer wg.Done(); _ = eng.Serve(svcCtx) }()
 
 	sites := labfleet.Sites("demo", 0, f.sites)
+	// Per-node keys, as `pbxfleet creds` makes them: every trunk secret is sealed
+	// to its node, so NATS (and `nats kv get`) only ever sees ciphertext.
+	keyDir := filepath.Join(dir, "creds")
+	var nodeIDs []string
+	for _, s := range sites {
+		nodeIDs = append(nodeIDs, events.NodeID(s.ID, events.RolePBX), events.NodeID(s.ID, events.RoleOML))
+	}
+	if _, err := creds.Generate(keyDir, nodeIDs); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "pbxfleet demo: %d sites, each an Issabel lab host and an OMniLeads lab host (simulated Asterisk,\n", len(sites))
 	fmt.Fprintf(out, "real SIP over loopback UDP), each driven by a real agent; NATS JetStream embedded at %s.\n\n", cp.url)
 	for _, s := range sites {
 		fmt.Fprintf(out, "  %-8s %-6s PBX lab %-12s OMniLeads lab %s\n", s.ID, s.Scenario, s.PBXAddress, s.OMLAddress)
 	}
 	fleet, err := labfleet.Start(ctx, sites, labfleet.Options{
-		Dir: filepath.Join(dir, "hosts"), NATSURL: cp.url, Logger: quiet,
+		Dir: filepath.Join(dir, "hosts"), NATSURL: cp.url, Logger: quiet, KeyDir: keyDir,
 		Deadlines:    node.Deadlines{Verify: 6 * time.Second, Probe: 4 * time.Second},
 		PollInterval: 100 * time.Millisecond, StatusInterval: time.Second, QualifyTimeout: time.Second,
 	})
@@ -133,7 +144,7 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 	}
 	fmt.Fprintf(out, "\n[1/2] Rolling out the trunk: canary %s, then waves of %d sites; each agent writes its managed files,\n", sites[0].ID, waveSize)
 	fmt.Fprintf(out, "      reloads, and proves the trunk (trunk object, forced qualify, dialplan, probe call to 99999).\n\n")
-	first, err := demoRollout(ctx, out, nc, js, eng, sites, secrets, strategy)
+	first, err := demoRollout(ctx, out, nc, js, eng, sites, secrets, strategy, keyDir)
 	if err != nil {
 		return err
 	}
@@ -150,7 +161,7 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 	fleet.Host(staleNode).SetFault(lab.FaultStale)
 	fmt.Fprintf(out, "\n[2/2] Rotating every site's secret. The OMniLeads lab host of %s now silently keeps its running\n", stale.ID)
 	fmt.Fprintf(out, "      configuration across reloads (its reload replies stay \"reloaded successfully\").\n\n")
-	second, err := demoRollout(ctx, out, nc, js, eng, sites, rotated, strategy)
+	second, err := demoRollout(ctx, out, nc, js, eng, sites, rotated, strategy, keyDir)
 	if err != nil {
 		return err
 	}
@@ -160,6 +171,7 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 	}
 
 	checks := demoChecks(ctx, js, fleet, sites, first, second, stale.ID, old, rev1)
+	checks = append(checks, sealedCheck(ctx, js, sites, old, rotated))
 	fmt.Fprintf(out, "\nWhat the demo showed:\n")
 	failed := 0
 	for _, c := range checks {
@@ -193,7 +205,7 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 }
 
 func demoRollout(ctx context.Context, out io.Writer, nc *nats.Conn, js jetstream.JetStream, eng *orchestrator.Engine,
-	sites []labfleet.Site, secrets map[string]string, strategy orchestrator.Strategy) (orchestrator.Rollout, error) {
+	sites []labfleet.Site, secrets map[string]string, strategy orchestrator.Strategy, keyDir string) (orchestrator.Rollout, error) {
 	spec, err := planner.Parse(labfleet.FleetYAML(sites, secrets), "", planner.Options{})
 	if err != nil {
 		return orchestrator.Rollout{}, fmt.Errorf("demo fleet: %w", err)
@@ -206,8 +218,12 @@ func demoRollout(ctx context.Context, out io.Writer, nc *nats.Conn, js jetstream
 	if err != nil {
 		return orchestrator.Rollout{}, err
 	}
+	op := orchestratorPlan(plan)
+	if err := sealPlan(&op, keyDir); err != nil {
+		return orchestrator.Rollout{}, err
+	}
 	var started orchestrator.StartResponse
-	if err := request(ctx, nc, events.RolloutStart, orchestrator.StartRequest{Plan: orchestratorPlan(plan), Strategy: strategy}, &started); err != nil {
+	if err := request(ctx, nc, events.RolloutStart, orchestrator.StartRequest{Plan: op, Strategy: strategy}, &started); err != nil {
 		return orchestrator.Rollout{}, err
 	}
 	fmt.Fprintf(out, "  rollout %s started (nats req pbxfleet.rollout.start)\n", started.ID)
@@ -391,4 +407,30 @@ func probeString(p *events.Probe) string {
 		return "none"
 	}
 	return fmt.Sprintf("%s:%d (%s)", p.DialStatus, p.HangupCause, p.Verdict)
+}
+
+// sealedCheck reads every desired state and rollout record back from JetStream
+// and checks that no trunk secret is there in clear.
+func sealedCheck(ctx context.Context, js jetstream.JetStream, sites []labfleet.Site, secretSets ...map[string]string) demoCheck {
+	var stored []byte
+	for _, bucket := range []string{events.BucketDesired, events.BucketRollouts, events.BucketStatus} {
+		kv, err := js.KeyValue(ctx, bucket)
+		if err != nil {
+			continue
+		}
+		_ = eachEntry(ctx, kv, func(e jetstream.KeyValueEntry) { stored = append(stored, e.Value()...) })
+	}
+	leaks, sealed := 0, strings.Count(string(stored), `"sealed_secret"`)
+	for _, set := range secretSets {
+		for _, s := range sites {
+			if strings.Contains(string(stored), set[s.ID]) {
+				leaks++
+			}
+		}
+	}
+	return demoCheck{
+		claim: "no trunk secret is in clear on NATS: each is sealed to its node's key (nats kv get shows ciphertext)",
+		held:  leaks == 0 && sealed > 0,
+		proof: fmt.Sprintf("%d sealed secrets in the stored desired states and rollout records, %d in clear", sealed, leaks),
+	}
 }

@@ -19,7 +19,7 @@ func TestDemo(t *testing.T) {
 	r := run(t, "", "demo", "--dir", dir)
 	require.NoError(t, r.err, r.all())
 	out := r.stdout
-	assert.Contains(t, out, "4 of 4 claims held")
+	assert.Contains(t, out, "5 of 5 claims held")
 	assert.Regexp(t, regexp.MustCompile(`rollout \S+ succeeded: 6 sites, 6 converged, 0 failed`), out)
 	assert.Regexp(t, regexp.MustCompile(`rollout \S+ rolled_back: 6 sites, \d converged, 1 failed`), out)
 	assert.Contains(t, out, "CONGESTION:21")

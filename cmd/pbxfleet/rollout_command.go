@@ -189,7 +189,12 @@ func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
 		return nil
 	}
 	eng := orchestrator.New(js, nc)
-	final, err := follow(ctx, eng, started.ID, out, f.output == outputText && !f.noProgress)
+	// With --output json, stdout holds only the final document: progress goes to stderr.
+	progress := out
+	if f.output == outputJSON {
+		progress = cmd.ErrOrStderr()
+	}
+	final, err := follow(ctx, eng, started.ID, progress, f.output == outputText && !f.noProgress)
 	if err != nil {
 		return err
 	}

@@ -60,6 +60,9 @@ type Options struct {
 	QualifyTimeout time.Duration
 	// Logger is shared by hosts and agents; nil discards.
 	Logger *slog.Logger
+	// KeyDir, when set, holds each node's curve seed <node>.xk (pbxfleet creds):
+	// the agents open trunk secrets sealed to them.
+	KeyDir string
 	// ShareConn makes all agents share one NATS connection (cheaper for the
 	// benchmark); otherwise each agent has its own, like separate processes.
 	ShareConn bool
@@ -145,10 +148,19 @@ func Start(ctx context.Context, sites []Site, opts Options) (*Fleet, error) {
 			if statusEvery == 0 {
 				statusEvery = 5 * time.Second
 			}
+			agentOpts := []node.Option{node.WithLogger(log), node.WithVersion("lab")}
+			if opts.KeyDir != "" {
+				opener, err := node.LoadSecretOpener(filepath.Join(opts.KeyDir, id+".xk"))
+				if err != nil {
+					f.Close()
+					return nil, fmt.Errorf("start lab fleet: %w", err)
+				}
+				agentOpts = append(agentOpts, node.WithSecretOpener(opener))
+			}
 			agent, err := node.New(node.Config{
 				Node: id, ConfigDir: confDir, StateDir: filepath.Join(opts.Dir, id, "state"),
 				Deadlines: opts.Deadlines, PollInterval: opts.PollInterval, StatusInterval: statusEvery,
-			}, side, host, nc, node.WithLogger(log), node.WithVersion("lab"))
+			}, side, host, nc, agentOpts...)
 			if err != nil {
 				f.Close()
 				return nil, fmt.Errorf("start lab fleet: %w", err)

@@ -3,8 +3,13 @@
 package natstest
 
 import (
+	"bytes"
 	"context"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,3 +67,41 @@ func StartIn(t testing.TB, dir string, port int) *Server {
 
 // Port returns the server's client port.
 func (s *Server) Port() int { return s.Server().Addr().(*net.TCPAddr).Port }
+
+// CLI returns the path of the real `nats` binary (natscli). Outside CI the test
+// skips when it is missing; in CI (.ci/run installs it) a missing binary fails.
+func CLI(t testing.TB) string {
+	t.Helper()
+	if path, err := exec.LookPath("nats"); err == nil {
+		return path
+	}
+	if gopath, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		cand := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "nats")
+		if _, err := os.Stat(cand); err == nil {
+			return cand
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("the nats CLI is not installed (.ci/run installs it)")
+	}
+	t.Skip("the nats CLI is not installed (go install github.com/nats-io/natscli/nats@v0.5.0)")
+	return ""
+}
+
+// RunCLI runs the nats CLI against url with stdin and returns its combined
+// output, failing the test when it exits non-zero. Output is logged, shortened.
+func RunCLI(t testing.TB, bin, url string, stdin []byte, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--server", url, "--no-context"}, args...)...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "nats %s: %s", strings.Join(args, " "), out)
+	shown := string(out)
+	if len(shown) > 600 {
+		shown = shown[:600] + "..."
+	}
+	t.Logf("$ nats %s\n%s", strings.Join(args, " "), shown)
+	return string(out)
+}

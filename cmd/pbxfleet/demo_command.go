@@ -279,6 +279,9 @@ func printEvidence(ctx context.Context, out io.Writer, js jetstream.JetStream, n
 		}
 		fmt.Fprintf(out, "    %s %-12s %s\n", mark, c.Name, c.Detail)
 		for _, l := range c.Raw {
+			if strings.Contains(l, "<Aor") {
+				continue
+			}
 			if strings.HasPrefix(l, "> ") || strings.Contains(l, "OK (") || strings.Contains(l, "Avail") ||
 				strings.HasPrefix(l, "Value:") || strings.Contains(l, "Contact:") {
 				fmt.Fprintf(out, "         %s\n", l)

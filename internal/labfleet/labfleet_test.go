@@ -28,11 +28,16 @@ func plan(t *testing.T, sites []Site) (*planner.Plan, map[string]string) {
 	for _, s := range sites {
 		secrets[s.ID] = NewSecret()
 	}
-	spec, err := planner.Parse(FleetYAML(sites, secrets), t.TempDir(), planner.Options{})
-	require.NoError(t, err)
+	return mustPlan(t, sites, secrets), secrets
+}
+
+func mustPlan(tb testing.TB, sites []Site, secrets map[string]string) *planner.Plan {
+	tb.Helper()
+	spec, err := planner.Parse(FleetYAML(sites, secrets), tb.TempDir(), planner.Options{})
+	require.NoError(tb, err)
 	p, err := planner.BuildPlan(spec, nil)
-	require.NoError(t, err)
-	return p, secrets
+	require.NoError(tb, err)
+	return p
 }
 
 func startFleet(t *testing.T, srv *natstest.Server, sites []Site) *Fleet {

@@ -1,0 +1,107 @@
+package labfleet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/natstest"
+	"github.com/pbxfleet/pbxfleet/internal/node"
+)
+
+// BenchmarkAgentPutToResult measures one agent (bench-1.pbx, against a lab PBX
+// host whose OMniLeads far side is a lab host too, real SIP on loopback): the
+// time from putting a desired revision to its result on the stream, over b.N
+// revisions, reported as p50 and p99 in ms (server timestamps at both ends).
+func BenchmarkAgentPutToResult(b *testing.B) {
+	srv := natstest.Start(b)
+	sites := Sites("bench", 60, 1)
+	secrets := map[string]string{sites[0].ID: NewSecret()}
+	f, err := Start(context.Background(), sites, Options{
+		Dir: b.TempDir(), NATSURL: srv.URL, PollInterval: 20 * time.Millisecond,
+		Deadlines: node.Deadlines{Verify: 20 * time.Second}, StatusInterval: time.Minute,
+	})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = f.Close() })
+	p := mustPlan(b, sites, secrets)
+	pbx, oml := p.Sites[0].Nodes[0].Desired, p.Sites[0].Nodes[1].Desired
+	kv, err := srv.JS.KeyValue(context.Background(), events.BucketDesired)
+	require.NoError(b, err)
+	put := func(d events.Desired) time.Time {
+		data, _, err := events.Encode(events.SourceOrchestrator, d)
+		require.NoError(b, err)
+		rev, err := kv.Put(context.Background(), d.Node, data)
+		require.NoError(b, err)
+		e, err := kv.GetRevision(context.Background(), d.Node, rev)
+		require.NoError(b, err)
+		return e.Created()
+	}
+	put(oml)
+	c, err := srv.JS.OrderedConsumer(context.Background(), events.StreamResults, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{events.ResultSubject(sites[0].ID, events.RolePBX)}})
+	require.NoError(b, err)
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		d := pbx
+		d.Revision = uint64(i + 1)
+		d.Trunk.QualifyFrequency = 30 + i%30 // a real change each revision
+		at := put(d)
+		msg, err := c.Next(jetstream.FetchMaxWait(30 * time.Second))
+		require.NoError(b, err)
+		md, err := msg.Metadata()
+		require.NoError(b, err)
+		r, err := events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject())
+		require.NoError(b, err)
+		require.Equal(b, events.OutcomeConverged, r.Outcome, r.Reason)
+		lat = append(lat, md.Timestamp.Sub(at))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkAgentIdleRSS starts a real pbx-node process with nothing to do and
+// reports its resident memory once it has settled.
+func BenchmarkAgentIdleRSS(b *testing.B) {
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "pbx-node")
+	build := exec.Command("go", "build", "-o", bin, "../../pbx-node")
+	out, err := build.CombinedOutput()
+	require.NoError(b, err, string(out))
+	srv := natstest.Start(b)
+	cfg := filepath.Join(dir, "pbx-node.yaml")
+	require.NoError(b, os.MkdirAll(filepath.Join(dir, "etc"), 0o755))
+	require.NoError(b, os.WriteFile(cfg, []byte(fmt.Sprintf(
+		"node: idle-1.pbx\nnats: {url: %q}\nconfig_dir: %q\nstate_dir: %q\ncommand: [\"true\"]\n",
+		srv.URL, filepath.Join(dir, "etc"), filepath.Join(dir, "state"))), 0o600))
+	var rss float64
+	for range b.N {
+		cmd := exec.Command(bin, "--config", cfg, "--log-level", "warn")
+		require.NoError(b, cmd.Start())
+		time.Sleep(2 * time.Second)
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		require.NoError(b, err)
+		for _, l := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+				rss = kb / 1024
+			}
+		}
+		require.NoError(b, cmd.Process.Kill())
+		_ = cmd.Wait()
+	}
+	b.ReportMetric(rss, "idle-RSS-MiB")
+}

@@ -97,7 +97,9 @@ func (e *Engine) ensurePut(ctx context.Context, d events.Desired, expect func(ke
 
 // applied reports whether a node runs revision rev: its status says so, or its
 // last result is a converged apply of rev. The status bucket expires stale
-// entries, so the result stream is the fallback for a node that is quiet now.
+// entries, so the result stream is the fallback for a node that is quiet now. A
+// node whose status reports drift (its managed files were edited by hand) does
+// not run rev any more: it is put again, which rewrites its files.
 func (e *Engine) applied(ctx context.Context, node string, rev uint64) (bool, error) {
 	h, err := e.handles(ctx)
 	if err != nil {
@@ -106,8 +108,13 @@ func (e *Engine) applied(ctx context.Context, node string, rev uint64) (bool, er
 	ent, err := h.status.Get(ctx, node)
 	switch {
 	case err == nil:
-		if st, derr := events.DecodeStatus(ent.Value(), nil, node); derr == nil && st.AppliedRevision == rev {
-			return true, nil
+		if st, derr := events.DecodeStatus(ent.Value(), nil, node); derr == nil {
+			if st.Drift {
+				return false, nil
+			}
+			if st.AppliedRevision == rev {
+				return true, nil
+			}
 		}
 	case !errors.Is(err, jetstream.ErrKeyNotFound):
 		return false, fmt.Errorf("read status %s: %w", node, err)

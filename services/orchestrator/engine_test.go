@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -375,14 +376,15 @@ func TestOneActiveRolloutAtATime(t *testing.T) {
 func TestSitesAtThePlannedRevisionAreSkipped(t *testing.T) {
 	srv := natstest.Start(t)
 	ctx := testCtx(t)
-	names := sites(4) // s1..s3 hold the planned intent at revision 1; s4 is new
-	seed(t, srv, 1, 5070, names[:3]...)
+	names := sites(5) // s1..s3 and s5 hold the planned intent at revision 1; s4 is new
+	seed(t, srv, 1, 5070, append(slices.Clone(names[:3]), names[4])...)
 	status, err := srv.JS.KeyValue(ctx, events.BucketStatus)
 	require.NoError(t, err)
-	putStatus := func(node string, applied uint64) {
+	putStatus := func(node string, applied uint64, driftFiles ...string) {
 		data, _, err := events.Encode(events.NodeSource(node[:2], node[3:]), events.Status{
 			Node: node, AppliedRevision: applied, Outcome: events.OutcomeConverged, Version: "test",
-			Trunk: events.TrunkState{State: "OK"}, At: time.Now().UTC(), Healthy: true,
+			Trunk: events.TrunkState{State: "OK"}, At: time.Now().UTC(), Healthy: len(driftFiles) == 0,
+			Drift: len(driftFiles) > 0, DriftFiles: driftFiles,
 		})
 		require.NoError(t, err)
 		_, err = status.Put(ctx, node, data)
@@ -397,6 +399,10 @@ func TestSitesAtThePlannedRevisionAreSkipped(t *testing.T) {
 	f.publish(ctx, result("s2", "oml", events.Desired{Node: "s2.oml", Revision: 1, Rollout: "seed"}, converge))
 	// s3: pbx applied; oml never applied revision 1 (it was down), so it is put again.
 	putStatus("s3.pbx", 1)
+	// s5: both applied revision 1, but someone edited the PBX's managed file:
+	// drift is repaired by putting the same intent again.
+	putStatus("s5.pbx", 1, "pbxfleet_sip.conf")
+	putStatus("s5.oml", 1)
 
 	e := newEngine(t, srv)
 	r, err := e.Start(ctx, plan(5070, names...), orchestrator.Strategy{})
@@ -412,11 +418,12 @@ func TestSitesAtThePlannedRevisionAreSkipped(t *testing.T) {
 	require.Equal(t, orchestrator.PhaseSucceeded, r.Phase, dump(r))
 	assert.Equal(t, map[string]orchestrator.SiteOutcome{
 		"s1": orchestrator.SiteSkipped, "s2": orchestrator.SiteSkipped,
-		"s3": orchestrator.SiteConverged, "s4": orchestrator.SiteConverged,
+		"s3": orchestrator.SiteConverged, "s4": orchestrator.SiteConverged, "s5": orchestrator.SiteConverged,
 	}, siteOutcomes(r))
 	for node, want := range map[string][]uint64{
 		"s1.pbx": {1}, "s1.oml": {1}, "s2.pbx": {1}, "s2.oml": {1},
 		"s3.pbx": {1}, "s3.oml": {1, 2}, "s4.pbx": {1}, "s4.oml": {1},
+		"s5.pbx": {1, 2}, "s5.oml": {1},
 	} {
 		assert.Equal(t, want, revisions(keyHistory(t, srv, node)), node)
 	}

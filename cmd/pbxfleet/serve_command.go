@@ -9,12 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/pbxfleet/pbxfleet/internal/agentcmd"
 	"github.com/pbxfleet/pbxfleet/internal/creds"
+	"github.com/pbxfleet/pbxfleet/internal/metrics"
 	"github.com/pbxfleet/pbxfleet/services/bus"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
@@ -32,6 +35,8 @@ type serveFlags struct {
 	srvKey    string
 	srvCA     string
 	mtls      bool
+	// metricsListen is the Prometheus endpoint's address; empty: off.
+	metricsListen string
 }
 
 func newServeCommand() *cobra.Command {
@@ -47,12 +52,16 @@ func newServeCommand() *cobra.Command {
     pbxfleet_rollouts, PBXFLEET_RESULTS), created or updated idempotently;
   - the orchestrator as the NATS service pbxfleet-orchestrator, so rollouts can be
     started, watched, paused, resumed, aborted and rolled back from pbxfleet or the
-    nats CLI (nats req pbxfleet.rollout.status '').
+    nats CLI (nats req pbxfleet.rollout.status '');
+  - with --metrics-listen, Prometheus metrics at http://<address>/metrics: the
+    current (or last) rollout's phase and sites by outcome, and the results received
+    (pbxfleet_rollout_*, pbxfleet_results_received_total), refreshed every 5s.
 
 A rollout whose driver died (this process was killed) is picked up where its
 persisted state says when serve starts again.`,
 		Example: `  pbxfleet serve --data /var/lib/pbxfleet                 # embedded NATS on 127.0.0.1:4222
   pbxfleet serve --data ./data --listen 0.0.0.0:4222
+  pbxfleet serve --data /var/lib/pbxfleet --metrics-listen 127.0.0.1:9310
   pbxfleet serve --nats-url nats://hub-1:4222,nats://hub-2:4222 --creds orchestrator.creds --replicas 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -69,6 +78,7 @@ persisted state says when serve starts again.`,
 	cmd.Flags().StringVar(&f.srvKey, "server-tls-key", "", "embedded server: TLS key")
 	cmd.Flags().StringVar(&f.srvCA, "server-tls-ca", "", "embedded server: CA for client certificates (with --server-mtls)")
 	cmd.Flags().BoolVar(&f.mtls, "server-mtls", false, "embedded server: require client certificates signed by --server-tls-ca")
+	cmd.Flags().StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://ADDRESS/metrics (e.g. 127.0.0.1:9310); empty: off")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "auto", "text, json, or auto (JSON when stderr is not a terminal)")
 	return cmd
@@ -156,10 +166,41 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "pbxfleet control plane on %s (orchestrator service %q). Ctrl-C to stop.\n", f.nats.url, "pbxfleet-orchestrator")
 	eng := orchestrator.New(js, nc, orchestrator.WithLogger(log), orchestrator.WithVersion(semver(version)))
+	if f.metricsListen != "" {
+		stop, err := serveMetrics(ctx, f.metricsListen, eng, js, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if err := eng.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
+}
+
+// serveMetrics starts the control plane's Prometheus endpoint on listen and the
+// refresh of its metrics from eng and the results stream. stop ends both and
+// waits for them. It returns an error when listen cannot be bound.
+func serveMetrics(ctx context.Context, listen string, eng *orchestrator.Engine, js jetstream.JetStream, log *slog.Logger) (stop func(), err error) {
+	reg := metrics.NewRegistry()
+	cpm, err := metrics.NewControlPlane(reg, eng, metrics.WithResults(js), metrics.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	srv, err := metrics.Listen(listen, reg, log)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("--metrics-listen: %w", err)}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = cpm.Run(ctx) })
+	wg.Go(func() {
+		if err := srv.Run(ctx); err != nil {
+			log.Error("metrics endpoint", "err", err)
+		}
+	})
+	return func() { cancel(); wg.Wait() }, nil
 }
 
 // semver returns v when it is x.y.z (the micro service needs one), else 0.0.0.

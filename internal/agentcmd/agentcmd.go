@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/metrics"
 	"github.com/pbxfleet/pbxfleet/internal/node"
 	"github.com/pbxfleet/pbxfleet/services/bus"
 )
@@ -85,7 +86,7 @@ check/status NATS services. Paths and commands come only from --config.`, side.P
 			return run(cmd, side, version, o, code)
 		},
 	}
-	root.PersistentFlags().StringVarP(&o.configPath, "config", "c", "", "agent config file (YAML; see the README, \"Agent configuration\")")
+	root.PersistentFlags().StringVarP(&o.configPath, "config", "c", "", "agent config file (YAML; every field in docs/agent-config.md)")
 	root.PersistentFlags().StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	root.PersistentFlags().StringVar(&o.logFormat, "log-format", "auto", "text, json, or auto (JSON when stderr is not a terminal)")
 	root.Flags().BoolVar(&o.once, "once", false, "apply the current desired state, verify, and exit 0 (converged or nothing new) or 1")
@@ -162,13 +163,22 @@ func run(cmd *cobra.Command, side node.Side, version string, o *options, code *i
 		}
 		opts = append(opts, node.WithSecretOpener(opener))
 	}
+	// Metrics only for the long-running agent: --once exits before a scrape.
+	var msrv *metrics.Server
+	if cfg.MetricsListen != "" && !o.once {
+		reg := metrics.NewRegistry()
+		if msrv, err = metrics.Listen(cfg.MetricsListen, reg, log); err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		opts = append(opts, node.WithMetrics(reg))
+	}
 	agent, err := node.New(cfg, side, nil, nc, opts...)
 	if err != nil {
 		*code = exitUsage
 		return err
 	}
 	if !o.once {
-		return agent.Run(ctx)
+		return runAgent(ctx, agent, msrv)
 	}
 	res, applied, err := agent.ApplyCurrent(ctx)
 	if err != nil {
@@ -189,6 +199,21 @@ func run(cmd *cobra.Command, side node.Side, version string, o *options, code *i
 		return fmt.Errorf("revision %d was not applied", res.Revision)
 	}
 	return nil
+}
+
+// runAgent runs the agent, and its metrics server when msrv is not nil, until
+// ctx ends; the metrics server stops with the agent.
+func runAgent(ctx context.Context, agent *node.Agent, msrv *metrics.Server) error {
+	if msrv == nil {
+		return agent.Run(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	merr := make(chan error, 1)
+	go func() { merr <- msrv.Run(ctx) }()
+	err := agent.Run(ctx)
+	cancel()
+	return errors.Join(err, <-merr)
 }
 
 func newCheckCommand(side node.Side, version string, o *options, code *int) *cobra.Command {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/intent"
@@ -63,6 +64,9 @@ type Agent struct {
 	version string
 	secrets SecretOpener
 	hooks   Hooks
+	// metricsReg is where WithMetrics registers metrics; metrics is nil without it.
+	metricsReg prometheus.Registerer
+	metrics    *agentMetrics
 
 	// applyMu serializes applies and checks: one Asterisk, one change at a time.
 	applyMu sync.Mutex
@@ -100,6 +104,9 @@ func New(cfg Config, side Side, cli CLI, nc *nats.Conn, opts ...Option) (*Agent,
 		o(a)
 	}
 	a.log = a.log.With("node", a.node)
+	if err := a.initMetrics(); err != nil {
+		return nil, fmt.Errorf("new agent: %w", err)
+	}
 	return a, nil
 }
 
@@ -405,6 +412,7 @@ func (a *Agent) Apply(ctx context.Context, d events.Desired) events.Result {
 func (a *Agent) rollback(ctx context.Context, res events.Result, inf InFlight, reason string) events.Result {
 	phase := time.Now()
 	a.log.Warn("apply failed; rolling back", "revision", inf.Revision, "reason", reason)
+	a.metrics.rolledBack()
 	res.Reason = reason
 	res.Outcome = events.OutcomeRolledBack
 	if res.Trunk.State == "" {

@@ -387,8 +387,10 @@ func TestAgentSurvivesNATSRestartMidApply(t *testing.T) {
 	r, err := events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject())
 	require.NoError(t, err)
 	assert.Equal(t, events.OutcomeConverged, r.Outcome, r.Reason)
-	entries, _ := os.ReadDir(filepath.Join(h.stateDir, "outbox"))
-	assert.Empty(t, entries, "outbox flushed")
+	assert.Eventually(t, func() bool {
+		entries, _ := os.ReadDir(filepath.Join(h.stateDir, "outbox"))
+		return len(entries) == 0
+	}, 10*time.Second, 50*time.Millisecond, "outbox flushed once JetStream acknowledged")
 }
 
 func TestCheckAndStatusServices(t *testing.T) {
@@ -406,4 +408,28 @@ func TestCheckAndStatusServices(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(msg.Data), `"applied_revision":1`)
 	assert.NotContains(t, string(msg.Data), testSecret)
+}
+
+// TestCheckNeverUndoesAnApplyInFlight: `pbx-node check` runs in its own process
+// beside the agent; seeing the journal's in-flight entry it must report, not
+// restore the previous files under the running agent's feet.
+func TestCheckNeverUndoesAnApplyInFlight(t *testing.T) {
+	srv := natstest.Start(t)
+	h := newHarness(t, srv, events.RolePBX)
+	stop := h.start(WithHooks(Hooks{AfterWrite: func() error { return errKilled }}))
+	h.put(1, seedTrunk())
+	require.Equal(t, events.OutcomeFailed, h.nextResult().Outcome)
+	stop()
+	written := h.read("pbxfleet_sip.conf")
+
+	checker, err := New(h.config(), h.side(), nil, nil)
+	require.NoError(t, err)
+	rep, err := checker.Check(context.Background(), true)
+	require.NoError(t, err)
+	assert.False(t, rep.Passed)
+	assert.Contains(t, rep.Reason, "revision 1 is being applied")
+	assert.Equal(t, written, h.read("pbxfleet_sip.conf"), "check changed nothing")
+	j, err := stateDir(h.stateDir).loadJournal()
+	require.NoError(t, err)
+	assert.NotNil(t, j.InFlight, "the journal is left for the agent to finish")
 }

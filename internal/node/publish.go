@@ -21,6 +21,7 @@ import (
 // publishResult stores the result in the outbox, then publishes it with its event
 // id as Nats-Msg-Id so that a resend after a crash deduplicates.
 func (a *Agent) publishResult(ctx context.Context, js jetstream.JetStream, res events.Result) {
+	a.metrics.observeResult(res)
 	data, id, err := events.Encode(events.NodeSource(a.site, a.role), res)
 	if err != nil {
 		a.log.Error("encode result", "revision", res.Revision, "err", err)
@@ -108,6 +109,7 @@ func (a *Agent) Status(ctx context.Context) events.Status {
 
 func (a *Agent) refreshStatus(ctx context.Context, js jetstream.JetStream) {
 	st := a.Status(ctx)
+	a.metrics.observeStatus(st)
 	if st.Drift {
 		a.log.Warn("drift: managed files changed outside pbxfleet", "files", st.DriftFiles)
 	}

@@ -32,15 +32,26 @@ type CheckRequest struct {
 // Check verifies the applied trunk now, without changing anything: the trunk
 // object, a forced qualify, the managed dialplan and (when probe) a probe call.
 func (a *Agent) Check(ctx context.Context, probe bool) (CheckReport, error) {
-	if err := a.init(ctx); err != nil {
-		return CheckReport{}, err
-	}
 	a.applyMu.Lock()
 	defer a.applyMu.Unlock()
 	a.mu.Lock()
-	applied := a.journal.Applied
+	loaded, j := a.loaded, a.journal
 	a.mu.Unlock()
+	if !loaded {
+		// `pbx-node check` runs beside the agent's own process: read the journal,
+		// never recover from it, or a check would undo an apply in flight.
+		var err error
+		if j, err = a.state.loadJournal(); err != nil {
+			return CheckReport{}, err
+		}
+	}
+	applied := j.Applied
 	rep := CheckReport{Node: a.node, Revision: applied.Revision}
+	if j.InFlight != nil && !loaded {
+		rep.Reason = fmt.Sprintf("revision %d is being applied (%s); check again when it is done", j.InFlight.Revision, j.InFlight.Phase)
+		rep.Trunk = events.TrunkState{State: "applying"}
+		return rep, nil
+	}
 	if applied.Trunk == nil {
 		rep.Reason = "no revision applied on this node yet"
 		rep.Trunk = events.TrunkState{State: "none"}

@@ -69,9 +69,10 @@ func (v Verification) FirstFailure() (events.Check, bool) {
 
 // verifier runs the checks of one side through the CLI.
 type verifier struct {
-	side Side
-	cli  CLI
-	cfg  Config
+	side    Side
+	cli     CLI
+	cfg     Config
+	metrics *agentMetrics // nil: not recorded
 }
 
 // run executes one CLI command with the command deadline and fails on the
@@ -94,6 +95,7 @@ func (v verifier) run(ctx context.Context, command string) (string, error) {
 // proves only that the command ran (ASTERISK.md §5); the checks that follow prove
 // the configuration.
 func (v verifier) reload(ctx context.Context) events.Check {
+	defer v.metrics.observePhase(events.PhaseReload, time.Now())
 	c := events.Check{Name: CheckReload, Passed: true}
 	var details []string
 	for _, cmd := range v.side.Reloads {
@@ -117,6 +119,7 @@ func (v verifier) reload(ctx context.Context) events.Check {
 // makes the next checks meaningless. probe=false skips the probe call (status
 // refreshes must never place calls).
 func (v verifier) verify(ctx context.Context, t events.Trunk, probe bool) Verification {
+	defer v.metrics.observePhase(events.PhaseVerify, time.Now())
 	var res Verification
 	name := v.side.trunkName(t)
 	deadline := time.Now().Add(v.cfg.Deadlines.Verify)
@@ -178,6 +181,9 @@ func (v verifier) checkQualify(ctx context.Context, name string) (events.Check, 
 	)
 	for {
 		out, err := v.run(ctx, v.side.ListCommand)
+		if err != nil && ctx.Err() != nil && lastOut != "" {
+			break // the deadline cut this read short: the previous one is the evidence
+		}
 		lastOut, lastErr = out, err
 		if err == nil {
 			var pending bool
@@ -253,6 +259,7 @@ func (v verifier) checkProbe(ctx context.Context, number string) (events.Check, 
 	for attempt := 1; ; attempt++ {
 		cur := &events.Probe{Number: number, Verdict: VerdictNoResult}
 		raw, err := v.probeOnce(ctx, number, fam, key, cur)
+		v.metrics.probe(cur.Verdict)
 		if err == nil {
 			last, lastRaw = cur, raw
 		}

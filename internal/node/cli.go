@@ -35,6 +35,10 @@ func (e ExecCLI) Run(ctx context.Context, command string) (string, int, error) {
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		// Killed by the deadline: its partial output proves nothing.
+		return out.String(), -1, fmt.Errorf("run %s %q: %w", e.Argv[0], command, ctx.Err())
+	}
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:

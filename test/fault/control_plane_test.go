@@ -1,0 +1,177 @@
+package fault
+
+import (
+	"context"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/labfleet"
+	"github.com/pbxfleet/pbxfleet/services/orchestrator"
+)
+
+// pickedUp is what `pbxfleet serve` logs when it takes over a rollout whose
+// driver died.
+const pickedUp = "picking up the active rollout"
+
+// TestControlPlaneKilledMidRollout: `pbxfleet serve` (embedded NATS with
+// JetStream and the orchestrator in one process) is SIGKILLed in the middle of
+// a wave and restarted on the same data dir and port; the rollout completes,
+// and every node got its revision once and reported it once.
+func TestControlPlaneKilledMidRollout(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 85*time.Second)
+	defer cancel()
+	dataDir := t.TempDir()
+	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	url := "nats://" + listen
+	args := []string{"serve", "--data", dataDir, "--listen", listen, "--log-format", "text"}
+	first := startProc(t, "serve-1", binPBXFleet, args...)
+	nc, js := dial(t, url)
+
+	sites := labfleet.Sites("cpk", addrServeKill, sitesPerRollout)
+	plan := fleetPlan(t, sites)
+	startLabFleet(t, sites, url)
+	id := startRollout(ctx, t, nc, orchestratorPlan(plan), waveStrategy())
+	at := awaitRecord(ctx, t, js, id, "a wave after the canary in flight", midWave)
+	first.kill(t)
+	sig, ok := first.killedBy()
+	require.True(t, ok && sig == syscall.SIGKILL, "serve ended by %v", first.err)
+	t.Logf("injected: SIGKILL to pbxfleet serve (pid %d; embedded NATS + orchestrator) during rollout %s: %s", first.pid(), id, describeWave(at))
+
+	second := startProc(t, "serve-2", binPBXFleet, args...)
+	t.Logf("injected: restarted pbxfleet serve (pid %d) on the same data dir and %s", second.pid(), listen)
+	r := awaitTerminal(t, js, id, 70*time.Second)
+	require.Equal(t, orchestrator.PhaseSucceeded, r.Phase, "%s: %s", r, r.Message)
+	require.Equal(t, sitesPerRollout, r.Counters.Converged, r.String())
+	require.Contains(t, second.output(), pickedUp, "the restarted serve drove the rollout on")
+	n := checkOncePerNode(ctx, t, js, r)
+	t.Logf("checked: rollout %s %s (%d/%d sites converged) after the restart; %d nodes: each exactly 1 put of its revision in %s history and exactly 1 converged result in %s, and no other result of the rollout",
+		id, r.Phase, r.Counters.Converged, r.Counters.Sites, n, events.BucketDesired, events.StreamResults)
+}
+
+// TestOrchestratorKilledMidWave: NATS runs as its own process (the upstream
+// nats-server binary) and the orchestrator as a separate `pbxfleet serve
+// --nats-url` process. The orchestrator is SIGKILLed twice, at the two crash
+// windows of a wave: right after it marked a wave's sites in flight (before
+// or while it puts their desired states), and right after the next wave's
+// desired states are all on their keys (results then arrive with no
+// orchestrator alive). Each time another one is started and picks the rollout
+// up; it completes, and no node gets its revision put or applied twice.
+func TestOrchestratorKilledMidWave(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 85*time.Second)
+	defer cancel()
+	port := strconv.Itoa(freePort(t))
+	url := "nats://127.0.0.1:" + port
+	natsProc := startProc(t, "nats-server", binNATSServer, "-js", "-sd", t.TempDir(), "-a", "127.0.0.1", "-p", port, "-n", "fault-nats")
+	args := []string{"serve", "--nats-url", url, "--log-format", "text"}
+	nc, js := dial(t, url)
+	first := startProc(t, "orchestrator-1", binPBXFleet, args...)
+
+	sites := labfleet.Sites("ork", addrDriverKill, sitesPerRollout)
+	plan := fleetPlan(t, sites)
+	startLabFleet(t, sites, url)
+	id := startRollout(ctx, t, nc, orchestratorPlan(plan), waveStrategy())
+
+	// Kill 1: the record says wave 2's sites are in flight.
+	at := awaitRecord(ctx, t, js, id, "a wave after the canary in flight", midWave)
+	first.kill(t)
+	requireSIGKILL(t, first)
+	t.Logf("injected: SIGKILL to the orchestrator (pbxfleet serve --nats-url, pid %d) as it marked wave %d in flight: %s", first.pid(), at.Wave+1, describeWave(at))
+	require.False(t, natsProc.exited(), "nats-server is untouched")
+	stalled, err := readRollout(ctx, js, id)
+	require.NoError(t, err)
+	require.False(t, stalled.Phase.Terminal(), "the rollout is not finished without its driver: %s", stalled)
+	put, reported := wavePuts(ctx, t, js, at, at.Wave)
+	t.Logf("checked: with no orchestrator the record stays %s; of wave %d's nodes %d had their revision put, %d results stored",
+		stalled.Phase, at.Wave+1, put, reported)
+
+	// Kill 2: every node of the next wave has its revision on its key.
+	second := startProc(t, "orchestrator-2", binPBXFleet, args...)
+	t.Logf("injected: started orchestrator 2 (pid %d)", second.pid())
+	next := at.Wave + 1
+	var nextNodes []string
+	for _, s := range at.Sites {
+		if s.Wave == next {
+			nextNodes = append(nextNodes, events.NodeID(s.Site, events.RolePBX), events.NodeID(s.Site, events.RoleOML))
+		}
+	}
+	awaitPuts(ctx, t, js, id, nextNodes)
+	second.kill(t)
+	requireSIGKILL(t, second)
+	require.Contains(t, second.output(), pickedUp, "orchestrator 2 picked the rollout up")
+	t.Logf("injected: SIGKILL to orchestrator 2 (pid %d) once wave %d's %d nodes all had their revision put", second.pid(), next+1, len(nextNodes))
+	mid, err := readRollout(ctx, js, id)
+	require.NoError(t, err)
+	require.False(t, mid.Phase.Terminal(), mid.String())
+
+	third := startProc(t, "orchestrator-3", binPBXFleet, args...)
+	t.Logf("injected: started orchestrator 3 (pid %d)", third.pid())
+	r := awaitTerminal(t, js, id, 60*time.Second)
+	require.Equal(t, orchestrator.PhaseSucceeded, r.Phase, "%s: %s", r, r.Message)
+	require.Equal(t, sitesPerRollout, r.Counters.Converged, r.String())
+	require.Contains(t, third.output(), pickedUp, "orchestrator 3 picked the rollout up")
+	n := checkOncePerNode(ctx, t, js, r)
+	t.Logf("checked: nats-server (pid %d) kept running; orchestrators 2 and 3 each picked rollout %s up and it %s (%d/%d converged); %d nodes: each exactly 1 put of its revision and 1 converged result, no other result of the rollout",
+		natsProc.pid(), id, r.Phase, r.Counters.Converged, r.Counters.Sites, n)
+}
+
+func requireSIGKILL(t *testing.T, p *proc) {
+	t.Helper()
+	sig, ok := p.killedBy()
+	require.True(t, ok && sig == syscall.SIGKILL, "%s ended by %v", p.name, p.err)
+}
+
+// wavePuts counts, for wave w of rollout r, the nodes whose key got r's
+// revision and the results stored for it.
+func wavePuts(ctx context.Context, t *testing.T, js jetstream.JetStream, r orchestrator.Rollout, w int) (put, reported int) {
+	t.Helper()
+	all := allResults(ctx, t, js)
+	for _, s := range r.Sites {
+		if s.Wave != w {
+			continue
+		}
+		for _, ns := range s.Nodes {
+			id := events.NodeID(s.Site, ns.Role)
+			for _, d := range desiredHistory(ctx, t, js, id) {
+				if d.Rollout == r.ID && d.Revision == ns.Revision {
+					put++
+				}
+			}
+			reported += len(resultsFor(all, id, ns.Revision))
+		}
+	}
+	return put, reported
+}
+
+// awaitPuts watches the desired bucket until every one of nodes holds a
+// desired state of rollout id.
+func awaitPuts(ctx context.Context, t *testing.T, js jetstream.JetStream, id string, nodes []string) {
+	t.Helper()
+	kv, err := js.KeyValue(ctx, events.BucketDesired)
+	require.NoError(t, err)
+	w, err := kv.WatchAll(ctx)
+	require.NoError(t, err)
+	defer func() { _ = w.Stop() }()
+	want := map[string]bool{}
+	for _, n := range nodes {
+		want[n] = true
+	}
+	for len(want) > 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("desired states of rollout %s never put on %v", id, want)
+		case e := <-w.Updates():
+			if e == nil || e.Operation() != jetstream.KeyValuePut || !want[e.Key()] {
+				continue
+			}
+			if d, err := events.DecodeDesired(e.Value(), nil, e.Key()); err == nil && d.Rollout == id {
+				delete(want, e.Key())
+			}
+		}
+	}
+}

@@ -488,16 +488,15 @@ func (a *Agent) restore(inf InFlight) error {
 	return errors.Join(errs...)
 }
 
+// finishRejected reports a desired state the node refuses (unsafe value, a
+// secret it cannot open). Nothing was written, so the revision does not count as
+// handled: a hostile put at a huge revision must not make every later, valid
+// revision look stale.
 func (a *Agent) finishRejected(d events.Desired, reason string) events.Result {
 	res := a.rejected(d.Revision, d.Rollout, reason)
 	a.mu.Lock()
-	a.journal.LastSeen = max(a.journal.LastSeen, d.Revision)
 	a.lastOutcome = events.OutcomeRejected
-	j := a.journal
 	a.mu.Unlock()
-	if err := a.state.saveJournal(j); err != nil {
-		a.log.Error("save journal", "err", err)
-	}
 	return res
 }
 

@@ -433,3 +433,21 @@ func TestCheckNeverUndoesAnApplyInFlight(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotNil(t, j.InFlight, "the journal is left for the agent to finish")
 }
+
+// TestRejectedRevisionDoesNotRaiseTheFloor: a refused desired state at a huge
+// revision must not make the next valid revision look stale.
+func TestRejectedRevisionDoesNotRaiseTheFloor(t *testing.T) {
+	srv := natstest.Start(t)
+	h := newHarness(t, srv, events.RolePBX)
+	h.start()
+	bad := seedTrunk()
+	bad.PBXTrunkName, bad.OMLUser = "omni-leads", "omni-leads" // unsafe: a hyphen
+	h.put(^uint64(0), bad)
+	r := h.nextResult()
+	require.Equal(t, events.OutcomeRejected, r.Outcome)
+	assert.Contains(t, r.Reason, "unsafe value")
+	h.put(2, seedTrunk())
+	r = h.nextResult()
+	assert.Equal(t, events.OutcomeConverged, r.Outcome, r.Reason)
+	assert.EqualValues(t, 2, r.Revision)
+}

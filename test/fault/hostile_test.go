@@ -106,8 +106,10 @@ func (g *hostileGen) encode(d events.Desired) []byte {
 }
 
 // handledBy records a decodable value the agent will handle (and reject).
-func (g *hostileGen) handledBy(h hostile, rev uint64) hostile {
-	g.lastSeen = rev
+// handledBy records a decodable value the agent will answer. The agent refuses
+// every one of them for its content, and a refused revision does not count as
+// handled (it must not raise the stale floor), so lastSeen stays put.
+func (g *hostileGen) handledBy(h hostile, _ uint64) hostile {
 	g.handled = append(g.handled, h)
 	return h
 }
@@ -212,7 +214,6 @@ func (g *hostileGen) make(kind string) hostile {
 		if g.lastSeen > g.valid.Revision {
 			pool = append(pool, hostile{kindReplay, fmt.Sprintf("revision %d (the applied one)", g.valid.Revision), g.validRaw})
 		}
-		pool = append(pool, g.handled[:max(0, len(g.handled)-1)]...) // all but the last handled
 		require.NotEmpty(g.t, pool, "a replay needs an older revision")
 		h := pool[g.rnd.IntN(len(pool))]
 		return hostile{kind, "replay of " + h.what, h.data}
@@ -327,6 +328,15 @@ func TestHostileDesiredStates(t *testing.T) {
 		return len(p) == 1 && len(o) == 1 && p[0].res.Outcome == events.OutcomeConverged && o[0].res.Outcome == events.OutcomeConverged,
 			fmt.Sprintf("%d pbx, %d oml results", len(p), len(o))
 	})
+	// Revision 2 of the same intent, so that revision 1 is strictly older than
+	// the one the agent runs: its replays are stale.
+	second := pbxPlan.Desired
+	second.Revision = 2
+	putDesired(ctx, t, srv.JS, second)
+	eventually(t, 40*time.Second, "revision 2 converges", func() (bool, string) {
+		p := resultsFor(allResults(ctx, t, srv.JS), target, 2)
+		return len(p) == 1 && p[0].res.Outcome == events.OutcomeConverged, fmt.Sprintf("%d pbx results", len(p))
+	})
 	confDir := fleet.ConfigDir(target)
 	stateDir := filepath.Join(filepath.Dir(confDir), "state")
 	omlConf := fleet.ConfigDir(omlPlan.Desired.Node)
@@ -348,7 +358,7 @@ func TestHostileDesiredStates(t *testing.T) {
 	t.Logf("checked: %s refuses a %d-byte value (%v); it never reaches the agent", events.BucketDesired, len(tooBig), err)
 
 	g := &hostileGen{t: t, rnd: rand.New(rand.NewPCG(6, 4)), valid: pbxPlan.Desired, validRaw: validRaw,
-		nextRev: pbxPlan.Desired.Revision + 1, lastSeen: pbxPlan.Desired.Revision}
+		nextRev: second.Revision + 1, lastSeen: second.Revision}
 	set := hostileSet(g, hostileCount)
 	kinds := map[string]int{}
 	reasons := map[string]int{}

@@ -78,10 +78,10 @@ var hostileFields = []func(t *events.Trunk, v string){
 }
 
 // hostileGen builds the hostile values for one node, keeping track of the
-// revisions the agent has handled so that every value gets an answer: a
-// decodable desired state carries a fresh revision (or, for a replay, one
-// strictly older than the last handled; the last handled itself is skipped
-// silently by design).
+// revisions so that every value gets an answer: a decodable desired state
+// carries a fresh revision, which the agent refuses for its content without
+// raising its stale floor; a replay carries one strictly older than the
+// revision the agent runs (the one it runs would be skipped silently by design).
 type hostileGen struct {
 	t        *testing.T
 	rnd      *rand.Rand
@@ -89,7 +89,6 @@ type hostileGen struct {
 	validRaw []byte
 	nextRev  uint64
 	lastSeen uint64
-	handled  []hostile // decodable values the agent handled, for replays
 }
 
 func (g *hostileGen) fresh() uint64 {
@@ -103,15 +102,6 @@ func (g *hostileGen) encode(d events.Desired) []byte {
 	data, _, err := events.Encode(events.SourceOrchestrator, d)
 	require.NoError(g.t, err, "encode %s rev %d", d.Node, d.Revision)
 	return data
-}
-
-// handledBy records a decodable value the agent will handle (and reject).
-// handledBy records a decodable value the agent will answer. The agent refuses
-// every one of them for its content, and a refused revision does not count as
-// handled (it must not raise the stale floor), so lastSeen stays put.
-func (g *hostileGen) handledBy(h hostile, _ uint64) hostile {
-	g.handled = append(g.handled, h)
-	return h
 }
 
 func (g *hostileGen) desired() events.Desired {
@@ -188,13 +178,13 @@ func (g *hostileGen) make(kind string) hostile {
 		v := injections[g.rnd.IntN(len(injections))]
 		f := g.rnd.IntN(len(hostileFields))
 		hostileFields[f](&d.Trunk, v)
-		return g.handledBy(hostile{kind, fmt.Sprintf("field #%d = %q", f, v), g.encode(d)}, d.Revision)
+		return hostile{kind, fmt.Sprintf("field #%d = %q", f, v), g.encode(d)}
 	case kindSealed:
 		d := g.desired()
 		d.Trunk.Secret = ""
 		d.Trunk.SealedSecret = base64.StdEncoding.EncodeToString([]byte("not sealed to this node"))
 		d.Trunk.SealedBy = "XEVIL"
-		return g.handledBy(hostile{kind, "sealed secret", g.encode(d)}, d.Revision)
+		return hostile{kind, "sealed secret", g.encode(d)}
 	case kindOversized:
 		if g.rnd.IntN(2) == 0 {
 			n := events.MaxEventBytes - g.rnd.IntN(64)
@@ -208,7 +198,7 @@ func (g *hostileGen) make(kind string) hostile {
 		base := len(g.encode(d))
 		d.Trunk.PBXTrunkName = strings.Repeat("x", 1+target-base)
 		data := g.encode(d)
-		return g.handledBy(hostile{kind, fmt.Sprintf("valid envelope of %d bytes, a %d-byte trunk name", len(data), len(d.Trunk.PBXTrunkName)), data}, d.Revision)
+		return hostile{kind, fmt.Sprintf("valid envelope of %d bytes, a %d-byte trunk name", len(data), len(d.Trunk.PBXTrunkName)), data}
 	case kindReplay:
 		var pool []hostile
 		if g.lastSeen > g.valid.Revision {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/creds"
 	"github.com/pbxfleet/pbxfleet/internal/seal"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
@@ -24,7 +25,7 @@ func sealPlan(p *orchestrator.Plan, dir string) error {
 	}
 	for i, t := range p.Targets {
 		for role, tr := range t.Nodes {
-			nodeID := t.Site + "." + role
+			nodeID := events.NodeID(t.Site, role)
 			pub := set.CurveKey(nodeID)
 			if pub == "" {
 				return fmt.Errorf("--seal: no key for node %s in %s: run pbxfleet creds again with this fleet", nodeID, dir)

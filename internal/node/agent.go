@@ -195,7 +195,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case e := <-latest:
-			a.handle(ctx, js, e)
+			_, _ = a.handle(ctx, js, e)
 		case <-ticker.C:
 			// Level-triggered resync: whatever a watcher may have missed across a
 			// NATS restart, the key's current value is the truth.
@@ -257,36 +257,37 @@ func (a *Agent) resync(ctx context.Context, js jetstream.JetStream) {
 	if err != nil {
 		return
 	}
-	a.handle(ctx, js, e)
+	_, _ = a.handle(ctx, js, e)
 }
 
-// handle decides what to do with one entry of the desired key.
-func (a *Agent) handle(ctx context.Context, js jetstream.JetStream, e jetstream.KeyValueEntry) {
+// handle decides what to do with one entry of the desired key and publishes the
+// result; ok is false when the entry needed no answer (already handled).
+func (a *Agent) handle(ctx context.Context, js jetstream.JetStream, e jetstream.KeyValueEntry) (events.Result, bool) {
 	a.mu.Lock()
 	if e.Revision() == a.lastKVSeq {
 		a.mu.Unlock()
-		return
+		return events.Result{}, false
 	}
 	a.lastKVSeq = e.Revision()
 	lastSeen := a.journal.LastSeen
 	a.mu.Unlock()
 
+	var res events.Result
 	d, err := events.DecodeDesired(e.Value(), nil, a.node)
-	if err != nil {
-		a.publishResult(ctx, js, a.rejected(0, "", fmt.Sprintf("desired state at key %s (kv seq %d) rejected: %v", a.node, e.Revision(), err)))
-		return
-	}
 	switch {
+	case err != nil:
+		res = a.rejected(0, "", fmt.Sprintf("desired state at key %s (kv seq %d) rejected: %v", a.node, e.Revision(), err))
 	case d.Revision == lastSeen:
-		return // handled before (a restart, or a resync of the same entry)
+		return events.Result{}, false // handled before (a restart, or a resync of the same entry)
 	case d.Revision < lastSeen:
-		a.publishResult(ctx, js, a.rejected(d.Revision, d.Rollout,
-			fmt.Sprintf("stale revision %d ignored: this node has already handled revision %d", d.Revision, lastSeen)))
-		return
+		res = a.rejected(d.Revision, d.Rollout,
+			fmt.Sprintf("stale revision %d ignored: this node has already handled revision %d", d.Revision, lastSeen))
+	default:
+		res = a.Apply(ctx, d)
+		defer a.refreshStatus(ctx, js)
 	}
-	res := a.Apply(ctx, d)
 	a.publishResult(ctx, js, res)
-	a.refreshStatus(ctx, js)
+	return res, true
 }
 
 func (a *Agent) rejected(rev uint64, rollout, reason string) events.Result {

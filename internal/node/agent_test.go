@@ -451,3 +451,24 @@ func TestRejectedRevisionDoesNotRaiseTheFloor(t *testing.T) {
 	assert.Equal(t, events.OutcomeConverged, r.Outcome, r.Reason)
 	assert.EqualValues(t, 2, r.Revision)
 }
+
+// TestApplyCurrentOnce backs `--once`: apply the current desired state, publish
+// the result, and find nothing new the second time.
+func TestApplyCurrentOnce(t *testing.T) {
+	srv := natstest.Start(t)
+	h := newHarness(t, srv, events.RoleOML)
+	h.put(1, seedTrunk())
+	nc, err := nats.Connect(srv.URL)
+	require.NoError(t, err)
+	defer nc.Close()
+	a, err := New(h.config(), h.side(), nil, nc)
+	require.NoError(t, err)
+	res, ok, err := a.ApplyCurrent(context.Background())
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, events.OutcomeConverged, res.Outcome, res.Reason)
+	assert.Equal(t, res.Revision, h.nextResult().Revision, "the result is on the stream")
+	_, ok, err = a.ApplyCurrent(context.Background())
+	require.NoError(t, err)
+	assert.False(t, ok, "nothing new to apply")
+}

@@ -138,20 +138,6 @@ func (a *Agent) ApplyCurrent(ctx context.Context) (res events.Result, ok bool, e
 	if err != nil {
 		return res, false, fmt.Errorf("apply current %s: get desired state: %w", a.node, err)
 	}
-	d, err := events.DecodeDesired(e.Value(), nil, a.node)
-	if err != nil {
-		res = a.rejected(0, "", err.Error())
-		a.publishResult(ctx, js, res)
-		return res, true, nil
-	}
-	a.mu.Lock()
-	lastSeen := a.journal.LastSeen
-	a.mu.Unlock()
-	if d.Revision <= lastSeen {
-		return res, false, nil
-	}
-	res = a.Apply(ctx, d)
-	a.publishResult(ctx, js, res)
-	a.refreshStatus(ctx, js)
-	return res, true, nil
+	res, ok = a.handle(ctx, js, e)
+	return res, ok, nil
 }

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pbxfleet/pbxfleet/internal/labfleet"
+	"github.com/pbxfleet/pbxfleet/internal/natstest"
+	"github.com/pbxfleet/pbxfleet/internal/node"
+	"github.com/pbxfleet/pbxfleet/services/orchestrator"
+)
+
+func exitCode(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	return 1
+}
+
+// TestRolloutAndStatusCommands runs `pbxfleet rollout` and `pbxfleet status` as a
+// user would, against a real NATS server, the orchestrator service and a lab
+// fleet with real agents, and checks the exit statuses the README promises:
+// rollout 0 when it succeeded, 2 on invalid input; status 0 when healthy, 1 on
+// drift; and a second rollout of the same file repairs the drift.
+func TestRolloutAndStatusCommands(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = orchestrator.New(srv.JS, srv.Conn).Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	sites := labfleet.Sites("cmd", 50, 2)
+	fleet, err := labfleet.Start(context.Background(), sites, labfleet.Options{
+		Dir: t.TempDir(), NATSURL: srv.URL, Deadlines: node.Deadlines{Verify: 20 * time.Second},
+		PollInterval: 50 * time.Millisecond, StatusInterval: 300 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = fleet.Close() })
+	secrets := map[string]string{}
+	for _, s := range sites {
+		secrets[s.ID] = labfleet.NewSecret()
+	}
+	fleetFile := filepath.Join(t.TempDir(), "fleet.yaml")
+	require.NoError(t, os.WriteFile(fleetFile, labfleet.FleetYAML(sites, secrets), 0o600))
+
+	r := run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "1")
+	require.Equal(t, 0, exitCode(r.err), r.all())
+	assert.Regexp(t, `rollout \S+ succeeded: 2 sites, 2 converged`, r.stdout)
+	for _, s := range secrets {
+		assert.NotContains(t, r.all(), s)
+	}
+
+	healthy := func() bool { return exitCode(run(t, "", "status", "--nats-url", srv.URL).err) == 0 }
+	require.Eventually(t, healthy, 20*time.Second, 300*time.Millisecond, "status exits 0 once every node reported")
+
+	// A hand edit of a managed file: status names it and exits 1.
+	path := filepath.Join(fleet.ConfigDir("cmd-1.pbx"), "pbxfleet_sip.conf")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, append(b, "nat=force_rport\n"...), 0o644))
+	require.Eventually(t, func() bool {
+		st := run(t, "", "status", "--nats-url", srv.URL)
+		return exitCode(st.err) == 1 && strings.Contains(st.stdout, "pbxfleet_sip.conf")
+	}, 20*time.Second, 300*time.Millisecond, "status reports the drift and exits 1")
+
+	// The same fleet file again: the drifted node is put again, the rest skipped.
+	r = run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--canary", "0", "--wave-size", "2")
+	require.Equal(t, 0, exitCode(r.err), r.all())
+	assert.Regexp(t, `succeeded: 2 sites, 1 converged, 0 failed, 0 unreachable, 1 skipped`, r.stdout)
+	b, err = os.ReadFile(path)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "nat=force_rport", "the rollout rewrote the drifted file")
+	require.Eventually(t, healthy, 20*time.Second, 300*time.Millisecond, "healthy again")
+
+	// Invalid input: exit 2, nothing started.
+	require.NoError(t, os.WriteFile(fleetFile, []byte("version: 1\nsites:\n  - id: Bad Site\n"), 0o600))
+	r = run(t, "", "rollout", fleetFile, "--nats-url", srv.URL)
+	assert.Equal(t, 2, exitCode(r.err), r.all())
+}

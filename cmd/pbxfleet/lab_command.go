@@ -22,6 +22,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
 	"github.com/pbxfleet/pbxfleet/internal/lab"
 	"github.com/pbxfleet/pbxfleet/internal/labctl"
+	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/services/planner"
 )
 
@@ -87,7 +88,7 @@ real SIP OPTIONS, answers digest-authenticated calls, and answers the CLI comman
 agents use in Asterisk 20's format. It is not Asterisk.
 
 With a fleet file, lab starts one PBX and one OMniLeads lab host for every site on its
-own loopback addresses (site n: PBX 127.0.n.2, OMniLeads 127.0.n.3; in the docker
+own loopback addresses (site n: PBX 127.1.n.2, OMniLeads 127.1.n.3; in the docker
 scenario OMniLeads shares the PBX address), each with its own config dir and control
 socket under DIR. It writes DIR/fleet.lab.yaml (the same fleet with the lab addresses)
 and one agent config per node in DIR/agents/, prints how to start the agents and roll
@@ -438,14 +439,8 @@ type labFleet struct {
 	Nodes []labNode
 }
 
-// labSiteAddress returns the loopback address of site number n (1-based) with
-// last as the last byte: 127.0.n.last for the first 255 sites.
-func labSiteAddress(n int, last byte) string {
-	return netip.AddrFrom4([4]byte{127, byte(n >> 8), byte(n), last}).String()
-}
-
-// maxLabSites is how many sites labSiteAddress can tell apart.
-const maxLabSites = 1<<16 - 1
+// maxLabSites is how many sites labfleet.Addresses tells apart.
+const maxLabSites = 62_500
 
 // run sets up and runs the fleet lab.
 func (c *labCommand) run(ctx context.Context, path string, out, errOut io.Writer) error {
@@ -514,8 +509,8 @@ func setupLabFleet(path, dir, natsURL, self string, opts planner.Options) (labFl
 	lf := labFleet{FleetFile: filepath.Join(dir, labFleetFile)}
 	addrs := make(map[string][2]string, len(spec.Sites))
 	for i, site := range spec.Sites {
-		pbxAddr := labSiteAddress(i+1, 2)
-		omlAddr := labSiteAddress(i+1, 3)
+		// The same plan of loopback addresses as the demo and the benchmark.
+		pbxAddr, omlAddr := labfleet.Addresses(i)
 		if site.Trunk.Scenario == asterisk.ScenarioDocker {
 			// OMniLeads runs in Docker on the PBX host (ASTERISK.md §1).
 			omlAddr = pbxAddr

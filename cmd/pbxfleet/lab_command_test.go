@@ -162,23 +162,6 @@ func TestShimMainLeavesOtherNamesAlone(t *testing.T) {
 	assert.False(t, handled)
 }
 
-func TestLabSiteAddress(t *testing.T) {
-	tests := []struct {
-		n    int
-		last byte
-		want string
-	}{
-		{1, 2, "127.0.1.2"},
-		{1, 3, "127.0.1.3"},
-		{255, 2, "127.0.255.2"},
-		{256, 2, "127.1.0.2"},
-		{maxLabSites, 3, "127.255.255.3"},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, labSiteAddress(tt.n, tt.last), "site %d", tt.n)
-	}
-}
-
 func TestLabFleet(t *testing.T) {
 	dir := t.TempDir()
 	c := &labCommand{dir: dir, natsURL: "nats://127.0.0.1:14222", logLevel: "warn", self: "/opt/pbxfleet"}
@@ -201,12 +184,12 @@ func TestLabFleet(t *testing.T) {
 	want := []struct {
 		node, address, main string
 	}{
-		{"bsas-1.pbx", "127.0.1.2", "sip.conf"},
-		{"bsas-1.oml", "127.0.1.3", "pjsip.conf"},
-		{"cordoba-cloud.pbx", "127.0.2.2", "sip.conf"},
-		{"cordoba-cloud.oml", "127.0.2.3", "pjsip.conf"},
-		{"rosario-docker.pbx", "127.0.3.2", "sip.conf"},
-		{"rosario-docker.oml", "127.0.3.2", "pjsip.conf"}, // docker: OML on the PBX host
+		{"bsas-1.pbx", "127.1.1.2", "sip.conf"},
+		{"bsas-1.oml", "127.1.1.3", "pjsip.conf"},
+		{"cordoba-cloud.pbx", "127.1.2.2", "sip.conf"},
+		{"cordoba-cloud.oml", "127.1.2.3", "pjsip.conf"},
+		{"rosario-docker.pbx", "127.1.3.2", "sip.conf"},
+		{"rosario-docker.oml", "127.1.3.2", "pjsip.conf"}, // docker: OML on the PBX host
 	}
 	require.Len(t, lf.Nodes, len(want))
 	for i, w := range want {

@@ -85,7 +85,7 @@ func results(t *testing.T, srv *natstest.Server, want int) map[string]events.Res
 
 func TestLabFleetConvergesInAllScenarios(t *testing.T) {
 	srv := natstest.Start(t)
-	sites := Sites("conv", 0, 3)
+	sites := Sites("conv", 200, 3) // 0..9 belong to the demo and the lab command
 	p, secrets := plan(t, sites)
 	f := startFleet(t, srv, sites)
 	for _, sp := range p.Sites {
@@ -109,7 +109,7 @@ func TestLabFleetConvergesInAllScenarios(t *testing.T) {
 
 func TestLabFleetCatchesWhatQualifyMisses(t *testing.T) {
 	srv := natstest.Start(t)
-	sites := Sites("fail", 10, 3)
+	sites := Sites("fail", 210, 3)
 	p, _ := plan(t, sites)
 	startFleet(t, srv, sites)
 	byNode := map[string]events.Desired{}
@@ -161,4 +161,21 @@ func passed(r events.Result, name string) bool {
 		}
 	}
 	return false
+}
+
+func TestAddresses(t *testing.T) {
+	tests := []struct {
+		n        int
+		pbx, oml string
+	}{
+		{0, "127.1.1.2", "127.1.1.3"},
+		{249, "127.1.250.2", "127.1.250.3"},
+		{250, "127.2.1.2", "127.2.1.3"},
+		{62_499, "127.250.250.2", "127.250.250.3"},
+	}
+	for _, tt := range tests {
+		pbx, oml := Addresses(tt.n)
+		assert.Equal(t, tt.pbx, pbx, "site %d", tt.n)
+		assert.Equal(t, tt.oml, oml, "site %d", tt.n)
+	}
 }

@@ -481,7 +481,7 @@ func TestOrchestratorMayNotSpeakForNodes(t *testing.T) {
 // results and put their status, all without one permission violation; the
 // operator then reaches their services.
 func TestAuthorizedAgentsConverge(t *testing.T) {
-	sites := labfleet.Sites("authz", 0, 1)
+	sites := labfleet.Sites("authz", 230, 1)
 	site := sites[0]
 	ids := []string{events.NodeID(site.ID, events.RolePBX), events.NodeID(site.ID, events.RoleOML)}
 	s := startAuthServer(t, ids...)

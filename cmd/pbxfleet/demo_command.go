@@ -217,7 +217,7 @@ func demoRollout(ctx context.Context, out io.Writer, nc *nats.Conn, js jetstream
 		return orchestrator.Rollout{}, err
 	}
 	op := orchestratorPlan(plan)
-	if err := sealPlan(&op, keyDir); err != nil {
+	if err := sealPlan(&op, keyDir, current); err != nil {
 		return orchestrator.Rollout{}, err
 	}
 	var started orchestrator.StartResponse

@@ -169,7 +169,7 @@ func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
 	}
 	op := orchestratorPlan(plan)
 	if f.sealWith != "" {
-		if err := sealPlan(&op, f.sealWith); err != nil {
+		if err := sealPlan(&op, f.sealWith, current); err != nil {
 			return &exitError{code: 2, err: err}
 		}
 	}

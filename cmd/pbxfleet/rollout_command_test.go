@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/creds"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
 	"github.com/pbxfleet/pbxfleet/internal/node"
@@ -35,19 +38,8 @@ func exitCode(err error) int {
 // rollout 0 when it succeeded, 2 on invalid input; status 0 when healthy, 1 on
 // drift; and a second rollout of the same file repairs the drift.
 func TestRolloutAndStatusCommands(t *testing.T) {
-	srv := natstest.Start(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = orchestrator.New(srv.JS, srv.Conn).Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-
 	sites := labfleet.Sites("cmd", 50, 2)
-	fleet, err := labfleet.Start(context.Background(), sites, labfleet.Options{
-		Dir: t.TempDir(), NATSURL: srv.URL, Deadlines: node.Deadlines{Verify: 20 * time.Second},
-		PollInterval: 50 * time.Millisecond, StatusInterval: 300 * time.Millisecond,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = fleet.Close() })
+	srv, fleet := startCommandFleet(t, sites, "")
 	secrets := map[string]string{}
 	for _, s := range sites {
 		secrets[s.ID] = labfleet.NewSecret()
@@ -88,4 +80,88 @@ func TestRolloutAndStatusCommands(t *testing.T) {
 	require.NoError(t, os.WriteFile(fleetFile, []byte("version: 1\nsites:\n  - id: Bad Site\n"), 0o600))
 	r = run(t, "", "rollout", fleetFile, "--nats-url", srv.URL)
 	assert.Equal(t, 2, exitCode(r.err), r.all())
+}
+
+// startCommandFleet starts a real NATS server, the orchestrator service and a
+// lab fleet whose agents hold the curve keys in keyDir (when set).
+func startCommandFleet(t *testing.T, sites []labfleet.Site, keyDir string) (*natstest.Server, *labfleet.Fleet) {
+	t.Helper()
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = orchestrator.New(srv.JS, srv.Conn).Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	fleet, err := labfleet.Start(context.Background(), sites, labfleet.Options{
+		Dir: t.TempDir(), NATSURL: srv.URL, KeyDir: keyDir, Deadlines: node.Deadlines{Verify: 20 * time.Second},
+		PollInterval: 50 * time.Millisecond, StatusInterval: 300 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = fleet.Close() })
+	return srv, fleet
+}
+
+// TestSealedRolloutSkipsUnchangedSites: `rollout --seal` of the same fleet file
+// twice leaves every site alone the second time (the sealed secret is reused,
+// not sealed again with a fresh nonce), and a changed secret re-applies only
+// its site. The agents open the sealed secrets, so the sites converge.
+func TestSealedRolloutSkipsUnchangedSites(t *testing.T) {
+	sites := labfleet.Sites("sealcmd", 55, 2)
+	keyDir := filepath.Join(t.TempDir(), "creds")
+	var nodes []string
+	for _, s := range sites {
+		nodes = append(nodes, events.NodeID(s.ID, events.RolePBX), events.NodeID(s.ID, events.RoleOML))
+	}
+	_, err := creds.Generate(keyDir, nodes)
+	require.NoError(t, err)
+	srv, _ := startCommandFleet(t, sites, keyDir)
+
+	secrets := map[string]string{sites[0].ID: labfleet.NewSecret(), sites[1].ID: labfleet.NewSecret()}
+	fleetFile := filepath.Join(t.TempDir(), "fleet.yaml")
+	rollout := func() result {
+		require.NoError(t, os.WriteFile(fleetFile, labfleet.FleetYAML(sites, secrets), 0o600))
+		return run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--seal", keyDir, "--canary", "0", "--wave-size", "2")
+	}
+
+	r := rollout()
+	require.Equal(t, 0, exitCode(r.err), r.all())
+	assert.Regexp(t, `succeeded: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped`, r.stdout)
+	stored := desiredValues(t, srv)
+	for _, s := range secrets {
+		assert.NotContains(t, stored, s, "the secret is sealed at rest")
+	}
+	assert.Equal(t, 4, strings.Count(stored, `"sealed_secret"`))
+
+	r = rollout()
+	require.Equal(t, 0, exitCode(r.err), r.all())
+	assert.Regexp(t, `succeeded: 2 sites, 0 converged, 0 failed, 0 unreachable, 2 skipped`, r.stdout)
+	assert.Equal(t, stored, desiredValues(t, srv), "nothing was put again")
+
+	secrets[sites[1].ID] = labfleet.NewSecret()
+	r = rollout()
+	require.Equal(t, 0, exitCode(r.err), r.all())
+	assert.Regexp(t, `succeeded: 2 sites, 1 converged, 0 failed, 0 unreachable, 1 skipped`, r.stdout)
+}
+
+// desiredValues returns every desired state in the bucket, concatenated in key order.
+func desiredValues(t *testing.T, srv *natstest.Server) string {
+	t.Helper()
+	ctx := context.Background()
+	kv, err := srv.JS.KeyValue(ctx, events.BucketDesired)
+	require.NoError(t, err)
+	keys, err := kv.ListKeys(ctx)
+	require.NoError(t, err)
+	var all []string
+	for k := range keys.Keys() {
+		all = append(all, k)
+	}
+	sort.Strings(all)
+	var b strings.Builder
+	for _, k := range all {
+		e, err := kv.Get(ctx, k)
+		require.NoError(t, err)
+		b.Write(e.Value())
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

@@ -13,8 +13,10 @@ import (
 // sealPlan replaces every plaintext trunk secret of the plan with the secret
 // sealed to the receiving node's curve key (pbxfleet creds wrote them), so the
 // secret is ciphertext on the wire, in the orchestrator's requests and at rest
-// in JetStream. Only that node's agent can open it.
-func sealPlan(p *orchestrator.Plan, dir string) error {
+// in JetStream. Only that node's agent can open it. A node whose current desired
+// state (from current) already holds the same secret keeps its ciphertext, so
+// an unchanged site stays unchanged and the rollout skips it.
+func sealPlan(p *orchestrator.Plan, dir string, current map[string]events.Desired) error {
 	set, err := creds.Load(dir)
 	if err != nil {
 		return fmt.Errorf("--seal: %w", err)
@@ -33,7 +35,8 @@ func sealPlan(p *orchestrator.Plan, dir string) error {
 			if tr.Secret == "" {
 				continue
 			}
-			sealed, by, err := seal.Seal(sender, pub, tr.Secret)
+			prev := current[nodeID].Trunk
+			sealed, by, err := seal.SealStable(sender, pub, tr.Secret, prev.SealedSecret, prev.SealedBy)
 			if err != nil {
 				return fmt.Errorf("--seal %s: %w", nodeID, err)
 			}

@@ -86,3 +86,25 @@ func (o *Opener) Open(sealed, sealedBy string) (string, error) {
 	}
 	return string(pt), nil
 }
+
+// SealStable seals secret for recipient like Seal, except that it returns the
+// previous ciphertext (prevSealed, prevBy) when that already holds secret
+// sealed by sender to recipient. Every Seal draws a fresh nonce, so without
+// this a re-run of the same fleet file would change every sealed desired state
+// and re-apply every site. The sender can check because a box is opened with
+// the same X25519 shared key from either side: sender's private key with the
+// recipient's public key.
+func SealStable(sender nkeys.KeyPair, recipient, secret, prevSealed, prevBy string) (sealed, sealedBy string, err error) {
+	pub, err := sender.PublicKey()
+	if err != nil {
+		return "", "", fmt.Errorf("seal: %w", err)
+	}
+	if prevSealed != "" && prevBy == pub {
+		if ct, derr := base64.StdEncoding.DecodeString(prevSealed); derr == nil {
+			if pt, oerr := sender.Open(ct, recipient); oerr == nil && string(pt) == secret {
+				return prevSealed, prevBy, nil
+			}
+		}
+	}
+	return Seal(sender, recipient, secret)
+}

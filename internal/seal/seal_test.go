@@ -49,3 +49,51 @@ func TestKeyFileRoundTrip(t *testing.T) {
 	_, err = LoadKey(filepath.Join(t.TempDir(), "missing"))
 	require.Error(t, err)
 }
+
+func TestSealStableReusesOnlyAnIdenticalSecret(t *testing.T) {
+	sender, err := NewKey()
+	require.NoError(t, err)
+	otherSender, err := NewKey()
+	require.NoError(t, err)
+	node, err := NewKey()
+	require.NoError(t, err)
+	otherNode, err := NewKey()
+	require.NoError(t, err)
+	nodePub, _ := node.PublicKey()
+	otherPub, _ := otherNode.PublicKey()
+
+	prev, prevBy, err := Seal(sender, nodePub, "Old-Secret-1")
+	require.NoError(t, err)
+	foreign, foreignBy, err := Seal(otherSender, nodePub, "Old-Secret-1")
+	require.NoError(t, err)
+
+	tests := []struct {
+		name      string
+		recipient string
+		secret    string
+		prev, by  string
+		reused    bool
+	}{
+		{"same secret, same node, same sender", nodePub, "Old-Secret-1", prev, prevBy, true},
+		{"secret changed", nodePub, "New-Secret-2", prev, prevBy, false},
+		{"sealed for another node", otherPub, "Old-Secret-1", prev, prevBy, false},
+		{"sealed by another orchestrator key", nodePub, "Old-Secret-1", foreign, foreignBy, false},
+		{"nothing sealed before", nodePub, "Old-Secret-1", "", "", false},
+		{"previous value not base64", nodePub, "Old-Secret-1", "%%%", prevBy, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sealed, by, err := SealStable(sender, tt.recipient, tt.secret, tt.prev, tt.by)
+			require.NoError(t, err)
+			require.Equal(t, tt.reused, sealed == tt.prev)
+			// Whatever was returned, the recipient opens the requested secret.
+			recipient := node
+			if tt.recipient == otherPub {
+				recipient = otherNode
+			}
+			got, err := NewOpener(recipient).Open(sealed, by)
+			require.NoError(t, err)
+			require.Equal(t, tt.secret, got)
+		})
+	}
+}

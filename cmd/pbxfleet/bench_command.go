@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
@@ -137,9 +136,7 @@ func runBench(ctx context.Context, out io.Writer, n int, instant bool) error {
 
 	quiet := slog.New(slog.DiscardHandler)
 	setupStart := time.Now()
-	cp, err := startEmbedded(ctx, filepath.Join(dir, "nats"), "127.0.0.1:0", nil, func(o *server.Options) {
-		o.MaxPayload = 8 << 20 // the rollout record of 1,000 sites is a single KV value
-	})
+	cp, err := startEmbedded(ctx, filepath.Join(dir, "nats"), "127.0.0.1:0", nil)
 	if err != nil {
 		return err
 	}

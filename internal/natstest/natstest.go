@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -41,9 +42,21 @@ func Start(t testing.TB) *Server {
 // on the same store and port to simulate a server restart.
 func StartIn(t testing.TB, dir string, port int) *Server {
 	t.Helper()
+	return start(t, dir, port, nil)
+}
+
+// StartWith is Start with server options changed by opts, e.g. a stock
+// server's 1 MiB max payload instead of the embedded default.
+func StartWith(t testing.TB, opts func(*server.Options)) *Server {
+	t.Helper()
+	return start(t, t.TempDir(), -1, opts)
+}
+
+func start(t testing.TB, dir string, port int, opts func(*server.Options)) *Server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	emb, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Host: "127.0.0.1", Port: port})
+	emb, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Host: "127.0.0.1", Port: port, Options: opts})
 	require.NoError(t, err)
 	s := &Server{Embedded: emb, DataDir: dir, URL: emb.ClientURL()}
 	stopped := false

@@ -33,6 +33,9 @@ type EmbeddedConfig struct {
 	Logger *slog.Logger
 }
 
+// MaxPayload is the embedded server's max message size.
+const MaxPayload = 8 << 20
+
 // Embedded is a running in-process NATS server.
 type Embedded struct {
 	srv *server.Server
@@ -51,8 +54,10 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		JetStream:  true,
 		StoreDir:   cfg.DataDir,
 		NoSigs:     true,
-		// The default 1 MiB is plenty: events are capped at 64 KiB (events.MaxEventBytes).
-		MaxPayload: 1 << 20,
+		// Events are capped at 64 KiB (events.MaxEventBytes), but a rollout's
+		// record is one KV value that grows ~450 bytes per site: 8 MiB (the
+		// most NATS advises) holds a rollout of ~15,000 sites, 1 MiB ~1,800.
+		MaxPayload: MaxPayload,
 	}
 	if opts.ServerName == "" {
 		opts.ServerName = "pbxfleet"

@@ -174,7 +174,7 @@ func (e *Engine) Start(ctx context.Context, plan Plan, strategy Strategy) (Rollo
 		return Rollout{}, fmt.Errorf("start rollout %s: %w", id, err)
 	}
 	if est, limit := len(data)+resultBytesPerSite*(len(r.Sites)-r.Counters.Skipped), e.maxRecordBytes(); est > limit {
-		return Rollout{}, fmt.Errorf("start rollout %s: %w: %d sites make a record of about %d bytes, the max payload allows %d; split the plan",
+		return Rollout{}, fmt.Errorf("start rollout %s: %w: %d sites make a record of about %d bytes, the server's max payload allows %d: roll the fleet out in parts (pbxfleet rollout --sites) or raise max_payload (pbxfleet serve embeds 8 MiB)",
 			id, ErrPlanTooLarge, len(r.Sites), est, limit)
 	}
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
@@ -488,7 +489,8 @@ func TestOperationsOnUnknownRollout(t *testing.T) {
 }
 
 func TestStartRefusesAPlanTooLargeForOneRecord(t *testing.T) {
-	srv := natstest.Start(t)
+	// A stock nats-server's max payload (pbxfleet serve embeds 8 MiB).
+	srv := natstest.StartWith(t, func(o *server.Options) { o.MaxPayload = 1 << 20 })
 	ctx := testCtx(t)
 	e := newEngine(t, srv)
 	names := make([]string, 2500)
@@ -497,7 +499,7 @@ func TestStartRefusesAPlanTooLargeForOneRecord(t *testing.T) {
 	}
 	_, err := e.Start(ctx, plan(5070, names...), orchestrator.Strategy{})
 	require.ErrorIs(t, err, orchestrator.ErrPlanTooLarge)
-	require.ErrorContains(t, err, "split the plan")
+	require.ErrorContains(t, err, "roll the fleet out in parts (pbxfleet rollout --sites) or raise max_payload")
 
 	// Nothing was written and the lock is free again.
 	kv, err := srv.JS.KeyValue(ctx, events.BucketRollouts)

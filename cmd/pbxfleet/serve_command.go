@@ -37,6 +37,8 @@ type serveFlags struct {
 	mtls      bool
 	// metricsListen is the Prometheus endpoint's address; empty: off.
 	metricsListen string
+	// keepRollouts is how many rollouts keep their record and plan.
+	keepRollouts int
 }
 
 func newServeCommand() *cobra.Command {
@@ -58,7 +60,9 @@ func newServeCommand() *cobra.Command {
     (pbxfleet_rollout_*, pbxfleet_results_received_total), refreshed every 5s.
 
 A rollout whose driver died (this process was killed) is picked up where its
-persisted state says when serve starts again.`,
+persisted state says when serve starts again. The --keep-rollouts most recently
+written rollouts keep their record and plan (so they can be watched and rolled
+back); older finished ones are deleted when a rollout starts.`,
 		Example: `  pbxfleet serve --data /var/lib/pbxfleet                 # embedded NATS on 127.0.0.1:4222
   pbxfleet serve --data ./data --listen 0.0.0.0:4222
   pbxfleet serve --data /var/lib/pbxfleet --metrics-listen 127.0.0.1:9310
@@ -79,6 +83,7 @@ persisted state says when serve starts again.`,
 	cmd.Flags().StringVar(&f.srvCA, "server-tls-ca", "", "embedded server: CA for client certificates (with --server-mtls)")
 	cmd.Flags().BoolVar(&f.mtls, "server-mtls", false, "embedded server: require client certificates signed by --server-tls-ca")
 	cmd.Flags().StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://ADDRESS/metrics (e.g. 127.0.0.1:9310); empty: off")
+	cmd.Flags().IntVar(&f.keepRollouts, "keep-rollouts", orchestrator.DefaultKeepRollouts, "how many rollouts keep their record and plan (older finished ones are deleted)")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "auto", "text, json, or auto (JSON when stderr is not a terminal)")
 	return cmd
@@ -125,6 +130,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	if f.keepRollouts < 1 {
+		return &exitError{code: 2, err: fmt.Errorf("--keep-rollouts %d: keep at least 1 (the last rollout is what a rollback needs)", f.keepRollouts)}
+	}
 	ctx := cmd.Context()
 	cp := &controlPlane{url: f.nats.url}
 	var hooks []func(*server.Options)
@@ -165,7 +173,8 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "pbxfleet control plane on %s (orchestrator service %q). Ctrl-C to stop.\n", f.nats.url, "pbxfleet-orchestrator")
-	eng := orchestrator.New(js, nc, orchestrator.WithLogger(log), orchestrator.WithVersion(semver(version)))
+	eng := orchestrator.New(js, nc, orchestrator.WithLogger(log), orchestrator.WithVersion(semver(version)),
+		orchestrator.WithKeepRollouts(f.keepRollouts))
 	if f.metricsListen != "" {
 		stop, err := serveMetrics(ctx, f.metricsListen, eng, js, log)
 		if err != nil {

@@ -47,6 +47,11 @@ func WithRetryDelay(d time.Duration) Option { return func(e *Engine) { e.retryDe
 // WithVersion sets the version the micro service reports (semver, default 0.1.0).
 func WithVersion(v string) Option { return func(e *Engine) { e.version = v } }
 
+// WithKeepRollouts sets how many rollouts (the newest) keep their record and
+// plan; older finished ones are deleted when a rollout starts (default
+// DefaultKeepRollouts, at least 1).
+func WithKeepRollouts(n int) Option { return func(e *Engine) { e.keep = max(1, n) } }
+
 // Engine drives rollouts. Its state lives in JetStream (see DESIGN.md, "The
 // wire"), so any number of engines may exist; a rollout is driven by whichever
 // runs it, and a new engine picks up where a dead one stopped.
@@ -58,6 +63,7 @@ type Engine struct {
 	workers     int
 	retryDelay  time.Duration
 	version     string
+	keep        int
 
 	mu sync.Mutex
 	h  *handles
@@ -69,7 +75,7 @@ func New(js jetstream.JetStream, nc *nats.Conn, opts ...Option) *Engine {
 	e := &Engine{
 		js: js, nc: nc, log: slog.Default(),
 		batchWindow: DefaultBatchWindow, workers: DefaultWorkers, retryDelay: DefaultRetryDelay,
-		version: "0.1.0",
+		version: "0.1.0", keep: DefaultKeepRollouts,
 	}
 	for _, o := range opts {
 		o(e)
@@ -201,6 +207,12 @@ func (e *Engine) Start(ctx context.Context, plan Plan, strategy Strategy) (Rollo
 		e.log.Warn("record the last rollout", "rollout", id, "err", err) // only Current's fallback reads it
 	}
 	e.log.Info("rollout started", "rollout", id, "plan", r.PlanHash, "sites", len(r.Sites), "waves", waves, "skipped", r.Counters.Skipped)
+	// Under the lock this rollout now holds, no rollback of an old one can run.
+	if n, err := e.prune(ctx, id); err != nil {
+		e.log.Warn("delete old rollouts", "err", err, "deleted", n)
+	} else if n > 0 {
+		e.log.Info("deleted old rollouts", "deleted", n, "kept", e.keep)
+	}
 	return r, nil
 }
 

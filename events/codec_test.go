@@ -158,6 +158,9 @@ func TestDecodeRejectsStructured(t *testing.T) {
 		{"invalid outcome", editData(result, func(d map[string]any) { d["outcome"] = "maybe" }), nil, []error{ErrInvalidField}},
 		{"invalid status outcome", editData(status, func(d map[string]any) { d["outcome"] = "fine" }), nil, []error{ErrInvalidField}},
 		{"unknown phase", editData(result, func(d map[string]any) { d["timings"].(map[string]any)["dance"] = 1 }), nil, []error{ErrInvalidField}},
+		{"invalid UTF-8 in a name", bytes.Replace(desired, []byte(`"Ana"`), []byte("\"An\xe1\""), 1), nil, []error{ErrMalformed}},
+		{"lone surrogate escape in a name", bytes.Replace(desired, []byte(`"Ana"`), []byte(`"An\ud800"`), 1), nil, []error{ErrMalformed}},
+		{"U+FFFD in a name", bytes.Replace(desired, []byte(`"Ana"`), []byte("\"An\uFFFD\""), 1), nil, []error{ErrMalformed}},
 		{"content type text", desired, map[string][]string{"Content-Type": {"text/plain"}}, []error{ErrMalformed}},
 		{"content type garbage", desired, map[string][]string{"Content-Type": {"//"}}, []error{ErrMalformed}},
 		{"content type twice", desired, map[string][]string{"Content-Type": {ContentTypeCloudEvents, ContentTypeCloudEvents}}, []error{ErrMalformed}},
@@ -293,4 +296,16 @@ func TestPublishHeader(t *testing.T) {
 		"Content-Type": {"application/cloudevents+json"},
 		"Nats-Msg-Id":  {"desired-bsas-1.pbx-7"},
 	}, PublishHeader("desired-bsas-1.pbx-7"))
+}
+
+// TestResultQuotingLatin1OutputDecodes: a result quotes Asterisk's output,
+// which can be Latin-1 ("Adrián" as a single 0xe1 byte); json makes it valid
+// UTF-8 with U+FFFD, and the result must still decode (only desired states
+// refuse U+FFFD, since their text reaches Asterisk's files).
+func TestResultQuotingLatin1OutputDecodes(t *testing.T) {
+	res := sampleResult()
+	res.Checks[0].Raw = []string{"  Callerid     : \"Adri\xe1n\" <1006>"}
+	got, err := DecodeResult(encode(t, res), structured(), ResultSubject("bsas-1", RolePBX))
+	require.NoError(t, err)
+	assert.Equal(t, "  Callerid     : \"Adri\uFFFDn\" <1006>", got.Checks[0].Raw[0])
 }

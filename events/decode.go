@@ -9,6 +9,7 @@ import (
 	"mime"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 )
@@ -106,6 +107,11 @@ func decodeAs[T Payload](data []byte, header map[string][]string, node, where st
 func decode(data []byte, header map[string][]string) (Envelope, error) {
 	if len(data) > MaxEventBytes {
 		return Envelope{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxEventBytes)
+	}
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD; a value that
+	// was mangled on the way must not reach a config file as something else.
+	if !utf8.Valid(data) {
+		return Envelope{}, fmt.Errorf("%w: not valid UTF-8 at byte %d", ErrMalformed, firstInvalidUTF8(data))
 	}
 	contentType, ce, err := splitHeader(header)
 	if err != nil {
@@ -339,5 +345,54 @@ func decodeData(data []byte, v any) error {
 	if err := json.Unmarshal(data, &tree); err != nil {
 		return fmt.Errorf("%w: data: %w", ErrMalformed, err)
 	}
+	// A desired state's text ends up in Asterisk's files: U+FFFD there (a lone
+	// surrogate escape like \ud800 decodes to it) means the sender's text was
+	// broken. Results and statuses may carry U+FFFD legitimately: they quote
+	// Asterisk's output, which can be Latin-1 and is made valid UTF-8 by json.
+	if _, desired := v.(*Desired); !desired {
+		return checkShape(tree, typeOf(v), "data")
+	}
+	if path := replacementChar(tree, "data"); path != "" {
+		return fmt.Errorf("%w: %s: holds U+FFFD (an invalid \\u escape or a mangled character)", ErrMalformed, path)
+	}
 	return checkShape(tree, typeOf(v), "data")
+}
+
+// firstInvalidUTF8 returns the offset of the first byte of b that is not valid UTF-8.
+func firstInvalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
+}
+
+// replacementChar returns the path of the first string (or object key) in a
+// decoded JSON tree holding U+FFFD, "" when there is none.
+func replacementChar(tree any, path string) string {
+	switch v := tree.(type) {
+	case string:
+		if strings.ContainsRune(v, utf8.RuneError) {
+			return path
+		}
+	case []any:
+		for i, e := range v {
+			if p := replacementChar(e, fmt.Sprintf("%s[%d]", path, i)); p != "" {
+				return p
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if strings.ContainsRune(k, utf8.RuneError) {
+				return path + "." + clip(k)
+			}
+			if p := replacementChar(e, path+"."+k); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }

@@ -337,8 +337,12 @@ func TestHostileDesiredStates(t *testing.T) {
 	info, err := srv.JS.Stream(ctx, events.StreamResults)
 	require.NoError(t, err)
 	startSeq := info.CachedInfo().State.LastSeq
+	// From a sequence, not DeliverNew: an ordered consumer that is reset before
+	// it delivered anything (a missed heartbeat on a loaded machine) starts over
+	// with its deliver policy, and "new" would then skip what came meanwhile.
 	c, err := srv.JS.OrderedConsumer(ctx, events.StreamResults, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.ResultSubject(site, role)}, DeliverPolicy: jetstream.DeliverNewPolicy,
+		FilterSubjects: []string{events.ResultSubject(site, role)},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy, OptStartSeq: startSeq + 1,
 	})
 	require.NoError(t, err)
 

@@ -71,9 +71,19 @@ func runAgent(t *testing.T, url string, cfg node.Config, side node.Side, cli nod
 	return a
 }
 
-// writeAgentConfig writes a pbx-node/agents-node config file and returns its path.
-func writeAgentConfig(t *testing.T, path, nodeID, url, confDir, stateDir string, command []string) string {
+// agentCreds are a node's files from `pbxfleet creds`: its nkey user seed
+// (nats.nkey) and its curve seed (secret_key_file). Either may be empty.
+type agentCreds struct {
+	nkey      string
+	secretKey string
+}
+
+// writeAgentConfig writes a pbx-node/agents-node config file and returns its
+// path; with creds, the agent authenticates with its nkey and opens sealed
+// secrets with its curve seed.
+func writeAgentConfig(t *testing.T, path, nodeID, url, confDir, stateDir string, command []string, creds ...agentCreds) string {
 	t.Helper()
+	require.LessOrEqual(t, len(creds), 1, "one set of credentials per agent")
 	quoted := make([]string, len(command))
 	for i, c := range command {
 		quoted[i] = strconv.Quote(c)
@@ -81,13 +91,20 @@ func writeAgentConfig(t *testing.T, path, nodeID, url, confDir, stateDir string,
 	cfg := fmt.Sprintf(`node: %s
 nats:
   url: %q
-config_dir: %q
+`, nodeID, url)
+	if len(creds) == 1 && creds[0].nkey != "" {
+		cfg += fmt.Sprintf("  nkey: %q\n", creds[0].nkey)
+	}
+	cfg += fmt.Sprintf(`config_dir: %q
 command: [%s]
 state_dir: %q
 deadlines: {command: 10s, verify: 40s, probe: 6s}
 poll_interval: 50ms
 status_interval: 1s
-`, nodeID, url, confDir, strings.Join(quoted, ", "), stateDir)
+`, confDir, strings.Join(quoted, ", "), stateDir)
+	if len(creds) == 1 && creds[0].secretKey != "" {
+		cfg += fmt.Sprintf("secret_key_file: %q\n", creds[0].secretKey)
+	}
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
 	return path
 }

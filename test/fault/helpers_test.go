@@ -40,6 +40,7 @@ const (
 	addrLeafHub     = 3040
 	addrLeafSite    = 3045
 	addrHostile     = 3050
+	addrAuthCLI     = 3060
 	sitesPerRollout = 6
 )
 
@@ -173,16 +174,17 @@ func shortDir(t *testing.T) string {
 // ---------------------------------------------------------------------------
 // NATS
 
-// dial connects to url (one or more, comma separated) and keeps reconnecting
-// forever; the connection is closed when the test ends.
-func dial(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+// dial connects to url (one or more, comma separated) with opts (e.g.
+// credentials) and keeps reconnecting forever; the connection is closed when
+// the test ends.
+func dial(t *testing.T, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	var nc *nats.Conn
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
 		var err error
-		nc, err = nats.Connect(url, nats.Name("fault test"), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+		nc, err = nats.Connect(url, append([]nats.Option{nats.Name("fault test"), nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond)}, opts...)...)
 		if err == nil {
 			break
 		}

@@ -29,9 +29,11 @@ type feed struct {
 	notify chan struct{}
 	done   chan struct{}
 
-	mu   sync.Mutex
-	buf  []observed
-	last uint64
+	log   *slog.Logger
+	mu    sync.Mutex
+	buf   []observed
+	last  uint64
+	stuck uint64 // f.last when heal last found the feed behind the stream; 0: it was not
 }
 
 // openFeed starts reading results at stream sequence start (at least 1).
@@ -49,7 +51,7 @@ func (e *Engine) openFeed(ctx context.Context, start uint64) (*feed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %d: %w", events.StreamResults, start, err)
 	}
-	f := &feed{start: start, it: it, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	f := &feed{start: start, it: it, notify: make(chan struct{}, 1), done: make(chan struct{}), log: e.log}
 	go f.loop(e.log)
 	return f, nil
 }
@@ -72,20 +74,31 @@ func (f *feed) loop(log *slog.Logger) {
 		if err != nil {
 			continue
 		}
-		res, derr := events.DecodeResult(m.Data(), m.Headers(), m.Subject())
-		f.mu.Lock()
-		f.last = max(f.last, meta.Sequence.Stream)
-		if derr == nil {
-			f.buf = append(f.buf, observed{seq: meta.Sequence.Stream, res: res})
-		}
+		f.add(log, meta.Sequence.Stream, m.Subject(), m.Data(), m.Headers())
+	}
+}
+
+// add keeps the result at stream sequence seq unless the feed has read that
+// far already: the consumer and fill may both deliver it, and each result is
+// taken once.
+func (f *feed) add(log *slog.Logger, seq uint64, subject string, data []byte, header map[string][]string) {
+	res, derr := events.DecodeResult(data, header, subject)
+	f.mu.Lock()
+	if seq <= f.last {
 		f.mu.Unlock()
-		if derr != nil {
-			log.Debug("ignoring an unreadable result", "subject", m.Subject(), "seq", meta.Sequence.Stream, "err", derr)
-		}
-		select {
-		case f.notify <- struct{}{}:
-		default:
-		}
+		return
+	}
+	f.last = seq
+	if derr == nil {
+		f.buf = append(f.buf, observed{seq: seq, res: res})
+	}
+	f.mu.Unlock()
+	if derr != nil {
+		log.Debug("ignoring an unreadable result", "subject", subject, "seq", seq, "err", derr)
+	}
+	select {
+	case f.notify <- struct{}{}:
+	default:
 	}
 }
 
@@ -105,7 +118,9 @@ func (f *feed) lastSeq() uint64 {
 }
 
 // catchUp waits until the feed has read every result the stream holds now, so
-// that a deadline is never declared over a result that is already stored.
+// that a deadline is never declared over a result that is already stored. When
+// the consumer does not get there within consumerGrace, it reads the rest by
+// sequence (fill).
 func (f *feed) catchUp(ctx context.Context, results jetstream.Stream) error {
 	info, err := results.Info(ctx)
 	if err != nil {
@@ -115,14 +130,68 @@ func (f *feed) catchUp(ctx context.Context, results jetstream.Stream) error {
 	if target < f.start {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	grace, cancel := context.WithTimeout(ctx, consumerGrace)
 	defer cancel()
 	for f.lastSeq() < target {
 		select {
 		case <-f.notify:
-		case <-ctx.Done():
-			return fmt.Errorf("catch up with %s at %d (read %d): %w", events.StreamResults, target, f.lastSeq(), ctx.Err())
+		case <-grace.Done():
+			if ctx.Err() != nil {
+				return fmt.Errorf("catch up with %s at %d (read %d): %w", events.StreamResults, target, f.lastSeq(), ctx.Err())
+			}
+			return f.fill(ctx, results, target)
 		}
+	}
+	return nil
+}
+
+// consumerGrace is how long catchUp and heal let the ordered consumer deliver
+// what the stream holds before reading it by sequence. The consumer stalls
+// after a JetStream leader change until it notices missed heartbeats and is
+// re-created (seconds, once about a minute under load).
+const consumerGrace = 2 * time.Second
+
+// heal is called now and then while the driver waits: when the feed is behind
+// the stream at the same position as the previous call (the consumer
+// delivered nothing in between), it reads the rest by sequence. It returns
+// whether it read anything.
+func (f *feed) heal(ctx context.Context, results jetstream.Stream) (bool, error) {
+	info, err := results.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("check %s: %w", events.StreamResults, err)
+	}
+	target, last := info.State.LastSeq, f.lastSeq()
+	if target <= last || target < f.start {
+		f.stuck = 0
+		return false, nil
+	}
+	if f.stuck != last {
+		f.stuck = last // behind: give the consumer until the next call
+		return false, nil
+	}
+	f.log.Warn("results feed stalled; reading results by sequence", "read", last, "stored", target)
+	if err := f.fill(ctx, results, target); err != nil {
+		return false, err
+	}
+	f.stuck = 0
+	return f.lastSeq() > last, nil
+}
+
+// fill reads the stream's messages after the feed's position up to target
+// directly by sequence (a deleted one is skipped).
+func (f *feed) fill(ctx context.Context, results jetstream.Stream, target uint64) error {
+	for seq := max(f.lastSeq()+1, f.start); seq <= target; seq++ {
+		m, err := results.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			f.mu.Lock()
+			f.last = max(f.last, seq)
+			f.mu.Unlock()
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read %s message %d: %w", events.StreamResults, seq, err)
+		}
+		f.add(f.log, seq, m.Subject, m.Data, m.Header)
 	}
 	return nil
 }

@@ -73,6 +73,10 @@ func (e *Engine) Run(ctx context.Context, id string) (Rollout, error) {
 	}
 }
 
+// healEvery is how often a waiting driver checks that its results feed keeps
+// up with the stream (feed.heal).
+const healEvery = 3 * time.Second
+
 // await blocks until something may change the rollout: new results (then it
 // gathers more for the batch window), a write to the record by someone else,
 // or the wake time.
@@ -83,12 +87,26 @@ func (e *Engine) await(ctx context.Context, d *driver, updates <-chan jetstream.
 		defer t.Stop()
 		timer = t.C
 	}
+	// Level-triggered, besides the feed: a results consumer stalled by a
+	// JetStream leader change would otherwise hold results back until a deadline.
+	heal := time.NewTicker(healEvery)
+	defer heal.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-timer:
 			return nil
+		case <-heal.C:
+			h, err := e.handles(ctx)
+			if err != nil {
+				continue
+			}
+			if read, err := d.feed.heal(ctx, h.results); err != nil {
+				e.log.Debug("check the results feed", "rollout", d.id, "err", err)
+			} else if read {
+				return sleep(ctx, e.batchWindow)
+			}
 		case <-d.feed.notify:
 			return sleep(ctx, e.batchWindow)
 		case ent, ok := <-updates:

@@ -243,9 +243,7 @@ func follow(ctx context.Context, eng *orchestrator.Engine, id string, out io.Wri
 // finish prints the final table (or JSON) and turns the phase into an exit status.
 func finish(out io.Writer, r orchestrator.Rollout, output string) error {
 	if output == outputJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
+		if err := writeJSON(out, r); err != nil {
 			return err
 		}
 	} else {
@@ -302,9 +300,13 @@ func newRolloutOpCommand(verb, short, long string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   verb + " [ROLLOUT-ID]",
 		Short: short,
-		Long:  long + "\n\nWithout an id it acts on the current rollout (the active one, else the last).",
-		Args:  cobra.MaximumNArgs(1),
+		Long: long + "\n\nWithout an id it acts on the current rollout (the active one, else the last)." + opExitStatus(verb) +
+			"\n\nWith --output json, stdout holds only the rollout record as one JSON document; the progress lines go to stderr.",
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != outputText && output != outputJSON {
+				return &exitError{code: 2, err: fmt.Errorf("--output %q: want text or json", output)}
+			}
 			id := ""
 			if len(args) == 1 {
 				id = args[0]
@@ -315,28 +317,50 @@ func newRolloutOpCommand(verb, short, long string) *cobra.Command {
 				return err
 			}
 			defer nc.Close()
+			out, progress := cmd.OutOrStdout(), cmd.OutOrStdout()
+			if output == outputJSON {
+				progress = cmd.ErrOrStderr() // stdout holds only the final document
+			}
+			endpoint := verb
+			if verb == "watch" {
+				endpoint = events.RolloutStatus
+			}
 			var r orchestrator.Rollout
-			if verb != "watch" {
-				if err := request(ctx, nc, verb, orchestrator.IDRequest{ID: id}, &r); err != nil {
-					return err
+			if err := request(ctx, nc, endpoint, orchestrator.IDRequest{ID: id}, &r); err != nil {
+				if verb == "watch" {
+					return fmt.Errorf("watch: %w", err) // request names the status endpoint
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "rollout %s: %s\n", r.ID, r.Phase)
-				if verb == events.RolloutPause {
-					return nil
-				}
-			} else if err := request(ctx, nc, events.RolloutStatus, orchestrator.IDRequest{ID: id}, &r); err != nil {
 				return err
 			}
-			final, err := follow(ctx, orchestrator.New(js, nc), r.ID, cmd.OutOrStdout(), output == outputText)
+			if verb != "watch" {
+				fmt.Fprintf(progress, "rollout %s: %s\n", r.ID, r.Phase)
+			}
+			if verb == events.RolloutPause {
+				// Pausing returns at once: sites in flight still report (pbxfleet watch).
+				if output == outputJSON {
+					return writeJSON(out, r)
+				}
+				return nil
+			}
+			final, err := follow(ctx, orchestrator.New(js, nc), r.ID, progress, output == outputText)
 			if err != nil {
 				return err
 			}
-			return finish(cmd.OutOrStdout(), final, output)
+			return finish(out, final, output)
 		},
 	}
 	nf.register(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", outputText, "text or json")
 	return cmd
+}
+
+// opExitStatus documents a verb's exit status.
+func opExitStatus(verb string) string {
+	if verb == events.RolloutPause {
+		return "\n\nExit status: 0 once the rollout is paused (sites in flight still report), 1 on an error, 2 on bad input."
+	}
+	return "\n\nExit status, when the rollout ends: 0 succeeded; 1 failed, aborted or rolled back (or an error);\n" +
+		"3 paused; 2 bad input."
 }
 
 func rolloutOpCommands() []*cobra.Command {

@@ -91,14 +91,20 @@ func startCommandFleet(t *testing.T, sites []labfleet.Site, keyDir string) (*nat
 	done := make(chan struct{})
 	go func() { defer close(done); _ = orchestrator.New(srv.JS, srv.Conn).Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+	return srv, startLabFleet(t, srv.URL, sites, keyDir)
+}
 
+// startLabFleet starts the lab hosts and agents of sites against the NATS
+// server at url; they stop when the test ends, or earlier with Close.
+func startLabFleet(t *testing.T, url string, sites []labfleet.Site, keyDir string) *labfleet.Fleet {
+	t.Helper()
 	fleet, err := labfleet.Start(context.Background(), sites, labfleet.Options{
-		Dir: t.TempDir(), NATSURL: srv.URL, KeyDir: keyDir, Deadlines: node.Deadlines{Verify: 20 * time.Second},
+		Dir: t.TempDir(), NATSURL: url, KeyDir: keyDir, Deadlines: node.Deadlines{Verify: 20 * time.Second},
 		PollInterval: 50 * time.Millisecond, StatusInterval: 300 * time.Millisecond,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = fleet.Close() })
-	return srv, fleet
+	return fleet
 }
 
 // TestSealedRolloutSkipsUnchangedSites: `rollout --seal` of the same fleet file

@@ -129,6 +129,12 @@ func printRolloutTable(w io.Writer, r orchestrator.Rollout) {
 	c := r.Counters
 	fmt.Fprintf(w, "rollout %s %s: %d sites, %d converged, %d failed, %d unreachable, %d skipped",
 		r.ID, r.Phase, c.Sites, c.Converged, c.Failed, c.Unreachable, c.Skipped)
+	if c.Cancelled > 0 {
+		fmt.Fprintf(w, ", %d cancelled", c.Cancelled)
+	}
+	if c.Pending+c.InFlight > 0 {
+		fmt.Fprintf(w, ", %d not done", c.Pending+c.InFlight)
+	}
 	if c.Restored > 0 || c.RestoreFailed > 0 {
 		fmt.Fprintf(w, ", %d restored, %d restore failed", c.Restored, c.RestoreFailed)
 	}

@@ -19,8 +19,8 @@ const DefaultKeepRollouts = 20
 
 // prune deletes the record and the plan keys of every finished rollout beyond
 // the e.keep most recently written ones (a rollback of an old rollout counts as
-// recent), never active (the one holding the lock). Start calls
-// it while holding the lock, so no rollback of an old rollout runs meanwhile
+// recent), never active (the one holding the lock). Start calls it while
+// holding the lock, so no rollback of an old rollout runs meanwhile
 // (Rollback takes the same lock). The plan keys go first, then the record: a
 // crash in between leaves the record, and the next prune finishes the job.
 // It returns how many rollouts it deleted.
@@ -49,10 +49,14 @@ func (e *Engine) prune(ctx context.Context, active string) (int, error) {
 		if err != nil {
 			return deleted, fmt.Errorf("list plan of rollout %s: %w", id, err)
 		}
-		for _, site := range sites {
-			if err := h.rollouts.Purge(ctx, planKey(id, site)); err != nil {
-				return deleted, fmt.Errorf("delete plan of rollout %s site %s: %w", id, site, err)
+		err = forEach(ctx, len(sites), e.workers, func(ctx context.Context, i int) error {
+			if err := h.rollouts.Purge(ctx, planKey(id, sites[i])); err != nil {
+				return fmt.Errorf("delete plan of rollout %s site %s: %w", id, sites[i], err)
 			}
+			return nil
+		})
+		if err != nil {
+			return deleted, err
 		}
 		if err := h.rollouts.Purge(ctx, StateKey(id)); err != nil {
 			return deleted, fmt.Errorf("delete rollout %s: %w", id, err)

@@ -27,9 +27,13 @@ type planCommand struct {
 	sites             []string
 	output            string
 	acceptWeakSecrets bool
-	// current returns the fleet's desired states now, keyed by node id. Until the
-	// plan reads them from NATS (KV pbxfleet_desired) it is noCurrentState, and
-	// every node is new.
+	// withCurrent reads the current desired states from NATS (nats).
+	withCurrent bool
+	nats        natsFlags
+	// sealDir, with withCurrent, opens sealed secrets to compare them.
+	sealDir string
+	// current returns the fleet's desired states now, keyed by node id: from NATS
+	// (KV pbxfleet_desired) with --current, else noCurrentState (every node new).
 	current func(ctx context.Context) (map[string]events.Desired, error)
 }
 
@@ -45,8 +49,13 @@ func newPlanCommand() *cobra.Command {
 		Short: "Validate a fleet file and show what each node would get",
 		Long: `plan reads a fleet file, checks every value that would reach an Asterisk file or a
 dial string and every relation between the two sides of each trunk (ASTERISK.md §2), and
-shows, per site and node, the files the node agents would write (secrets masked), the
-relation table filled with the site's values, and what changes against the fleet now.
+shows, per site and node, the files the node agents would write (secrets masked) and the
+relation table filled with the site's values.
+
+With --current it also reads the desired state each node has now from NATS (the NATS
+flags as for rollout) and shows what would change and at which revision. Secrets sealed
+with rollout --seal can only be compared when --seal names the same credentials dir;
+without it, plan compares every other field.
 
 Nothing is published and nothing is written: plan is always safe to run.
 
@@ -64,6 +73,9 @@ refused unless --accept-weak-secrets is given, which is for labs.`,
   # One or two sites only
   pbxfleet plan examples/fleet.yaml --site bsas-1 --site rosario-docker
 
+  # What would change against the fleet now (sealed secrets compared too)
+  pbxfleet plan fleet.yaml --current --nats-url nats://hub:4222 --nkey creds/operator.nk --seal creds
+
   # The same plan as a JSON document (secrets masked), e.g. for review in CI
   pbxfleet plan examples/fleet.yaml --output json | jq '.sites[].relations'
 
@@ -71,14 +83,43 @@ refused unless --accept-weak-secrets is given, which is for labs.`,
   PBXFLEET_SECRET=issabelOML pbxfleet plan lab.yaml --accept-weak-secrets`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c.sealDir != "" && !c.withCurrent {
+				return &exitError{code: 2, err: errors.New("plan: --seal compares with the current state: add --current")}
+			}
+			if c.withCurrent {
+				c.current = c.readCurrent
+			}
 			return c.run(cmd.Context(), args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&c.withCurrent, "current", false, "compare with the desired state in NATS now (the NATS flags below)")
+	f.StringVar(&c.sealDir, "seal", "", "with --current: credentials dir (pbxfleet creds) whose orchestrator key opens sealed secrets to compare them")
+	c.nats.register(f)
 	f.StringArrayVar(&c.sites, "site", nil, "plan only this site (repeatable); the whole file is still validated")
 	f.StringVarP(&c.output, "output", "o", outputText, "output format: text or json")
 	f.BoolVar(&c.acceptWeakSecrets, "accept-weak-secrets", false, "accept well-known and short secrets, with a warning (labs only)")
 	return cmd
+}
+
+// readCurrent reads every node's desired state from NATS and, with --seal,
+// opens the secrets the orchestrator key sealed.
+func (c *planCommand) readCurrent(ctx context.Context) (map[string]events.Desired, error) {
+	nc, js, err := c.nats.connect(ctx, "pbxfleet plan")
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	current, err := currentDesired(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	if c.sealDir != "" {
+		if err := openCurrent(current, c.sealDir); err != nil {
+			return nil, err
+		}
+	}
+	return current, nil
 }
 
 // run plans the fleet file at path and prints the plan to out; problems with

@@ -143,7 +143,24 @@ func TestSealedRolloutSkipsUnchangedSites(t *testing.T) {
 	assert.Regexp(t, `succeeded: 2 sites, 0 converged, 0 failed, 0 unreachable, 2 skipped`, r.stdout)
 	assert.Equal(t, stored, desiredValues(t, srv), "nothing was put again")
 
+	// plan --current --seal opens the sealed secrets and sees the rotation;
+	// without --seal it can only compare the other fields.
 	secrets[sites[1].ID] = labfleet.NewSecret()
+	require.NoError(t, os.WriteFile(fleetFile, labfleet.FleetYAML(sites, secrets), 0o600))
+	rotated := events.NodeID(sites[1].ID, events.RolePBX)
+	p := run(t, "", "plan", fleetFile, "--current", "--nats-url", srv.URL, "--seal", keyDir)
+	require.Equal(t, 0, exitCode(p.err), p.all())
+	assert.Contains(t, p.stdout, "node "+rotated+": changed, revision 1 -> 2")
+	assert.Contains(t, p.stdout, "~ secret changed")
+	assert.Contains(t, p.stdout, "node "+events.NodeID(sites[0].ID, events.RolePBX)+": unchanged at revision 1")
+	withSeal := p.all()
+	p = run(t, "", "plan", fleetFile, "--current", "--nats-url", srv.URL)
+	require.Equal(t, 0, exitCode(p.err), p.all())
+	assert.Contains(t, p.stdout, "node "+rotated+": unchanged at revision 1", "sealed secrets are not compared without --seal")
+	for _, s := range secrets {
+		assert.NotContains(t, withSeal+p.all(), s)
+	}
+
 	r = rollout()
 	require.Equal(t, 0, exitCode(r.err), r.all())
 	assert.Regexp(t, `succeeded: 2 sites, 1 converged, 0 failed, 0 unreachable, 1 skipped`, r.stdout)

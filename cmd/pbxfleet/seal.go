@@ -46,3 +46,39 @@ func sealPlan(p *orchestrator.Plan, dir string, current map[string]events.Desire
 	}
 	return nil
 }
+
+// openCurrent replaces, in current, every trunk secret the orchestrator key in
+// dir sealed with its plaintext, so that a plan can tell whether a fleet
+// file's secret differs from the one a node runs. The result stays in this
+// process: plans mask secrets and only say "secret changed".
+func openCurrent(current map[string]events.Desired, dir string) error {
+	set, err := creds.Load(dir)
+	if err != nil {
+		return fmt.Errorf("--seal: %w", err)
+	}
+	sender, err := seal.LoadKey(filepath.Join(dir, "orchestrator.xk"))
+	if err != nil {
+		return fmt.Errorf("--seal: %w", err)
+	}
+	senderPub, err := sender.PublicKey()
+	if err != nil {
+		return fmt.Errorf("--seal: %w", err)
+	}
+	for node, d := range current {
+		tr := d.Trunk
+		if tr.SealedSecret == "" || tr.SealedBy != senderPub {
+			continue // not sealed, or by another key: compared without the secret
+		}
+		pub := set.CurveKey(node)
+		if pub == "" {
+			continue
+		}
+		secret, err := seal.OpenAsSender(sender, pub, tr.SealedSecret)
+		if err != nil {
+			return fmt.Errorf("--seal: node %s: %w", node, err)
+		}
+		d.Trunk.Secret, d.Trunk.SealedSecret, d.Trunk.SealedBy = secret, "", ""
+		current[node] = d
+	}
+	return nil
+}

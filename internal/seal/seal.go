@@ -91,20 +91,32 @@ func (o *Opener) Open(sealed, sealedBy string) (string, error) {
 // previous ciphertext (prevSealed, prevBy) when that already holds secret
 // sealed by sender to recipient. Every Seal draws a fresh nonce, so without
 // this a re-run of the same fleet file would change every sealed desired state
-// and re-apply every site. The sender can check because a box is opened with
-// the same X25519 shared key from either side: sender's private key with the
-// recipient's public key.
+// and re-apply every site (see OpenAsSender for how the sender can check).
 func SealStable(sender nkeys.KeyPair, recipient, secret, prevSealed, prevBy string) (sealed, sealedBy string, err error) {
 	pub, err := sender.PublicKey()
 	if err != nil {
 		return "", "", fmt.Errorf("seal: %w", err)
 	}
 	if prevSealed != "" && prevBy == pub {
-		if ct, derr := base64.StdEncoding.DecodeString(prevSealed); derr == nil {
-			if pt, oerr := sender.Open(ct, recipient); oerr == nil && string(pt) == secret {
-				return prevSealed, prevBy, nil
-			}
+		if pt, oerr := OpenAsSender(sender, recipient, prevSealed); oerr == nil && pt == secret {
+			return prevSealed, prevBy, nil
 		}
 	}
 	return Seal(sender, recipient, secret)
+}
+
+// OpenAsSender opens a secret that sender sealed to recipient (a public curve
+// key), from the sender's side: a box opens with the same X25519 shared key
+// from either end. It lets the orchestrator key holder compare a fleet file's
+// secrets with the sealed ones in JetStream without any node's key.
+func OpenAsSender(sender nkeys.KeyPair, recipient, sealed string) (string, error) {
+	ct, err := base64.StdEncoding.DecodeString(sealed)
+	if err != nil {
+		return "", fmt.Errorf("open sealed secret: %w", err)
+	}
+	pt, err := sender.Open(ct, recipient)
+	if err != nil {
+		return "", fmt.Errorf("open sealed secret for %s: %w", recipient, err)
+	}
+	return string(pt), nil
 }

@@ -97,3 +97,26 @@ func TestSealStableReusesOnlyAnIdenticalSecret(t *testing.T) {
 		})
 	}
 }
+
+func TestOpenAsSender(t *testing.T) {
+	sender, err := NewKey()
+	require.NoError(t, err)
+	node, err := NewKey()
+	require.NoError(t, err)
+	other, err := NewKey()
+	require.NoError(t, err)
+	nodePub, _ := node.PublicKey()
+	otherPub, _ := other.PublicKey()
+	sealed, _, err := Seal(sender, nodePub, "S3cure-Trunk-Secret-1")
+	require.NoError(t, err)
+
+	got, err := OpenAsSender(sender, nodePub, sealed)
+	require.NoError(t, err)
+	require.Equal(t, "S3cure-Trunk-Secret-1", got)
+	_, err = OpenAsSender(sender, otherPub, sealed)
+	require.Error(t, err, "named the wrong recipient")
+	_, err = OpenAsSender(other, nodePub, sealed)
+	require.Error(t, err, "another sender key")
+	_, err = OpenAsSender(sender, nodePub, "%%%")
+	require.Error(t, err)
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -166,25 +165,32 @@ func TestSealedRolloutSkipsUnchangedSites(t *testing.T) {
 	assert.Regexp(t, `succeeded: 2 sites, 1 converged, 0 failed, 0 unreachable, 1 skipped`, r.stdout)
 }
 
-// desiredValues returns every desired state in the bucket, concatenated in key order.
+// desiredValues returns every desired state in the bucket as stored,
+// concatenated in key order.
 func desiredValues(t *testing.T, srv *natstest.Server) string {
+	t.Helper()
+	raw := desiredRaw(t, srv)
+	var b strings.Builder
+	for _, k := range sortedKeys(raw) {
+		b.Write(raw[k])
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// desiredRaw reads every value of the pbxfleet_desired bucket, by key.
+func desiredRaw(t *testing.T, srv *natstest.Server) map[string][]byte {
 	t.Helper()
 	ctx := context.Background()
 	kv, err := srv.JS.KeyValue(ctx, events.BucketDesired)
 	require.NoError(t, err)
 	keys, err := kv.ListKeys(ctx)
 	require.NoError(t, err)
-	var all []string
+	out := map[string][]byte{}
 	for k := range keys.Keys() {
-		all = append(all, k)
-	}
-	sort.Strings(all)
-	var b strings.Builder
-	for _, k := range all {
 		e, err := kv.Get(ctx, k)
 		require.NoError(t, err)
-		b.Write(e.Value())
-		b.WriteByte('\n')
+		out[k] = e.Value()
 	}
-	return b.String()
+	return out
 }

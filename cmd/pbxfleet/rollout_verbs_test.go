@@ -411,16 +411,9 @@ func allPut(s orchestrator.SiteState) bool {
 // desiredStates reads every node's desired state from the pbxfleet_desired bucket.
 func desiredStates(t *testing.T, srv *natstest.Server) map[string]events.Desired {
 	t.Helper()
-	ctx := context.Background()
-	kv, err := srv.JS.KeyValue(ctx, events.BucketDesired)
-	require.NoError(t, err)
-	keys, err := kv.ListKeys(ctx)
-	require.NoError(t, err)
 	out := map[string]events.Desired{}
-	for k := range keys.Keys() {
-		e, err := kv.Get(ctx, k)
-		require.NoError(t, err)
-		d, err := events.DecodeDesired(e.Value(), nil, k)
+	for k, v := range desiredRaw(t, srv) {
+		d, err := events.DecodeDesired(v, nil, k)
 		require.NoError(t, err)
 		out[k] = d
 	}

@@ -4,11 +4,27 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/nats-io/nkeys"
+
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/creds"
 	"github.com/pbxfleet/pbxfleet/internal/seal"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
+
+// loadSealKeys reads the fleet's public keys and the orchestrator's curve seed
+// from a credentials dir (pbxfleet creds).
+func loadSealKeys(dir string) (*creds.Set, nkeys.KeyPair, error) {
+	set, err := creds.Load(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--seal: %w", err)
+	}
+	sender, err := seal.LoadKey(filepath.Join(dir, "orchestrator.xk"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--seal: %w", err)
+	}
+	return set, sender, nil
+}
 
 // sealPlan replaces every plaintext trunk secret of the plan with the secret
 // sealed to the receiving node's curve key (pbxfleet creds wrote them), so the
@@ -17,13 +33,9 @@ import (
 // state (from current) already holds the same secret keeps its ciphertext, so
 // an unchanged site stays unchanged and the rollout skips it.
 func sealPlan(p *orchestrator.Plan, dir string, current map[string]events.Desired) error {
-	set, err := creds.Load(dir)
+	set, sender, err := loadSealKeys(dir)
 	if err != nil {
-		return fmt.Errorf("--seal: %w", err)
-	}
-	sender, err := seal.LoadKey(filepath.Join(dir, "orchestrator.xk"))
-	if err != nil {
-		return fmt.Errorf("--seal: %w", err)
+		return err
 	}
 	for i, t := range p.Targets {
 		for role, tr := range t.Nodes {
@@ -52,13 +64,9 @@ func sealPlan(p *orchestrator.Plan, dir string, current map[string]events.Desire
 // file's secret differs from the one a node runs. The result stays in this
 // process: plans mask secrets and only say "secret changed".
 func openCurrent(current map[string]events.Desired, dir string) error {
-	set, err := creds.Load(dir)
+	set, sender, err := loadSealKeys(dir)
 	if err != nil {
-		return fmt.Errorf("--seal: %w", err)
-	}
-	sender, err := seal.LoadKey(filepath.Join(dir, "orchestrator.xk"))
-	if err != nil {
-		return fmt.Errorf("--seal: %w", err)
+		return err
 	}
 	senderPub, err := sender.PublicKey()
 	if err != nil {

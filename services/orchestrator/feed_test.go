@@ -32,6 +32,19 @@ func publishResults(ctx context.Context, t *testing.T, srv *natstest.Server, fro
 	}
 }
 
+// startFeedTest starts a server and an engine on it, with a context that ends
+// with the test.
+func startFeedTest(t *testing.T) (context.Context, *natstest.Server, *Engine, *handles) {
+	t.Helper()
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	e := New(srv.JS, srv.Conn, WithLogger(slog.New(slog.DiscardHandler)))
+	h, err := e.handles(ctx)
+	require.NoError(t, err)
+	return ctx, srv, e, h
+}
+
 func takenNodes(f *feed) []string {
 	var out []string
 	for _, o := range f.take() {
@@ -44,12 +57,7 @@ func takenNodes(f *feed) []string {
 // JetStream leader change), the feed still gets every stored result, by
 // sequence: catchUp after its grace, heal on its second call without progress.
 func TestFeedHealsAStalledConsumer(t *testing.T) {
-	srv := natstest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	e := New(srv.JS, srv.Conn, WithLogger(slog.New(slog.DiscardHandler)))
-	h, err := e.handles(ctx)
-	require.NoError(t, err)
+	ctx, srv, e, h := startFeedTest(t)
 
 	publishResults(ctx, t, srv, 0, 2) // before the feed's start: never read
 	f, err := e.openFeed(ctx, 3)
@@ -76,12 +84,7 @@ func TestFeedHealsAStalledConsumer(t *testing.T) {
 // TestFeedTakesEachResultOnce: the consumer and fill deliver the same
 // sequences; each result is taken exactly once, in order.
 func TestFeedTakesEachResultOnce(t *testing.T) {
-	srv := natstest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	e := New(srv.JS, srv.Conn, WithLogger(slog.New(slog.DiscardHandler)))
-	h, err := e.handles(ctx)
-	require.NoError(t, err)
+	ctx, srv, e, h := startFeedTest(t)
 	f, err := e.openFeed(ctx, 1)
 	require.NoError(t, err)
 	defer f.close()

@@ -109,7 +109,7 @@ func NodePermissions(site, role string) *server.Permissions {
 // the desired and rollout buckets, requests to the nodes' endpoints and to the
 // discovery of services, serving the rollout endpoints, its default _INBOX, and
 // answering requests. It may not publish a node's result or status, nor delete
-// or purge a stream or the account.
+// a stream, purge one other than its rollouts bucket, or purge the account.
 func OrchestratorPermissions() *server.Permissions {
 	pub := []string{
 		jsAPIPrefix + ">",
@@ -120,9 +120,13 @@ func OrchestratorPermissions() *server.Permissions {
 		events.NodeSubjectPrefix + ".>",
 		srvPrefix + ">",
 	}
+	// Purging is refused on every stream but its own rollouts bucket, whose
+	// delete markers it drops after removing old rollouts (kv.PurgeDeletes).
 	deny := []string{
 		jsAPIPrefix + "STREAM.DELETE.>",
-		jsAPIPrefix + "STREAM.PURGE.>",
+		jsAPIPrefix + "STREAM.PURGE." + events.StreamResults,
+		jsAPIPrefix + "STREAM.PURGE." + kvStreamPrefix + events.BucketDesired,
+		jsAPIPrefix + "STREAM.PURGE." + kvStreamPrefix + events.BucketStatus,
 		jsAPIPrefix + "ACCOUNT.PURGE.>",
 	}
 	sub := append([]string{

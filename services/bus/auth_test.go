@@ -459,6 +459,27 @@ func TestOrchestratorMayNotSpeakForNodes(t *testing.T) {
 		{"delete the results stream", "$JS.API.STREAM.DELETE.PBXFLEET_RESULTS", func(ctx context.Context, js jetstream.JetStream) error {
 			return js.DeleteStream(ctx, events.StreamResults)
 		}},
+		{"purge the results stream", "$JS.API.STREAM.PURGE.PBXFLEET_RESULTS", func(ctx context.Context, js jetstream.JetStream) error {
+			s, err := js.Stream(ctx, events.StreamResults)
+			if err != nil {
+				return err
+			}
+			return s.Purge(ctx)
+		}},
+		{"purge the desired bucket", "$JS.API.STREAM.PURGE.KV_pbxfleet_desired", func(ctx context.Context, js jetstream.JetStream) error {
+			s, err := js.Stream(ctx, "KV_"+events.BucketDesired)
+			if err != nil {
+				return err
+			}
+			return s.Purge(ctx)
+		}},
+		{"purge the status bucket", "$JS.API.STREAM.PURGE.KV_pbxfleet_status", func(ctx context.Context, js jetstream.JetStream) error {
+			s, err := js.Stream(ctx, "KV_"+events.BucketStatus)
+			if err != nil {
+				return err
+			}
+			return s.Purge(ctx)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -472,6 +493,25 @@ func TestOrchestratorMayNotSpeakForNodes(t *testing.T) {
 			v.requireOn(t, tt.subject)
 		})
 	}
+}
+
+// TestOrchestratorCleansItsRolloutsBucket: what the orchestrator's retention
+// does (purge a key, drop the delete markers) is allowed on its own bucket.
+func TestOrchestratorCleansItsRolloutsBucket(t *testing.T) {
+	s := startAuthServer(t, "a-1.pbx")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nc, _ := s.connect(t, "orchestrator")
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	kv, err := js.KeyValue(ctx, events.BucketRollouts)
+	require.NoError(t, err)
+	_, err = kv.PutString(ctx, "plan.r1.a-1", "{}")
+	require.NoError(t, err)
+	require.NoError(t, kv.Purge(ctx, "plan.r1.a-1"))
+	require.NoError(t, kv.PurgeDeletes(ctx, jetstream.DeleteMarkersOlderThan(-1)))
+	_, err = kv.Get(ctx, "plan.r1.a-1")
+	require.ErrorIs(t, err, jetstream.ErrKeyNotFound)
 }
 
 // TestAuthorizedAgentsConverge runs the real node agents of one lab site (both

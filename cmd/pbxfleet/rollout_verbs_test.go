@@ -59,7 +59,7 @@ func TestRolloutVerbsPauseWatchResume(t *testing.T) {
 	r = verb(t, srv, "watch", id)
 	assert.Equal(t, 3, r.code(), r.all())
 	assert.EqualError(t, r.err, "rollout "+id+" paused: "+orchestrator.MsgPaused)
-	assert.Contains(t, r.stdout, "rollout "+id+" paused: 2 sites, 0 converged, 0 failed, 0 unreachable, 0 skipped, 2 not done\n")
+	assert.Contains(t, r.stdout, "rollout "+id+" paused: 2 sites, 0 converged, 0 failed, 0 unreachable, 0 skipped, 1 in flight, 1 not started\n")
 	assert.Contains(t, r.stdout, "reason: "+orchestrator.ReasonPaused+": "+orchestrator.MsgPaused+"\n")
 	assert.Regexp(t, `│ verbs-1 │ 0 +│ in_flight │ pbx`, r.stdout)
 	assert.Regexp(t, `│ verbs-2 │ 1 +│ pending +│ pbx`, r.stdout)

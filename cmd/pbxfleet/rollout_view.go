@@ -132,8 +132,11 @@ func printRolloutTable(w io.Writer, r orchestrator.Rollout) {
 	if c.Cancelled > 0 {
 		fmt.Fprintf(w, ", %d cancelled", c.Cancelled)
 	}
-	if c.Pending+c.InFlight > 0 {
-		fmt.Fprintf(w, ", %d not done", c.Pending+c.InFlight)
+	if c.InFlight > 0 {
+		fmt.Fprintf(w, ", %d in flight", c.InFlight)
+	}
+	if c.Pending > 0 {
+		fmt.Fprintf(w, ", %d not started", c.Pending)
 	}
 	if c.Restored > 0 || c.RestoreFailed > 0 {
 		fmt.Fprintf(w, ", %d restored, %d restore failed", c.Restored, c.RestoreFailed)

@@ -75,7 +75,7 @@ func (e *Engine) Run(ctx context.Context, id string) (Rollout, error) {
 
 // healEvery is how often a waiting driver checks that its results feed keeps
 // up with the stream (feed.heal).
-const healEvery = 3 * time.Second
+const healEvery = time.Second
 
 // await blocks until something may change the rollout: new results (then it
 // gathers more for the batch window), a write to the record by someone else,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -25,7 +26,9 @@ func (e *Engine) readDesired(ctx context.Context, node string) (keyState, error)
 	if err != nil {
 		return keyState{}, err
 	}
-	ent, err := h.desired.Get(ctx, node)
+	octx, cancel := opContext(ctx)
+	ent, err := h.desired.Get(octx, node)
+	cancel()
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return keyState{}, nil
 	}
@@ -37,6 +40,20 @@ func (e *Engine) readDesired(ctx context.Context, node string) (keyState, error)
 		return keyState{seq: ent.Revision(), exists: true}, fmt.Errorf("read desired %s: %w: %w", node, ErrBadDesired, err)
 	}
 	return keyState{exists: true, seq: ent.Revision(), d: d}, nil
+}
+
+// kvOpTimeout bounds one read or put of a desired key. A request lost in a
+// JetStream leader change otherwise costs jetstream's default 5 s; both are
+// safe to retry sooner (ensurePut reads the key before each compare-and-set
+// put, so a put that landed after all is seen as putAlready).
+const kvOpTimeout = 2 * time.Second
+
+// opContext returns ctx bounded by kvOpTimeout, unless ctx ends sooner.
+func opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < kvOpTimeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, kvOpTimeout)
 }
 
 // putOutcome is what ensurePut did.
@@ -78,11 +95,13 @@ func (e *Engine) ensurePut(ctx context.Context, d events.Desired, expect func(ke
 		if err != nil || !expect(ks) {
 			return putConflict, ks, nil
 		}
+		octx, cancel := opContext(ctx)
 		if ks.exists {
-			_, err = h.desired.Update(ctx, d.Node, data, ks.seq)
+			_, err = h.desired.Update(octx, d.Node, data, ks.seq)
 		} else {
-			_, err = h.desired.Create(ctx, d.Node, data)
+			_, err = h.desired.Create(octx, d.Node, data)
 		}
+		cancel()
 		switch {
 		case err == nil:
 			return putDone, ks, nil

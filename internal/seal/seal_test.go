@@ -5,18 +5,24 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/require"
 )
 
+// newKey returns a fresh curve key pair and its public key.
+func newKey(t *testing.T) (nkeys.KeyPair, string) {
+	t.Helper()
+	kp, err := NewKey()
+	require.NoError(t, err)
+	pub, err := kp.PublicKey()
+	require.NoError(t, err)
+	return kp, pub
+}
+
 func TestSealOpenOnlyByRecipient(t *testing.T) {
-	sender, err := NewKey()
-	require.NoError(t, err)
-	node, err := NewKey()
-	require.NoError(t, err)
-	other, err := NewKey()
-	require.NoError(t, err)
-	nodePub, err := node.PublicKey()
-	require.NoError(t, err)
+	sender, _ := newKey(t)
+	node, nodePub := newKey(t)
+	other, _ := newKey(t)
 
 	const secret = "S3cure-Trunk-Secret-1"
 	sealed, by, err := Seal(sender, nodePub, secret)
@@ -51,16 +57,10 @@ func TestKeyFileRoundTrip(t *testing.T) {
 }
 
 func TestSealStableReusesOnlyAnIdenticalSecret(t *testing.T) {
-	sender, err := NewKey()
-	require.NoError(t, err)
-	otherSender, err := NewKey()
-	require.NoError(t, err)
-	node, err := NewKey()
-	require.NoError(t, err)
-	otherNode, err := NewKey()
-	require.NoError(t, err)
-	nodePub, _ := node.PublicKey()
-	otherPub, _ := otherNode.PublicKey()
+	sender, _ := newKey(t)
+	otherSender, _ := newKey(t)
+	node, nodePub := newKey(t)
+	otherNode, otherPub := newKey(t)
 
 	prev, prevBy, err := Seal(sender, nodePub, "Old-Secret-1")
 	require.NoError(t, err)
@@ -99,14 +99,9 @@ func TestSealStableReusesOnlyAnIdenticalSecret(t *testing.T) {
 }
 
 func TestOpenAsSender(t *testing.T) {
-	sender, err := NewKey()
-	require.NoError(t, err)
-	node, err := NewKey()
-	require.NoError(t, err)
-	other, err := NewKey()
-	require.NoError(t, err)
-	nodePub, _ := node.PublicKey()
-	otherPub, _ := other.PublicKey()
+	sender, _ := newKey(t)
+	_, nodePub := newKey(t)
+	other, otherPub := newKey(t)
 	sealed, _, err := Seal(sender, nodePub, "S3cure-Trunk-Secret-1")
 	require.NoError(t, err)
 

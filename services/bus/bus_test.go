@@ -73,6 +73,29 @@ func TestEmbeddedSurvivesRestartOnSameStore(t *testing.T) {
 	require.Equal(t, "v1", string(e.Value()))
 }
 
+// TestEmbeddedMaxPayload: clients of the embedded server may send 8 MiB, so a
+// rollout record of ~15,000 sites fits in one KV value (README), and the
+// rollouts bucket takes a value over the 1 MiB of a stock server.
+func TestEmbeddedMaxPayload(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	emb, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1})
+	require.NoError(t, err)
+	defer emb.Shutdown()
+	nc, err := bus.Connect(ctx, bus.ConnConfig{URL: emb.ClientURL()})
+	require.NoError(t, err)
+	defer nc.Close()
+	require.Equal(t, int64(bus.MaxPayload), nc.MaxPayload())
+	require.Equal(t, int64(8<<20), nc.MaxPayload())
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	require.NoError(t, bus.Provision(ctx, js, bus.ProvisionConfig{}))
+	kv, err := js.KeyValue(ctx, events.BucketRollouts)
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, "rollout.big", make([]byte, 3<<20))
+	require.NoError(t, err, "a 3 MiB rollout record")
+}
+
 func TestStartEmbeddedNeedsDataDir(t *testing.T) {
 	_, err := bus.StartEmbedded(context.Background(), bus.EmbeddedConfig{})
 	require.ErrorIs(t, err, bus.ErrNoDataDir)

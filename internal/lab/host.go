@@ -276,6 +276,10 @@ func (h *Host) Close() error {
 	h.mu.Unlock()
 
 	h.lifeCancel()
+	// Every call, qualify and handler ends first: one still sending after the
+	// listeners closed would make sipgo open a socket of its own, which nothing
+	// closes (seen as a goroutine left reading it).
+	h.wg.Wait()
 	var err error
 	if stack != nil {
 		err = stack.close()
@@ -283,7 +287,6 @@ func (h *Host) Close() error {
 	if bound != nil {
 		h.cfg.Network.unregister(bound, h)
 	}
-	h.wg.Wait()
 	if err != nil {
 		return fmt.Errorf("close lab host %s: %w", h.cfg.Name, err)
 	}

@@ -1,67 +1,26 @@
 package asterisk
 
 import (
-	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pbxfleet/pbxfleet/internal/testfixtures"
 )
 
-// fixtureRel is where the real Asterisk captures live relative to the directory
-// that holds shared/: /work/shared in development, <clone>/../shared in CI.
-var fixtureRel = filepath.Join("shared", "fixtures", "asterisk-20.20.1")
-
-// fixtureDir walks up from the package directory until it finds a directory
-// containing shared/fixtures/asterisk-20.20.1, and fails the test when none does.
-func fixtureDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatalf("fixtures: getwd: %v", err)
-	}
-	for {
-		cand := filepath.Join(dir, fixtureRel)
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatalf("fixtures: no %s in any parent of the package directory", fixtureRel)
-		}
-		dir = parent
-	}
-}
-
-// readFixture returns the bytes of one fixture file, unmodified.
+// readFixture returns the bytes of one real Asterisk capture, unmodified.
 func readFixture(tb testing.TB, name string) []byte {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtureDir(tb), name))
-	if err != nil {
-		tb.Fatalf("fixtures: %v", err)
-	}
-	return b
+	return testfixtures.Read(tb, name)
 }
 
-// fixtureNames lists every file of the fixture directory, sorted.
+// fixtureNames lists every capture, sorted.
 func fixtureNames(tb testing.TB) []string {
 	tb.Helper()
-	entries, err := os.ReadDir(fixtureDir(tb))
-	if err != nil {
-		tb.Fatalf("fixtures: %v", err)
-	}
-	var names []string
-	for _, e := range entries {
-		if !e.IsDir() {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
-	return names
+	return testfixtures.Names(tb)
 }
 
 // rxRun is one command of the rx_exit_codes.txt transcript.
@@ -101,9 +60,8 @@ func splitTranscript(tb testing.TB, b []byte) []rxRun {
 // it and what it must return. TestEveryFixtureIsChecked fails when a file is added
 // to the directory without an entry here.
 var fixtureChecks = map[string]func(t *testing.T, b []byte){
-	"README.md":                 checkNotCLIOutput,
-	"probe_call_matrix.md":      checkNotCLIOutput,
-	"pbx_sip_show_peers_OK.txt": checkPeersOK,
+	"probe_call_matrix.md":                           checkNotCLIOutput,
+	"pbx_sip_show_peers_OK.txt":                      checkPeersOK,
 	"pbx_sip_show_peers_UNREACHABLE_oml_stopped.txt": checkPeersUnreachable,
 	"pbx_sip_show_peer_omnileads_OK.txt":             checkPeerDetail,
 	"pbx_sip_reload.txt": func(t *testing.T, b []byte) {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pbxfleet/pbxfleet/internal/testfixtures"
 )
 
 // The flag is looked up before it is defined because other test files of this
@@ -76,8 +78,7 @@ func seedTrunk(s Scenario, routing AgentRouting) Trunk {
 // that has any, in document order.
 func seedBlocks(t *testing.T) [][]string {
 	t.Helper()
-	raw, err := os.ReadFile(seedPath(t))
-	require.NoError(t, err)
+	raw := testfixtures.Manual(t)
 	var blocks [][]string
 	var cur []string
 	in := false
@@ -100,6 +101,9 @@ func seedBlocks(t *testing.T) [][]string {
 		}
 	}
 	require.NoError(t, sc.Err())
+	if in && len(cur) > 0 { // the last block may end the file
+		blocks = append(blocks, cur)
+	}
 	return blocks
 }
 
@@ -609,12 +613,4 @@ func BenchmarkRenderSite(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// seedPath is the seed procedure in shared/seed, next to the fixtures: read in
-// place, never copied into the repository.
-func seedPath(tb testing.TB) string {
-	tb.Helper()
-	shared := filepath.Dir(filepath.Dir(fixtureDir(tb)))
-	return filepath.Join(shared, "seed", "000_db9aa3c20f96d9d0.txt")
 }

@@ -8,46 +8,23 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pbxfleet/pbxfleet/internal/testfixtures"
 )
 
 // pollBound bounds every wait for an asynchronous outcome; it is a limit, not a
 // speed assertion.
 const pollBound = 20 * time.Second
 
-// fixtureDir walks up from this package to shared/fixtures/asterisk-20.20.1
-// (dev: /work/shared, CI: <clone>/../shared).
-func fixtureDir(t testing.TB) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Dir(file)
-	for {
-		for _, c := range []string{
-			filepath.Join(dir, "shared", "fixtures", "asterisk-20.20.1"),
-			filepath.Join(dir, "..", "shared", "fixtures", "asterisk-20.20.1"),
-		} {
-			if st, err := os.Stat(c); err == nil && st.IsDir() {
-				return c
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("shared/fixtures/asterisk-20.20.1 not found above %s", filepath.Dir(file))
-		}
-		dir = parent
-	}
-}
-
+// readFixture returns one real Asterisk capture, unmodified.
 func readFixture(t testing.TB, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtureDir(t), name))
-	require.NoError(t, err)
-	return string(b)
+	return string(testfixtures.Read(t, name))
 }
 
 // site describes one PBX/OML pair the way an agent would configure it; the zero

@@ -12,7 +12,7 @@ import (
 
 // The tests drive the agent through a real argv prefix (ExecCLI) that runs
 // testdata/fakeasterisk, a stand-in for `asterisk -rx` answering with the real
-// captures of shared/fixtures. TestMain builds it once.
+// captures of internal/testfixtures. TestMain builds it once.
 
 var fakeBinary, fixturesDir string
 
@@ -34,7 +34,8 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "build fakeasterisk:", err)
 		return 1
 	}
-	if fixturesDir, err = testfixtures.AsteriskDir(); err != nil {
+	fixturesDir = filepath.Join(dir, "fixtures")
+	if err := testfixtures.WriteAsterisk(fixturesDir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -1,57 +1,84 @@
-// Package testfixtures finds the project's shared material for tests: the real
-// Asterisk captures (shared/fixtures/asterisk-20.20.1) and the seed procedure.
-// shared/ sits beside the repository (/work/shared in development,
-// <clone>/../shared in CI), so it is found by walking up from the test's directory.
+// Package testfixtures holds the project's test data taken from outside it: real
+// Asterisk 20.20.1 output (asterisk-20.20.1/) and the trunk blocks of the manual
+// procedure pbxfleet automates (manual/). Both are embedded, so a test reads them
+// the same way from any clone; README.md says where each file came from.
 package testfixtures
 
 import (
-	"errors"
+	"embed"
+	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
 	"testing"
 )
 
-// ErrNoShared means no parent directory holds shared/fixtures.
-var ErrNoShared = errors.New("shared/fixtures not found above the working directory")
+//go:embed asterisk-20.20.1 manual
+var files embed.FS
 
-// AsteriskDir returns the directory of the real Asterisk 20.20.1 captures.
-func AsteriskDir() (string, error) {
-	return find(filepath.Join("shared", "fixtures", "asterisk-20.20.1"))
-}
+// asteriskDir is the directory of the real Asterisk captures inside files.
+const asteriskDir = "asterisk-20.20.1"
 
-// SeedPath returns the path of the seed procedure the project automates.
-func SeedPath() (string, error) {
-	return find(filepath.Join("shared", "seed", "000_db9aa3c20f96d9d0.txt"))
-}
+// ManualBlocks is the name of the manual's trunk configuration blocks (reStructuredText).
+const ManualBlocks = "manual/trunk_blocks.rst"
 
-func find(rel string) (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		cand := filepath.Join(dir, rel)
-		if _, err := os.Stat(cand); err == nil {
-			return cand, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", ErrNoShared
-		}
-		dir = parent
-	}
-}
-
-// Read returns one capture's bytes, unmodified, failing the test when missing.
+// Read returns one capture's bytes, unmodified, failing the test when there is
+// no such capture.
 func Read(tb testing.TB, name string) []byte {
 	tb.Helper()
-	dir, err := AsteriskDir()
-	if err != nil {
-		tb.Fatalf("fixtures: %v", err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, name))
+	b, err := files.ReadFile(path.Join(asteriskDir, name))
 	if err != nil {
 		tb.Fatalf("fixtures: %v", err)
 	}
 	return b
+}
+
+// Names returns the file names of every capture, sorted.
+func Names(tb testing.TB) []string {
+	tb.Helper()
+	entries, err := files.ReadDir(asteriskDir)
+	if err != nil {
+		tb.Fatalf("fixtures: %v", err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Manual returns the manual's trunk configuration blocks, failing the test when
+// they are missing.
+func Manual(tb testing.TB) []byte {
+	tb.Helper()
+	b, err := files.ReadFile(ManualBlocks)
+	if err != nil {
+		tb.Fatalf("fixtures: %v", err)
+	}
+	return b
+}
+
+// WriteAsterisk writes every capture into dir (created if needed), for programs
+// that read them from a directory, such as the node tests' fake asterisk. It
+// returns an error naming the file it could not write.
+func WriteAsterisk(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("fixtures: %w", err)
+	}
+	return fs.WalkDir(files, asteriskDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := files.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("fixtures: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, d.Name()), b, 0o644); err != nil {
+			return fmt.Errorf("fixtures: write %s: %w", d.Name(), err)
+		}
+		return nil
+	})
 }

@@ -81,25 +81,59 @@ func TestRolloutAndStatusCommands(t *testing.T) {
 	assert.Equal(t, 2, exitCode(r.err), r.all())
 }
 
+// TestStatusHealthyRightAfterRollout: the moment `rollout` returns success,
+// `status` says every node is healthy. The agents' periodic status refresh is an
+// hour away, so only the status each agent writes as its apply ends can say so.
+func TestStatusHealthyRightAfterRollout(t *testing.T) {
+	sites := labfleet.Sites("now", 60, 3)
+	srv := startOrchestrator(t)
+	startLabFleetEvery(t, srv.URL, sites, "", time.Hour)
+	secrets := map[string]string{}
+	for _, s := range sites {
+		secrets[s.ID] = labfleet.NewSecret()
+	}
+	fleetFile := filepath.Join(t.TempDir(), "fleet.yaml")
+	require.NoError(t, os.WriteFile(fleetFile, labfleet.FleetYAML(sites, secrets), 0o600))
+
+	r := run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "2")
+	require.Equal(t, 0, exitCode(r.err), r.all())
+	st := run(t, "", "status", "--nats-url", srv.URL) // at once: no wait, no retry
+	assert.Equal(t, 0, exitCode(st.err), "status right after the rollout:\n%s", st.all())
+	assert.Equal(t, 6, strings.Count(st.stdout, " ok "), st.stdout)
+}
+
 // startCommandFleet starts a real NATS server, the orchestrator service and a
 // lab fleet whose agents hold the curve keys in keyDir (when set).
 func startCommandFleet(t *testing.T, sites []labfleet.Site, keyDir string) (*natstest.Server, *labfleet.Fleet) {
+	t.Helper()
+	srv := startOrchestrator(t)
+	return srv, startLabFleet(t, srv.URL, sites, keyDir)
+}
+
+// startOrchestrator starts a real NATS server and the orchestrator service.
+func startOrchestrator(t *testing.T) *natstest.Server {
 	t.Helper()
 	srv := natstest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = orchestrator.New(srv.JS, srv.Conn).Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return srv, startLabFleet(t, srv.URL, sites, keyDir)
+	return srv
 }
 
 // startLabFleet starts the lab hosts and agents of sites against the NATS
 // server at url; they stop when the test ends, or earlier with Close.
 func startLabFleet(t *testing.T, url string, sites []labfleet.Site, keyDir string) *labfleet.Fleet {
 	t.Helper()
+	return startLabFleetEvery(t, url, sites, keyDir, 300*time.Millisecond)
+}
+
+// startLabFleetEvery is startLabFleet with the agents' status refresh period.
+func startLabFleetEvery(t *testing.T, url string, sites []labfleet.Site, keyDir string, statusEvery time.Duration) *labfleet.Fleet {
+	t.Helper()
 	fleet, err := labfleet.Start(context.Background(), sites, labfleet.Options{
 		Dir: t.TempDir(), NATSURL: url, KeyDir: keyDir, Deadlines: node.Deadlines{Verify: 20 * time.Second},
-		PollInterval: 50 * time.Millisecond, StatusInterval: 300 * time.Millisecond,
+		PollInterval: 50 * time.Millisecond, StatusInterval: statusEvery,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = fleet.Close() })

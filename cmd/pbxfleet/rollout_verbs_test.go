@@ -61,8 +61,8 @@ func TestRolloutVerbsPauseWatchResume(t *testing.T) {
 	assert.EqualError(t, r.err, "rollout "+id+" paused: "+orchestrator.MsgPaused)
 	assert.Contains(t, r.stdout, "rollout "+id+" paused: 2 sites, 0 converged, 0 failed, 0 unreachable, 0 skipped, 1 in flight, 1 not started\n")
 	assert.Contains(t, r.stdout, "reason: "+orchestrator.ReasonPaused+": "+orchestrator.MsgPaused+"\n")
-	assert.Regexp(t, `│ verbs-1 │ 0 +│ in_flight │ pbx`, r.stdout)
-	assert.Regexp(t, `│ verbs-2 │ 1 +│ pending +│ pbx`, r.stdout)
+	assert.Regexp(t, `│ verbs-1 │ 1 +│ in_flight │ pbx`, r.stdout)
+	assert.Regexp(t, `│ verbs-2 │ 2 +│ pending +│ pbx`, r.stdout)
 
 	// Without an id, watch follows the active rollout; --output json prints its record.
 	r = verb(t, srv, "watch", "", "--output", "json")
@@ -84,14 +84,14 @@ func TestRolloutVerbsPauseWatchResume(t *testing.T) {
 	r = verb(t, srv, "resume", id)
 	require.Equal(t, 0, r.code(), r.all())
 	assert.True(t, strings.HasPrefix(r.stdout, "rollout "+id+": running\n"), r.stdout)
-	assert.Regexp(t, `wave 1  verbs-2 +converged +pbx r1 converged \(trunk `, r.stdout)
+	assert.Regexp(t, `wave 2  verbs-2 +converged +pbx r1 converged \(trunk `, r.stdout)
 	assert.Contains(t, r.stdout, "rollout "+id+" succeeded: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped\n")
 
 	r = verb(t, srv, "watch", id)
 	assert.Equal(t, 0, r.code(), r.all())
 	assert.Contains(t, r.stdout, "rollout "+id+" succeeded: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped\n")
 	assert.Contains(t, r.stdout, "reason: "+orchestrator.ReasonSucceeded+": rollout succeeded: 2 converged, 0 failed, 0 unreachable, 0 skipped\n")
-	assert.Regexp(t, `│ verbs-1 │ 0 +│ converged │ pbx +│ 1 +│ converged │`, r.stdout)
+	assert.Regexp(t, `│ verbs-1 │ 1 +│ converged │ pbx +│ 1 +│ converged │`, r.stdout)
 	for _, s := range secrets {
 		assert.NotContains(t, r.all(), s)
 	}
@@ -141,8 +141,8 @@ func TestRolloutVerbsAbort(t *testing.T) {
 	assert.Equal(t, 1, res.code(), "README: exit 1 when the rollout was aborted: %s", res.all())
 	assert.True(t, strings.HasPrefix(res.stdout, "rollout "+id+": aborting\n"), res.stdout)
 	assert.Regexp(t, `rollback verbs-2 +restored: pbx r3 converged; oml r3 converged`, res.stdout)
-	assert.Regexp(t, `│ verbs-1 │ 0 +│ converged │ pbx +│ 2 +│ converged │`, res.stdout)
-	assert.Regexp(t, `│ verbs-2 │ 1 +│ cancelled │ pbx +│ 3 \(restored 1\) +│ converged │`, res.stdout)
+	assert.Regexp(t, `│ verbs-1 │ 1 +│ converged │ pbx +│ 2 +│ converged │`, res.stdout)
+	assert.Regexp(t, `│ verbs-2 │ 2 +│ cancelled │ pbx +│ 3 \(restored 1\) +│ converged │`, res.stdout)
 	assert.Contains(t, res.stdout, "rollout "+id+" aborted: 2 sites, 1 converged, 0 failed, 0 unreachable, 0 skipped, 1 cancelled, 2 restored, 0 restore failed\n")
 	kept := "rollout aborted: 1 converged sites kept, 2 nodes restored, 0 nodes did not confirm the restore"
 	assert.Contains(t, res.stdout, "reason: "+orchestrator.ReasonAborted+": "+kept+"\n")
@@ -189,7 +189,7 @@ func TestRolloutVerbsRollback(t *testing.T) {
 	for _, s := range sites {
 		assert.Regexp(t, `rollback `+s.ID+` +restored: pbx r3 converged; oml r3 converged`, r.stdout)
 	}
-	assert.Regexp(t, `│ verbs-2 │ 1 +│ converged │ pbx +│ 3 \(restored 1\) +│ converged │`, r.stdout)
+	assert.Regexp(t, `│ verbs-2 │ 2 +│ converged │ pbx +│ 3 \(restored 1\) +│ converged │`, r.stdout)
 	assert.Contains(t, r.stdout, "rollout "+id+" rolled_back: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped, 4 restored, 0 restore failed\n")
 	assert.Contains(t, r.stdout, "reason: "+orchestrator.ReasonRolledBack+": rolled back: 4 nodes run their previous intent again\n")
 	assert.EqualError(t, r.err, "rollout "+id+" rolled_back: rolled back: 4 nodes run their previous intent again")

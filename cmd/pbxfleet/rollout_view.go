@@ -35,7 +35,7 @@ func (l *rolloutLines) update(r orchestrator.Rollout) {
 	for _, s := range r.Sites {
 		if prev := l.outcome[s.Site]; prev != s.Outcome && s.Outcome != orchestrator.SitePending {
 			l.outcome[s.Site] = s.Outcome
-			fmt.Fprintf(l.w, "  %s  wave %d  %-14s %-11s %s\n", time.Now().Format("15:04:05"), s.Wave, s.Site, s.Outcome, siteDetail(s))
+			fmt.Fprintf(l.w, "  %s  wave %s  %-14s %-11s %s\n", time.Now().Format("15:04:05"), waveLabel(s.Wave), s.Site, s.Outcome, siteDetail(s))
 		}
 		restored := true
 		for _, n := range s.Nodes {
@@ -52,6 +52,15 @@ func (l *rolloutLines) update(r orchestrator.Rollout) {
 		l.phase = r.Phase
 		fmt.Fprintf(l.w, "  %s  rollout %s: %s\n", time.Now().Format("15:04:05"), r.ID, r.Phase)
 	}
+}
+
+// waveLabel shows a site's wave as every message does, counted from 1; a
+// skipped site has none.
+func waveLabel(w int) string {
+	if w == 0 {
+		return "-"
+	}
+	return fmt.Sprint(w)
 }
 
 // siteDetail says what each node reported, in a few words.
@@ -106,7 +115,7 @@ func printRolloutTable(w io.Writer, r orchestrator.Rollout) {
 		for i, n := range s.Nodes {
 			site, wave, outcome := "", "", ""
 			if i == 0 {
-				site, wave, outcome = s.Site, fmt.Sprint(s.Wave), string(s.Outcome)
+				site, wave, outcome = s.Site, waveLabel(s.Wave), string(s.Outcome)
 			}
 			res, trunk, rtt, probe, took := "-", "-", "-", "-", "-"
 			rev := fmt.Sprint(n.Revision)

@@ -208,7 +208,7 @@ func (c *ControlPlane) setRollout(r orchestrator.Rollout) {
 	if r.ID == "" {
 		c.wave.Set(0)
 	} else {
-		c.wave.Set(float64(r.Wave + 1))
+		c.wave.Set(float64(r.Wave))
 	}
 }
 

@@ -37,7 +37,7 @@ func sitesKey(o orchestrator.SiteOutcome) string {
 }
 
 func TestControlPlaneExportsCurrentRollout(t *testing.T) {
-	paused := orchestrator.Rollout{ID: "r1", Phase: orchestrator.PhasePaused, Wave: 1, Waves: 3,
+	paused := orchestrator.Rollout{ID: "r1", Phase: orchestrator.PhasePaused, Wave: 2, Waves: 3,
 		Counters: orchestrator.Counters{Sites: 6, Converged: 2, Failed: 1, Unreachable: 1, InFlight: 1, Pending: 1}}
 	tests := []struct {
 		name      string
@@ -59,7 +59,7 @@ func TestControlPlaneExportsCurrentRollout(t *testing.T) {
 			wantPhase: orchestrator.PhasePaused, wantWave: 2, wantErrs: 1,
 			wantSites: map[orchestrator.SiteOutcome]float64{orchestrator.SiteConverged: 2}},
 		{name: "a new phase", steps: []source{{r: orchestrator.Rollout{ID: "r2", Phase: "draining"}}},
-			wantPhase: "draining", wantWave: 1, wantSites: map[orchestrator.SiteOutcome]float64{orchestrator.SiteConverged: 0}},
+			wantPhase: "draining", wantWave: 0, wantSites: map[orchestrator.SiteOutcome]float64{orchestrator.SiteConverged: 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,7 +167,7 @@ func TestControlPlaneAfterRealRollout(t *testing.T) {
 	assert.Equal(t, 2.0, got[sitesKey(orchestrator.SiteConverged)])
 	assert.Equal(t, 0.0, got[sitesKey(orchestrator.SiteFailed)])
 	assert.Equal(t, 0.0, got[sitesKey(orchestrator.SiteUnreachable)])
-	assert.Equal(t, float64(r.Wave+1), got["pbxfleet_rollout_wave"])
+	assert.Equal(t, float64(r.Wave), got["pbxfleet_rollout_wave"])
 	assert.Equal(t, 4.0, got["pbxfleet_results_received_total"], "one result per node")
 	assert.Equal(t, 0.0, got["pbxfleet_control_plane_refresh_errors_total"])
 }

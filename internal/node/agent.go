@@ -284,8 +284,10 @@ func (a *Agent) handle(ctx context.Context, js jetstream.JetStream, e jetstream.
 			fmt.Sprintf("stale revision %d ignored: this node has already handled revision %d", d.Revision, lastSeen))
 	default:
 		res = a.Apply(ctx, d)
-		defer a.refreshStatus(ctx, js)
 	}
+	// Status before the result: whoever acts on the result (a rollout that then
+	// returns, an operator running status) must find the status it implies.
+	a.refreshStatus(ctx, js)
 	a.publishResult(ctx, js, res)
 	return res, true
 }

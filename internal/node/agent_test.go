@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"os"
@@ -45,6 +46,8 @@ type harness struct {
 	fakeDir  string
 	results  jetstream.Consumer
 	verify   time.Duration
+	// statusInterval overrides the status refresh period (default 300ms).
+	statusInterval time.Duration
 }
 
 func newHarness(t *testing.T, srv *natstest.Server, role string) *harness {
@@ -76,7 +79,7 @@ func (h *harness) config() Config {
 		// Generous for a loaded 2-core CI machine; tests that expect a failure
 		// shorten Verify.
 		Deadlines:      Deadlines{Command: 10 * time.Second, Verify: h.verify, Probe: 5 * time.Second},
-		StatusInterval: 300 * time.Millisecond, PollInterval: 50 * time.Millisecond,
+		StatusInterval: cmp.Or(h.statusInterval, 300*time.Millisecond), PollInterval: 50 * time.Millisecond,
 	}
 }
 
@@ -203,6 +206,43 @@ func TestAgentConverges(t *testing.T) {
 			assert.Equal(t, 1, strings.Count(h.read(parent), inc))
 		})
 	}
+}
+
+// TestStatusIsPutBeforeTheResult: whoever sees a node's result finds the status
+// it implies. The periodic refresh is an hour away, so only the write that ends
+// an apply (converged or rolled back) can make the status say so.
+func TestStatusIsPutBeforeTheResult(t *testing.T) {
+	srv := natstest.Start(t)
+	h := newHarness(t, srv, events.RolePBX)
+	h.statusInterval = time.Hour
+	h.verify = 2 * time.Second
+	h.start()
+	status := func() events.Status {
+		t.Helper()
+		kv, err := srv.JS.KeyValue(context.Background(), events.BucketStatus)
+		require.NoError(t, err)
+		e, err := kv.Get(context.Background(), h.node)
+		require.NoError(t, err)
+		st, err := events.DecodeStatus(e.Value(), nil, h.node)
+		require.NoError(t, err)
+		return st
+	}
+
+	h.put(1, seedTrunk())
+	r := h.nextResult()
+	st := status() // read at once: no wait, no retry
+	require.Equal(t, events.OutcomeConverged, r.Outcome, r.Reason)
+	assert.EqualValues(t, 1, st.AppliedRevision, "the status still names the revision before the apply")
+	assert.Equal(t, events.OutcomeConverged, st.Outcome)
+	assert.True(t, st.Healthy, st.Detail)
+
+	h.setMode("unreachable")
+	h.put(2, seedTrunk())
+	r = h.nextResult()
+	st = status()
+	require.Equal(t, events.OutcomeRolledBack, r.Outcome, r.Reason)
+	assert.EqualValues(t, 1, st.AppliedRevision)
+	assert.Equal(t, events.OutcomeRolledBack, st.Outcome, "the status still shows the apply before")
 }
 
 func TestAgentRollsBackWhenFarSideUnreachable(t *testing.T) {

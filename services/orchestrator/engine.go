@@ -163,11 +163,14 @@ func (e *Engine) Start(ctx context.Context, plan Plan, strategy Strategy) (Rollo
 	}
 	waveOf, waves, canary := cutWaves(order, strategy)
 	r.Waves, r.Canary = waves, canary
+	if waves > 0 {
+		r.Wave = 1
+	}
 	for i := range r.Sites {
 		if w, ok := waveOf[r.Sites[i].Site]; ok {
 			r.Sites[i].Wave = w
 		} else {
-			r.Sites[i].Wave = -1
+			r.Sites[i].Wave = 0
 		}
 	}
 	r.count()
@@ -268,11 +271,11 @@ func (r *Rollout) noteWaveStarted(now time.Time) {
 			n++
 		}
 	}
-	if r.Canary && r.Wave == 0 {
+	if r.Canary && r.Wave == 1 {
 		r.note(now, ReasonWaveStarted, fmt.Sprintf(MsgCanaryStarted, n), false)
 		return
 	}
-	r.note(now, ReasonWaveStarted, fmt.Sprintf(MsgWaveStarted, r.Wave+1, r.Waves, n), false)
+	r.note(now, ReasonWaveStarted, fmt.Sprintf(MsgWaveStarted, r.Wave, r.Waves, n), false)
 }
 
 // Get returns a rollout's state. It returns an error wrapping

@@ -72,7 +72,7 @@ func TestCanaryFailureStopsBeforeWave1(t *testing.T) {
 
 			require.Equal(t, tt.wantPhase, r.Phase, dump(r))
 			assert.True(t, hasReason(r, orchestrator.ReasonCanaryFailed), dump(r))
-			assert.Equal(t, 0, r.Wave)
+			assert.Equal(t, 1, r.Wave)
 			assert.Equal(t, orchestrator.SiteFailed, siteOutcomes(r)["s1"])
 			for _, node := range nodes(names[1:]...) {
 				assert.Equal(t, []uint64{1}, revisions(keyHistory(t, srv, node)), "%s must never get a desired put", node)

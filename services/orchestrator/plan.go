@@ -287,8 +287,8 @@ func (d *duration) UnmarshalJSON(b []byte) error {
 }
 
 // cutWaves assigns a wave to each site in order (the sites not skipped), and
-// returns the wave of each site and the number of waves; canary reports whether
-// wave 0 is a canary wave. Named canary sites absent from sites are ignored (they
+// returns the wave of each site (counted from 1) and the number of waves; canary
+// reports whether wave 1 is a canary wave. Named canary sites absent from sites are ignored (they
 // were skipped); Start checks beforehand that they are in the plan.
 func cutWaves(sites []string, s Strategy) (waveOf map[string]int, waves int, canary bool) {
 	waveOf = make(map[string]int, len(sites))
@@ -297,7 +297,7 @@ func cutWaves(sites []string, s Strategy) (waveOf map[string]int, waves int, can
 	case len(s.CanarySites) > 0:
 		for _, site := range sites {
 			if slices.Contains(s.CanarySites, site) {
-				waveOf[site] = 0
+				waveOf[site] = 1
 				canary = true
 			} else {
 				rest = append(rest, site)
@@ -306,7 +306,7 @@ func cutWaves(sites []string, s Strategy) (waveOf map[string]int, waves int, can
 	case s.Canary > 0:
 		n := min(s.Canary, len(sites))
 		for _, site := range sites[:n] {
-			waveOf[site] = 0
+			waveOf[site] = 1
 		}
 		canary = n > 0
 		rest = sites[n:]
@@ -327,7 +327,7 @@ func cutWaves(sites []string, s Strategy) (waveOf map[string]int, waves int, can
 		size = max(1, (len(rest)*s.WavePercent+99)/100)
 	}
 	for i, site := range rest {
-		waveOf[site] = waves + i/size
+		waveOf[site] = waves + 1 + i/size
 	}
 	waves += (len(rest) + size - 1) / size
 	return waveOf, waves, canary

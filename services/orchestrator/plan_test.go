@@ -21,15 +21,15 @@ func TestCutWaves(t *testing.T) {
 		wantCanary bool
 		want       map[string]int
 	}{
-		{"zero strategy: one wave", ten[:3], Strategy{}, 1, false, map[string]int{"a": 0, "b": 0, "c": 0}},
-		{"canary count then one wave", ten[:4], Strategy{Canary: 1}, 2, true, map[string]int{"a": 0, "b": 1, "c": 1, "d": 1}},
+		{"zero strategy: one wave", ten[:3], Strategy{}, 1, false, map[string]int{"a": 1, "b": 1, "c": 1}},
+		{"canary count then one wave", ten[:4], Strategy{Canary: 1}, 2, true, map[string]int{"a": 1, "b": 2, "c": 2, "d": 2}},
 		{"named canary", ten[:4], Strategy{CanarySites: []string{"c"}, WaveSize: 2}, 3, true,
-			map[string]int{"c": 0, "a": 1, "b": 1, "d": 2}},
-		{"named canary that was skipped", ten[:2], Strategy{CanarySites: []string{"z"}}, 1, false, map[string]int{"a": 0, "b": 0}},
-		{"wave size", ten[:5], Strategy{WaveSize: 2}, 3, false, map[string]int{"a": 0, "b": 0, "c": 1, "d": 1, "e": 2}},
+			map[string]int{"c": 1, "a": 2, "b": 2, "d": 3}},
+		{"named canary that was skipped", ten[:2], Strategy{CanarySites: []string{"z"}}, 1, false, map[string]int{"a": 1, "b": 1}},
+		{"wave size", ten[:5], Strategy{WaveSize: 2}, 3, false, map[string]int{"a": 1, "b": 1, "c": 2, "d": 2, "e": 3}},
 		{"percent rounds up", ten, Strategy{Canary: 1, WavePercent: 25}, 4, true, // 25% of 9 is 2.25: 3 a wave
-			map[string]int{"a": 0, "b": 1, "c": 1, "d": 1, "e": 2, "f": 2, "g": 2, "h": 3, "i": 3, "j": 3}},
-		{"canary larger than the plan", ten[:2], Strategy{Canary: 5}, 1, true, map[string]int{"a": 0, "b": 0}},
+			map[string]int{"a": 1, "b": 2, "c": 2, "d": 2, "e": 3, "f": 3, "g": 3, "h": 4, "i": 4, "j": 4}},
+		{"canary larger than the plan", ten[:2], Strategy{Canary: 5}, 1, true, map[string]int{"a": 1, "b": 1}},
 		{"nothing to do", nil, Strategy{Canary: 1}, 0, false, map[string]int{}},
 	}
 	for _, tt := range tests {

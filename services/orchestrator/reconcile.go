@@ -308,10 +308,10 @@ func (p *passState) budget() bool {
 	}
 	var reason, why string
 	switch {
-	case r.Canary && r.Wave == 0 && wf+wu > 0:
+	case r.Canary && r.Wave == 1 && wf+wu > 0:
 		var bad []string
 		for _, st := range r.Sites {
-			if st.Wave == 0 && (st.Outcome == SiteFailed || st.Outcome == SiteUnreachable) {
+			if st.Wave == 1 && (st.Outcome == SiteFailed || st.Outcome == SiteUnreachable) {
 				bad = append(bad, st.Site+" "+string(st.Outcome))
 			}
 		}
@@ -321,9 +321,9 @@ func (p *passState) budget() bool {
 	case unreachable > s.MaxUnreachable:
 		reason, why = ReasonBudgetExceeded, fmt.Sprintf(MsgBudgetUnreachable, unreachable, s.MaxUnreachable)
 	case s.WaveMaxFailed != NoLimit && wf > s.WaveMaxFailed:
-		reason, why = ReasonBudgetExceeded, fmt.Sprintf(MsgWaveBudgetFailed, r.Wave+1, wf, s.WaveMaxFailed)
+		reason, why = ReasonBudgetExceeded, fmt.Sprintf(MsgWaveBudgetFailed, r.Wave, wf, s.WaveMaxFailed)
 	case s.WaveMaxUnreachable != NoLimit && wu > s.WaveMaxUnreachable:
-		reason, why = ReasonBudgetExceeded, fmt.Sprintf(MsgWaveBudgetUnreachable, r.Wave+1, wu, s.WaveMaxUnreachable)
+		reason, why = ReasonBudgetExceeded, fmt.Sprintf(MsgWaveBudgetUnreachable, r.Wave, wu, s.WaveMaxUnreachable)
 	default:
 		return false
 	}
@@ -340,7 +340,7 @@ func (p *passState) budget() bool {
 func (p *passState) advance() {
 	r := p.r
 	for r.Phase == PhaseRunning {
-		if r.Wave >= r.Waves {
+		if r.Wave == 0 || r.Wave > r.Waves {
 			p.succeed()
 			return
 		}
@@ -357,9 +357,9 @@ func (p *passState) advance() {
 					wc++
 				}
 			}
-			r.note(p.now, ReasonWaveCompleted, fmt.Sprintf(MsgWaveCompleted, r.Wave+1, wc, wf, wu), false)
+			r.note(p.now, ReasonWaveCompleted, fmt.Sprintf(MsgWaveCompleted, r.Wave, wc, wf, wu), false)
 		}
-		if r.Wave == r.Waves-1 {
+		if r.Wave == r.Waves {
 			p.succeed()
 			return
 		}
@@ -367,7 +367,7 @@ func (p *passState) advance() {
 			if r.BakeUntil == nil {
 				t := p.now.Add(bake)
 				r.BakeUntil = &t
-				r.note(p.now, ReasonBaking, fmt.Sprintf(MsgBaking, bake, r.Wave+2), false)
+				r.note(p.now, ReasonBaking, fmt.Sprintf(MsgBaking, bake, r.Wave+1), false)
 			}
 			if p.now.Before(*r.BakeUntil) {
 				p.wakeAt(*r.BakeUntil)

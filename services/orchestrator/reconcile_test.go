@@ -51,84 +51,84 @@ func TestReconcileSteps(t *testing.T) {
 		{
 			name: "wave converged: next wave starts within the parallelism",
 			r: Rollout{Strategy: with(func(s *Strategy) { s.Parallelism = 2 }), Waves: 2, Sites: []SiteState{
-				st("a", 0, SiteInFlight, conv, conv), st("b", 1, SitePending), st("c", 1, SitePending), st("d", 1, SitePending),
+				st("a", 1, SiteInFlight, conv, conv), st("b", 2, SitePending), st("c", 2, SitePending), st("d", 2, SitePending),
 			}},
-			wantPhase: PhaseRunning, wantWave: 1,
+			wantPhase: PhaseRunning, wantWave: 2,
 			wantSites: map[string]SiteOutcome{"a": SiteConverged, "b": SiteInFlight, "c": SiteInFlight, "d": SitePending},
 		},
 		{
 			name: "a failed node before the deadline waits for the other",
 			r: Rollout{Strategy: base, Waves: 1, Sites: []SiteState{
-				st("a", 0, SiteInFlight, failed, nil),
+				st("a", 1, SiteInFlight, failed, nil),
 			}},
-			now: 30 * time.Second, mayExpire: true, wantPhase: PhaseRunning,
+			now: 30 * time.Second, mayExpire: true, wantWave: 1, wantPhase: PhaseRunning,
 			wantSites: map[string]SiteOutcome{"a": SiteInFlight}, wantWake: time.Minute,
 		},
 		{
 			name: "past the deadline but the results feed is not caught up: no verdict",
 			r: Rollout{Strategy: base, Waves: 1, Sites: []SiteState{
-				st("a", 0, SiteInFlight, conv, nil),
+				st("a", 1, SiteInFlight, conv, nil),
 			}},
-			now: 2 * time.Minute, wantPhase: PhaseRunning, // wake at the (past) deadline: pass again at once
+			now: 2 * time.Minute, wantWave: 1, wantPhase: PhaseRunning, // wake at the (past) deadline: pass again at once
 			wantSites: map[string]SiteOutcome{"a": SiteInFlight}, wantWake: time.Minute,
 		},
 		{
 			name: "unreachable within the budget: the rollout succeeds",
 			r: Rollout{Strategy: with(func(s *Strategy) { s.MaxUnreachable = 1 }), Waves: 1, Sites: []SiteState{
-				st("a", 0, SiteInFlight, conv, nil), st("b", 0, SiteInFlight, conv, conv),
+				st("a", 1, SiteInFlight, conv, nil), st("b", 1, SiteInFlight, conv, conv),
 			}},
-			now: 2 * time.Minute, mayExpire: true, wantPhase: PhaseSucceeded,
+			now: 2 * time.Minute, mayExpire: true, wantWave: 1, wantPhase: PhaseSucceeded,
 			wantSites: map[string]SiteOutcome{"a": SiteUnreachable, "b": SiteConverged},
 		},
 		{
 			name: "failed and silent past the deadline counts as failed",
 			r: Rollout{Strategy: with(func(s *Strategy) { s.MaxUnreachable = 5 }), Waves: 1, Sites: []SiteState{
-				st("a", 0, SiteInFlight, failed, nil),
+				st("a", 1, SiteInFlight, failed, nil),
 			}},
-			now: 2 * time.Minute, mayExpire: true, wantPhase: PhaseRollingBack,
+			now: 2 * time.Minute, mayExpire: true, wantWave: 1, wantPhase: PhaseRollingBack,
 			wantSites: map[string]SiteOutcome{"a": SiteFailed},
 		},
 		{
 			name: "a canary must converge whatever the budget",
 			r: Rollout{Strategy: with(func(s *Strategy) { s.MaxUnreachable, s.OnFailure = 9, OnFailurePause }), Waves: 2, Canary: true,
-				Sites: []SiteState{st("a", 0, SiteInFlight, conv, nil), st("b", 1, SitePending)}},
-			now: 2 * time.Minute, mayExpire: true, wantPhase: PhasePaused,
+				Sites: []SiteState{st("a", 1, SiteInFlight, conv, nil), st("b", 2, SitePending)}},
+			now: 2 * time.Minute, mayExpire: true, wantWave: 1, wantPhase: PhasePaused,
 			wantSites: map[string]SiteOutcome{"a": SiteUnreachable, "b": SitePending},
 		},
 		{
 			name: "failures accepted at a resume do not count again",
-			r: Rollout{Strategy: base, Waves: 2, Accepted: Accepted{Failed: 1, WaveFailed: 1}, Sites: []SiteState{
-				st("a", 0, SiteFailed, failed, conv), st("b", 0, SiteInFlight, conv, conv), st("c", 1, SitePending),
+			r: Rollout{Strategy: base, Waves: 2, Accepted: Accepted{Failed: 1, Wave: 1, WaveFailed: 1}, Sites: []SiteState{
+				st("a", 1, SiteFailed, failed, conv), st("b", 1, SiteInFlight, conv, conv), st("c", 2, SitePending),
 			}},
-			wantPhase: PhaseRunning, wantWave: 1,
+			wantPhase: PhaseRunning, wantWave: 2,
 			wantSites: map[string]SiteOutcome{"a": SiteFailed, "b": SiteConverged, "c": SiteInFlight},
 		},
 		{
 			name: "a finished wave bakes before the next",
 			r: Rollout{Strategy: with(func(s *Strategy) { s.Bake = 5 * time.Minute }), Waves: 2, Sites: []SiteState{
-				st("a", 0, SiteInFlight, conv, conv), st("b", 1, SitePending),
+				st("a", 1, SiteInFlight, conv, conv), st("b", 2, SitePending),
 			}},
-			wantPhase: PhaseRunning, wantWave: 0, wantBake: true, wantWake: 5 * time.Minute,
+			wantPhase: PhaseRunning, wantWave: 1, wantBake: true, wantWake: 5 * time.Minute,
 			wantSites: map[string]SiteOutcome{"a": SiteConverged, "b": SitePending},
 		},
 		{
 			name: "the bake is over",
 			r: Rollout{Strategy: with(func(s *Strategy) { s.Bake = 5 * time.Minute }), Waves: 2, BakeUntil: at(5 * time.Minute),
-				Sites: []SiteState{st("a", 0, SiteConverged, conv, conv), st("b", 1, SitePending)}},
-			now: 6 * time.Minute, wantPhase: PhaseRunning, wantWave: 1,
+				Sites: []SiteState{st("a", 1, SiteConverged, conv, conv), st("b", 2, SitePending)}},
+			now: 6 * time.Minute, wantPhase: PhaseRunning, wantWave: 2,
 			wantSites: map[string]SiteOutcome{"a": SiteConverged, "b": SiteInFlight},
 		},
 		{
 			name: "the per-wave budget counts the current wave only",
-			r: Rollout{Strategy: with(func(s *Strategy) { s.MaxFailed, s.WaveMaxFailed = 5, 0 }), Waves: 2, Wave: 1, Sites: []SiteState{
-				st("a", 0, SiteFailed, failed, conv), st("b", 1, SiteInFlight, conv, conv),
+			r: Rollout{Strategy: with(func(s *Strategy) { s.MaxFailed, s.WaveMaxFailed = 5, 0 }), Waves: 2, Wave: 2, Sites: []SiteState{
+				st("a", 1, SiteFailed, failed, conv), st("b", 2, SiteInFlight, conv, conv),
 			}},
-			wantPhase: PhaseSucceeded, wantWave: 1,
+			wantPhase: PhaseSucceeded, wantWave: 2,
 			wantSites: map[string]SiteOutcome{"a": SiteFailed, "b": SiteConverged},
 		},
 		{
 			name:      "nothing to do",
-			r:         Rollout{Strategy: base, Waves: 0, Sites: []SiteState{{Site: "a", Wave: -1, Outcome: SiteSkipped}}},
+			r:         Rollout{Strategy: base, Waves: 0, Sites: []SiteState{{Site: "a", Wave: 0, Outcome: SiteSkipped}}},
 			wantPhase: PhaseSucceeded, wantSites: map[string]SiteOutcome{"a": SiteSkipped},
 		},
 	}
@@ -136,6 +136,9 @@ func TestReconcileSteps(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := tt.r
 			r.Phase = PhaseRunning
+			if r.Wave == 0 && r.Waves > 0 {
+				r.Wave = 1 // a rollout with waves starts at wave 1
+			}
 			p := &passState{d: &driver{e: &Engine{log: slog.New(slog.NewTextHandler(io.Discard, nil))}}, r: &r,
 				now: t0.Add(tt.now), mayExpire: tt.mayExpire}
 			p.evaluate()

@@ -86,11 +86,12 @@ type Rollout struct {
 	// Reason and Message explain the last phase change (reasons.go).
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
-	// Wave is the current wave, 0-based.
+	// Wave is the current wave, counted from 1 as everywhere a wave is shown
+	// (progress, tables, messages, metrics); 0 when no site needs a wave.
 	Wave int `json:"wave"`
 	// Waves is the number of waves.
 	Waves int `json:"waves"`
-	// Canary says wave 0 is a canary wave.
+	// Canary says wave 1 is a canary wave.
 	Canary bool `json:"canary,omitempty"`
 	// BakeUntil is when the bake after the current wave ends, when baking.
 	BakeUntil *time.Time `json:"bake_until,omitempty"`
@@ -159,7 +160,7 @@ const maxMessages = 50
 type SiteState struct {
 	// Site is the site name.
 	Site string `json:"site"`
-	// Wave is the site's wave; -1 when skipped.
+	// Wave is the site's wave, counted from 1; 0 when skipped.
 	Wave int `json:"wave"`
 	// Outcome is where the site stands.
 	Outcome SiteOutcome `json:"outcome"`
@@ -366,7 +367,7 @@ func (r *Rollout) waveCounts(w int) (failed, unreachable int) {
 // String is a one-line summary for logs and errors.
 func (r Rollout) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "rollout %s %s wave %d/%d", r.ID, r.Phase, r.Wave+1, r.Waves)
+	fmt.Fprintf(&b, "rollout %s %s wave %d/%d", r.ID, r.Phase, r.Wave, r.Waves)
 	c := r.Counters
 	fmt.Fprintf(&b, " converged=%d failed=%d unreachable=%d in_flight=%d pending=%d skipped=%d",
 		c.Converged, c.Failed, c.Unreachable, c.InFlight, c.Pending, c.Skipped)

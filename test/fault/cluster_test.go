@@ -123,7 +123,7 @@ func TestClusterServerLostMidRollout(t *testing.T) {
 		t.Logf("note: the rollout ended %.1fs after the shutdown at %s; orchestrator log:\n%s",
 			stall.Seconds(), downAt.Format(time.StampMilli), tail(logBuf.String(), 40))
 		for _, s := range r.Sites {
-			line := fmt.Sprintf("note: %s wave %d started %s decided %s; results:", s.Site, s.Wave+1,
+			line := fmt.Sprintf("note: %s wave %d started %s decided %s; results:", s.Site, s.Wave,
 				s.StartedAt.Format(time.StampMilli), s.FinishedAt.Format(time.StampMilli))
 			for _, ns := range s.Nodes {
 				line += fmt.Sprintf(" %s finished %s seq %d;", ns.Role, ns.Result.At.Format(time.StampMilli), ns.Result.Seq)

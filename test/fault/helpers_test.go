@@ -398,7 +398,7 @@ func readRollout(ctx context.Context, js jetstream.JetStream, id string) (orches
 // midWave reports whether a rollout is past its canary with a site of the
 // current wave in flight.
 func midWave(r orchestrator.Rollout) bool {
-	if r.Phase != orchestrator.PhaseRunning || r.Wave < 1 {
+	if r.Phase != orchestrator.PhaseRunning || r.Wave < 2 {
 		return false
 	}
 	for _, s := range r.Sites {
@@ -467,7 +467,7 @@ func describeWave(r orchestrator.Rollout) string {
 			done = append(done, s.Site)
 		}
 	}
-	return fmt.Sprintf("wave %d/%d, in flight %v, converged %v", r.Wave+1, r.Waves, inFlight, done)
+	return fmt.Sprintf("wave %d/%d, in flight %v, converged %v", r.Wave, r.Waves, inFlight, done)
 }
 
 // checkOncePerNode checks, for every node of a finished rollout, that its

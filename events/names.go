@@ -186,6 +186,11 @@ func StatusSubject(site, role string) string {
 	return NodeServiceGroup(site, role) + "." + EndpointStatus
 }
 
+// DesiredKeySubject returns the subject a put of node's desired key is published
+// on, $KV.pbxfleet_desired.<site>.<role>: the agent subscribes to it to learn of a
+// new desired state, then reads the key. It does not validate.
+func DesiredKeySubject(node string) string { return "$KV." + BucketDesired + "." + node }
+
 // RolloutVerbs returns the orchestrator's endpoint names in a fixed order.
 func RolloutVerbs() []string {
 	return []string{RolloutStart, RolloutStatus, RolloutPause, RolloutResume, RolloutAbort, RolloutRollback}

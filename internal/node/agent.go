@@ -76,6 +76,8 @@ type Agent struct {
 	lastOutcome events.Outcome
 	lastKVSeq   uint64
 	loaded      bool
+	// statusFails counts failed status puts in a row (Run's goroutine only).
+	statusFails failureLog
 }
 
 // New returns an agent for cfg. nc may be nil for local-only use (Check).
@@ -98,7 +100,8 @@ func New(cfg Config, side Side, cli CLI, nc *nats.Conn, opts ...Option) (*Agent,
 		log:   slog.Default(),
 		state: stateDir(cfg.StateDir),
 		site:  site, role: role, node: cfg.Node,
-		version: "dev",
+		version:     "dev",
+		statusFails: failureLog{op: "put the status"},
 	}
 	for _, o := range opts {
 		o(a)
@@ -156,7 +159,7 @@ func (a *Agent) recover(ctx context.Context, inf InFlight) error {
 	return a.state.saveJournal(j)
 }
 
-// Run watches the node's desired key and applies each new revision until ctx
+// Run follows the node's desired key and applies each new revision until ctx
 // ends; it also answers the check and status services and refreshes status on a
 // timer. It returns nil when ctx ends, or an error when it cannot start.
 func (a *Agent) Run(ctx context.Context) error {
@@ -166,103 +169,49 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.init(ctx); err != nil {
 		return err
 	}
-	js, err := jetstream.New(a.nc)
-	if err != nil {
-		return fmt.Errorf("run %s: %w", a.node, err)
-	}
 	svc, err := a.startService()
 	if err != nil {
 		return fmt.Errorf("run %s: %w", a.node, err)
 	}
 	defer func() { _ = svc.Stop() }()
+	notify := make(chan struct{}, 1)
+	sub, err := a.notifyDesired(notify)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", a.node, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	h, err := a.openBus(ctx)
+	if err != nil {
+		return nil //nolint:nilerr // only ctx ends openBus
+	}
 
-	latest := make(chan jetstream.KeyValueEntry, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		a.watch(ctx, js, latest)
-	}()
-	defer wg.Wait()
-
-	a.flushOutbox(ctx, js)
-	a.refreshStatus(ctx, js)
-	ticker := time.NewTicker(a.cfg.StatusInterval)
-	defer ticker.Stop()
+	readFails := &failureLog{op: "read the desired key"}
+	a.flushOutbox(ctx, h)
+	a.refreshStatus(ctx, h)
+	a.resync(ctx, h, readFails)
+	timer := time.NewTimer(jitter(a.cfg.StatusInterval))
+	defer timer.Stop()
 	a.log.Info("agent running", "side", a.side.Program, "config_dir", a.cfg.ConfigDir)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case e := <-latest:
-			_, _ = a.handle(ctx, js, e)
-		case <-ticker.C:
-			// Level-triggered resync: whatever a watcher may have missed across a
-			// NATS restart, the key's current value is the truth.
-			a.resync(ctx, js)
-			a.flushOutbox(ctx, js)
-			a.refreshStatus(ctx, js)
+		case <-notify:
+			a.resync(ctx, h, readFails)
+		case <-timer.C:
+			// Level-triggered: whatever a notification missed across a NATS
+			// restart, the key's current value is the truth.
+			a.resync(ctx, h, readFails)
+			a.flushOutbox(ctx, h)
+			a.refreshStatus(ctx, h)
+			timer.Reset(jitter(a.cfg.StatusInterval))
 		}
 	}
-}
-
-// watch feeds the newest entry of the node's own key into latest, replacing an
-// entry not yet taken: only the newest revision matters ("never a superseded
-// revision"). It re-creates the watcher if it ends while ctx is alive.
-func (a *Agent) watch(ctx context.Context, js jetstream.JetStream, latest chan jetstream.KeyValueEntry) {
-	for ctx.Err() == nil {
-		kv, err := js.KeyValue(ctx, events.BucketDesired)
-		if err != nil {
-			a.log.Debug("desired bucket not reachable yet", "err", err)
-			sleepCtx(ctx, time.Second)
-			continue
-		}
-		w, err := kv.Watch(ctx, a.node)
-		if err != nil {
-			a.log.Debug("watch desired key", "err", err)
-			sleepCtx(ctx, time.Second)
-			continue
-		}
-		for e := range w.Updates() {
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue
-			}
-			offer(latest, e)
-		}
-		_ = w.Stop()
-		sleepCtx(ctx, 250*time.Millisecond)
-	}
-}
-
-func offer(ch chan jetstream.KeyValueEntry, e jetstream.KeyValueEntry) {
-	for {
-		select {
-		case ch <- e:
-			return
-		default:
-			select {
-			case <-ch:
-			default:
-			}
-		}
-	}
-}
-
-func (a *Agent) resync(ctx context.Context, js jetstream.JetStream) {
-	kv, err := js.KeyValue(ctx, events.BucketDesired)
-	if err != nil {
-		return
-	}
-	e, err := kv.Get(ctx, a.node)
-	if err != nil {
-		return
-	}
-	_, _ = a.handle(ctx, js, e)
 }
 
 // handle decides what to do with one entry of the desired key and publishes the
 // result; ok is false when the entry needed no answer (already handled).
-func (a *Agent) handle(ctx context.Context, js jetstream.JetStream, e jetstream.KeyValueEntry) (events.Result, bool) {
+func (a *Agent) handle(ctx context.Context, h *busHandles, e jetstream.KeyValueEntry) (events.Result, bool) {
 	a.mu.Lock()
 	if e.Revision() == a.lastKVSeq {
 		a.mu.Unlock()
@@ -287,8 +236,8 @@ func (a *Agent) handle(ctx context.Context, js jetstream.JetStream, e jetstream.
 	}
 	// Status before the result: whoever acts on the result (a rollout that then
 	// returns, an operator running status) must find the status it implies.
-	a.refreshStatus(ctx, js)
-	a.publishResult(ctx, js, res)
+	a.refreshStatus(ctx, h)
+	a.publishResult(ctx, h, res)
 	return res, true
 }
 

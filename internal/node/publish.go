@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -13,14 +12,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxfleet/pbxfleet/events"
 )
 
 // publishResult stores the result in the outbox, then publishes it with its event
 // id as Nats-Msg-Id so that a resend after a crash deduplicates.
-func (a *Agent) publishResult(ctx context.Context, js jetstream.JetStream, res events.Result) {
+func (a *Agent) publishResult(ctx context.Context, h *busHandles, res events.Result) {
 	a.metrics.observeResult(res)
 	data, id, err := events.Encode(events.NodeSource(a.site, a.role), res)
 	if err != nil {
@@ -30,12 +28,12 @@ func (a *Agent) publishResult(ctx context.Context, js jetstream.JetStream, res e
 	if err := a.state.saveOutbox(id, data); err != nil {
 		a.log.Error("keep result in outbox", "err", err)
 	}
-	a.flushOutbox(ctx, js)
+	a.flushOutbox(ctx, h)
 }
 
 // flushOutbox publishes every pending result in order and removes each one that
 // JetStream acknowledged.
-func (a *Agent) flushOutbox(ctx context.Context, js jetstream.JetStream) {
+func (a *Agent) flushOutbox(ctx context.Context, h *busHandles) {
 	paths, err := a.state.outbox()
 	if err != nil {
 		a.log.Error("read outbox", "err", err)
@@ -48,11 +46,11 @@ func (a *Agent) flushOutbox(ctx context.Context, js jetstream.JetStream) {
 			continue
 		}
 		id := strings.TrimSuffix(filepath.Base(p), ".json")
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err = js.PublishMsg(pctx, &nats.Msg{Subject: subject, Data: data, Header: nats.Header(events.PublishHeader(id))})
+		pctx, cancel := context.WithTimeout(ctx, busOpTimeout)
+		_, err = h.js.PublishMsg(pctx, &nats.Msg{Subject: subject, Data: data, Header: nats.Header(events.PublishHeader(id))})
 		cancel()
 		if err != nil {
-			a.log.Warn("publish result; kept in outbox for a retry", "id", id, "err", err)
+			a.log.Warn("publish result; kept in the outbox for the next try", "id", id, "err", err)
 			return
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -107,7 +105,7 @@ func (a *Agent) Status(ctx context.Context) events.Status {
 	return st
 }
 
-func (a *Agent) refreshStatus(ctx context.Context, js jetstream.JetStream) {
+func (a *Agent) refreshStatus(ctx context.Context, h *busHandles) {
 	st := a.Status(ctx)
 	a.metrics.observeStatus(st)
 	if st.Drift {
@@ -118,22 +116,13 @@ func (a *Agent) refreshStatus(ctx context.Context, js jetstream.JetStream) {
 		a.log.Error("encode status", "err", err)
 		return
 	}
-	kv, err := js.KeyValue(ctx, events.BucketStatus)
-	if err != nil {
-		a.log.Debug("status bucket", "err", err)
+	pctx, cancel := context.WithTimeout(ctx, busOpTimeout)
+	defer cancel()
+	if _, err := h.status.Put(pctx, a.node, data); err != nil {
+		if ctx.Err() == nil {
+			a.statusFails.fail(a.log, err)
+		}
 		return
 	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if _, err := kv.Put(pctx, a.node, data); err != nil {
-		a.log.Debug("put status", "err", err)
-	}
-}
-
-func newJetStream(nc *nats.Conn) (jetstream.JetStream, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	return js, nil
+	a.statusFails.ok(a.log)
 }

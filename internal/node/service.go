@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/pbxfleet/pbxfleet/events"
@@ -125,19 +126,19 @@ func (a *Agent) ApplyCurrent(ctx context.Context) (res events.Result, ok bool, e
 	if err := a.init(ctx); err != nil {
 		return res, false, err
 	}
-	js, err := newJetStream(a.nc)
-	if err != nil {
-		return res, false, err
-	}
-	a.flushOutbox(ctx, js)
-	kv, err := js.KeyValue(ctx, events.BucketDesired)
+	js, err := jetstream.New(a.nc)
 	if err != nil {
 		return res, false, fmt.Errorf("apply current %s: %w", a.node, err)
 	}
-	e, err := kv.Get(ctx, a.node)
+	h, err := tryOpen(ctx, js)
+	if err != nil {
+		return res, false, fmt.Errorf("apply current %s: %w", a.node, err)
+	}
+	a.flushOutbox(ctx, h)
+	e, err := h.desired.Get(ctx, a.node)
 	if err != nil {
 		return res, false, fmt.Errorf("apply current %s: get desired state: %w", a.node, err)
 	}
-	res, ok = a.handle(ctx, js, e)
+	res, ok = a.handle(ctx, h, e)
 	return res, ok, nil
 }

@@ -18,21 +18,15 @@ import (
 //   - kv.Get(key) on a bucket with allow_direct (every bucket jetstream creates)
 //     asks $JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>, the form that names
 //     the key in the subject, so a permission can name one key;
-//   - kv.Watch(key) creates an ordered push consumer with
-//     $JS.API.CONSUMER.CREATE.KV_<bucket>.<random name>.$KV.<bucket>.<key>; the
-//     server refuses a request whose filter subject differs from the one in the
-//     subject, so the last tokens pin the key. The consumer asks for flow control
-//     on $JS.FC.KV_<bucket>.> and is deleted (or recreated after a gap) with
-//     $JS.API.CONSUMER.DELETE.KV_<bucket>.<name>;
-//   - kv.Put(key) publishes to $KV.<bucket>.<key>, js.Publish to the subject itself;
+//   - kv.Put(key) publishes to $KV.<bucket>.<key>, js.Publish to the subject
+//     itself; a core subscription to $KV.<bucket>.<key> sees each put (the node
+//     agent learns of a new desired state that way: it needs no consumer);
 //   - micro answers discovery on $SRV.<PING|INFO|STATS>[.<name>[.<id>]].
 const (
 	jsAPIPrefix      = "$JS.API."
 	jsAccountInfo    = jsAPIPrefix + "INFO"
 	jsStreamInfo     = jsAPIPrefix + "STREAM.INFO."
 	jsDirectGet      = jsAPIPrefix + "DIRECT.GET."
-	jsConsumerCreate = jsAPIPrefix + "CONSUMER.CREATE."
-	jsConsumerDelete = jsAPIPrefix + "CONSUMER.DELETE."
 	jsFlowControl    = "$JS.FC."
 	kvStreamPrefix   = "KV_"
 	kvSubjectPrefix  = "$KV."
@@ -64,16 +58,17 @@ func token(s string) string {
 
 // NodePermissions returns the permissions of node <site>.<role>: exactly what its
 // agent needs and nothing of any other node. It may read its own desired key
-// (stream info, direct get and watch of that key only), publish its own result,
-// put its own status key, serve its own endpoints and the discovery of the
-// pbxfleet-node service, answer requests it received, and use the inbox
-// InboxPrefix(site, role). Everything else is refused by the server. It does not
-// validate site and role (callers pass ids checked with events.ParseNodeID).
+// (stream info, direct get of that key, and a subscription to the subject its
+// puts are published on), publish its own result, put its own status key, serve
+// its own endpoints and the discovery of the pbxfleet-node service, answer
+// requests it received, and use the inbox InboxPrefix(site, role). It may not
+// create, read or delete any JetStream consumer: a consumer delivers to a
+// subject of its creator's choosing, which no subject permission checks.
+// Everything else is refused by the server. It does not validate site and role
+// (callers pass ids checked with events.ParseNodeID).
 //
-// The two known allowances: a node may delete a consumer of the desired bucket by
-// name (nats.go deletes its watch consumer that way; other nodes' consumers have
-// random names it cannot list), and it may answer the discovery requests of
-// every pbxfleet-node instance, since micro draws instance ids at random.
+// The known allowance: a node may answer the discovery requests of every
+// pbxfleet-node instance, since micro draws instance ids at random.
 func NodePermissions(site, role string) *server.Permissions {
 	id := events.NodeID(site, role)
 	desiredStream := kvStreamPrefix + events.BucketDesired
@@ -86,14 +81,12 @@ func NodePermissions(site, role string) *server.Permissions {
 		jsStreamInfo + desiredStream,
 		jsStreamInfo + statusStream,
 		jsDirectGet + desiredStream + "." + desiredKey,
-		jsConsumerCreate + desiredStream + ".*." + desiredKey,
-		jsConsumerDelete + desiredStream + ".*",
-		jsFlowControl + desiredStream + ".>",
 		events.ResultSubject(site, role),
 		kvSubjectPrefix + events.BucketStatus + "." + id,
 	}
 	sub := append([]string{
 		inbox + ".>",
+		desiredKey,
 		events.NodeServiceGroup(site, role) + ".>",
 	}, discoverySubjects(events.ServiceNode)...)
 	return &server.Permissions{

@@ -206,6 +206,14 @@ func TestNodeCannotTouchAnotherNode(t *testing.T) {
 			_, err = kv.Watch(ctx, "b-1.pbx")
 			return err
 		}},
+		{"kv watch its own key (a consumer delivers anywhere its creator says)", "$JS.API.CONSUMER.CREATE.KV_pbxfleet_desired.", func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
+			kv, err := js.KeyValue(ctx, events.BucketDesired)
+			if err != nil {
+				return err
+			}
+			_, err = kv.Watch(ctx, "a-1.pbx")
+			return err
+		}},
 		{"kv watch every key", "$JS.API.CONSUMER.CREATE.KV_pbxfleet_desired.", func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
 			kv, err := js.KeyValue(ctx, events.BucketDesired)
 			if err != nil {
@@ -213,6 +221,12 @@ func TestNodeCannotTouchAnotherNode(t *testing.T) {
 			}
 			_, err = kv.WatchAll(ctx)
 			return err
+		}},
+		{"follow another node's key", dk + "b-1.pbx", func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {
+			return subscribeFor(ctx, nc, events.DesiredKeySubject("b-1.pbx"))
+		}},
+		{"follow every key", dk + ">", func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {
+			return subscribeFor(ctx, nc, dk+">")
 		}},
 		{"put its own desired state", dk + "a-1.pbx", func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
 			kv, err := js.KeyValue(ctx, events.BucketDesired)
@@ -285,16 +299,16 @@ func TestNodeCannotTouchAnotherNode(t *testing.T) {
 		e, err := kv.Get(ctx, "a-1.pbx")
 		require.NoError(t, err)
 		assert.Equal(t, "desired of a-1.pbx", string(e.Value()))
-		w, err := kv.Watch(ctx, "a-1.pbx")
+		// A put of its own key reaches its subscription to the key's subject.
+		puts, err := nc.SubscribeSync(events.DesiredKeySubject("a-1.pbx"))
 		require.NoError(t, err)
-		select {
-		case e := <-w.Updates():
-			require.NotNil(t, e)
-			assert.Equal(t, "desired of a-1.pbx", string(e.Value()))
-		case <-ctx.Done():
-			t.Fatal("no entry from the watch of its own key")
-		}
-		require.NoError(t, w.Stop())
+		require.NoError(t, nc.FlushWithContext(ctx))
+		_, err = desired.PutString(ctx, "a-1.pbx", "desired of a-1.pbx, again")
+		require.NoError(t, err)
+		m, err := puts.NextMsgWithContext(ctx)
+		require.NoError(t, err, "no notification of a put of its own key")
+		assert.Equal(t, "desired of a-1.pbx, again", string(m.Data))
+		require.NoError(t, puts.Unsubscribe())
 		_, err = js.Publish(ctx, events.ResultSubject("a-1", "pbx"), []byte("{}"))
 		require.NoError(t, err)
 		st, err := js.KeyValue(ctx, events.BucketStatus)

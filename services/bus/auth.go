@@ -23,14 +23,14 @@ import (
 //     agent learns of a new desired state that way: it needs no consumer);
 //   - micro answers discovery on $SRV.<PING|INFO|STATS>[.<name>[.<id>]].
 const (
-	jsAPIPrefix      = "$JS.API."
-	jsAccountInfo    = jsAPIPrefix + "INFO"
-	jsStreamInfo     = jsAPIPrefix + "STREAM.INFO."
-	jsDirectGet      = jsAPIPrefix + "DIRECT.GET."
-	jsFlowControl    = "$JS.FC."
-	kvStreamPrefix   = "KV_"
-	kvSubjectPrefix  = "$KV."
-	srvPrefix        = "$SRV."
+	jsAPIPrefix     = "$JS.API."
+	jsAccountInfo   = jsAPIPrefix + "INFO"
+	jsStreamInfo    = jsAPIPrefix + "STREAM.INFO."
+	jsDirectGet     = jsAPIPrefix + "DIRECT.GET."
+	jsFlowControl   = "$JS.FC."
+	kvStreamPrefix  = "KV_"
+	kvSubjectPrefix = "$KV."
+	srvPrefix       = "$SRV."
 	// defaultInbox is the inbox prefix of clients that set none (nats.InboxPrefix
 	// without its dot).
 	defaultInbox = "_INBOX"

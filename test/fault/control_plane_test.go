@@ -81,14 +81,14 @@ func TestOrchestratorKilledMidWave(t *testing.T) {
 	at := awaitRecord(ctx, t, js, id, "a wave after the canary in flight", midWave)
 	first.kill(t)
 	requireSIGKILL(t, first)
-	t.Logf("injected: SIGKILL to the orchestrator (pbxfleet serve --nats-url, pid %d) as it marked wave %d in flight: %s", first.pid(), at.Wave+1, describeWave(at))
+	t.Logf("injected: SIGKILL to the orchestrator (pbxfleet serve --nats-url, pid %d) as it marked wave %d in flight: %s", first.pid(), at.Wave, describeWave(at))
 	require.False(t, natsProc.exited(), "nats-server is untouched")
 	stalled, err := readRollout(ctx, js, id)
 	require.NoError(t, err)
 	require.False(t, stalled.Phase.Terminal(), "the rollout is not finished without its driver: %s", stalled)
 	put, reported := wavePuts(ctx, t, js, at, at.Wave)
 	t.Logf("checked: with no orchestrator the record stays %s; of wave %d's nodes %d had their revision put, %d results stored",
-		stalled.Phase, at.Wave+1, put, reported)
+		stalled.Phase, at.Wave, put, reported)
 
 	// Kill 2: every node of the next wave has its revision on its key.
 	second := startProc(t, "orchestrator-2", binPBXFleet, args...)

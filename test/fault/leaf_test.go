@@ -90,7 +90,7 @@ func TestLeafCutDuringWave(t *testing.T) {
 	finished := drive(ctx, t, eng, started.ID)
 
 	baking := awaitRecord(ctx, t, js, started.ID, "the canary converged, baking", func(r orchestrator.Rollout) bool {
-		return r.Wave == 0 && r.BakeUntil != nil && r.Counters.Converged == 1
+		return r.Wave == 1 && r.BakeUntil != nil && r.Counters.Converged == 1
 	})
 	leaf.Shutdown()
 	cutAt := time.Now().UTC()

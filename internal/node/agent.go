@@ -64,6 +64,7 @@ type Agent struct {
 	version string
 	secrets SecretOpener
 	hooks   Hooks
+	objects Objects // nil: files only
 	// metricsReg is where WithMetrics registers metrics; metrics is nil without it.
 	metricsReg prometheus.Registerer
 	metrics    *agentMetrics
@@ -146,7 +147,7 @@ func (a *Agent) init(ctx context.Context) error {
 // revision was not marked as seen, so it is applied again from the desired key.
 func (a *Agent) recover(ctx context.Context, inf InFlight) error {
 	a.log.Warn("an apply was interrupted; restoring the previous files", "revision", inf.Revision, "phase", inf.Phase)
-	if err := a.restore(inf); err != nil {
+	if err := a.restore(ctx, inf); err != nil {
 		return fmt.Errorf("recover %s from interrupted revision %d: %w", a.node, inf.Revision, err)
 	}
 	if rc := a.ver.reload(ctx); !rc.Passed {
@@ -276,10 +277,20 @@ func (a *Agent) Apply(ctx context.Context, d events.Desired) events.Result {
 		return a.finishRejected(d, "render: "+err.Error())
 	}
 	res.Timings[events.PhaseRender] = msSince(phase)
+	if a.objects != nil && a.objects.OwnsTrunk() {
+		rendered = a.side.trunkElsewhere(rendered, a.cfg.Files, d.Revision)
+	}
 
-	// Keep the previous bytes, then write.
+	// Keep the previous bytes (and objects), then write.
 	phase = time.Now()
 	inf := InFlight{Revision: d.Revision, Phase: phaseWriting, Prev: map[string]bool{}, Started: start}
+	if a.objects != nil {
+		snap, err := a.objects.Snapshot(ctx)
+		if err != nil {
+			return a.finishFailed(res, "read the current objects: "+err.Error())
+		}
+		inf.Objects = snap
+	}
 	for _, f := range rendered.Files {
 		old, existed, err := readOptional(a.path(f.Name))
 		if err != nil {
@@ -307,6 +318,11 @@ func (a *Agent) Apply(ctx context.Context, d events.Desired) events.Result {
 			return a.rollback(ctx, res, inf, err.Error())
 		}
 	}
+	if a.objects != nil {
+		if err := a.objects.Apply(ctx, d.Trunk, secret); err != nil {
+			return a.rollback(ctx, res, inf, "objects: "+err.Error())
+		}
+	}
 	inf.Phase = phaseWritten
 	if err := a.saveInFlight(&inf); err != nil {
 		return a.rollback(ctx, res, inf, err.Error())
@@ -330,7 +346,15 @@ func (a *Agent) Apply(ctx context.Context, d events.Desired) events.Result {
 		return a.rollback(ctx, res, inf, "reload: "+rc.Detail)
 	}
 	phase = time.Now()
-	v := a.ver.verify(ctx, d.Trunk, true)
+	v := a.ver.verify(ctx, d.Trunk, a.objects == nil)
+	if a.objects != nil && v.Passed() {
+		// The objects are checked before the probe, which relies on them.
+		v.Checks = append(v.Checks, a.objects.Verify(ctx, d.Trunk)...)
+		if v.Passed() {
+			pc, pr := a.ver.probe(ctx, d.Trunk)
+			v.Checks, v.Probe = append(v.Checks, pc), pr
+		}
+	}
 	res.Timings[events.PhaseVerify] = msSince(phase)
 	res.Checks = append(res.Checks, v.Checks...)
 	res.Trunk, res.Probe = v.Trunk, v.Probe
@@ -370,9 +394,9 @@ func (a *Agent) rollback(ctx context.Context, res events.Result, inf InFlight, r
 	if res.Trunk.State == "" {
 		res.Trunk = events.TrunkState{State: "unknown"}
 	}
-	if err := a.restore(inf); err != nil {
+	if err := a.restore(ctx, inf); err != nil {
 		res.Outcome = events.OutcomeFailed
-		res.Reason = reason + "; restoring the previous files failed: " + err.Error()
+		res.Reason = reason + "; restoring the previous state failed: " + err.Error()
 	}
 	a.mu.Lock()
 	applied := a.journal.Applied
@@ -416,11 +440,17 @@ func (a *Agent) rollback(ctx context.Context, res events.Result, inf InFlight, r
 	return res
 }
 
-// restore puts back the bytes kept before an apply. A file that did not exist is
-// replaced by an empty managed file rather than removed: the parent's #include
-// still names it, and a missing target would make Asterisk reject the parent.
-func (a *Agent) restore(inf InFlight) error {
+// restore puts back the bytes (and objects) kept before an apply. A file that
+// did not exist is replaced by an empty managed file rather than removed: the
+// parent's #include still names it, and a missing target would make Asterisk
+// reject the parent.
+func (a *Agent) restore(ctx context.Context, inf InFlight) error {
 	var errs []error
+	if a.objects != nil && len(inf.Objects) > 0 {
+		if err := a.objects.Restore(ctx, inf.Objects); err != nil {
+			errs = append(errs, fmt.Errorf("restore objects: %w", err))
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(inf.Prev)) {
 		var data []byte
 		if inf.Prev[name] {

@@ -44,6 +44,9 @@ type InFlight struct {
 	// in <state>/prev/<name>.
 	Prev    map[string]bool `json:"prev"`
 	Started time.Time       `json:"started"`
+	// Objects is the snapshot of the side's objects (Objects.Snapshot) taken
+	// before the apply changed anything; empty without Objects.
+	Objects json.RawMessage `json:"objects,omitempty"`
 }
 
 // Phases of an apply, recorded in the journal.

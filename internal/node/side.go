@@ -134,6 +134,27 @@ func OMLSide() Side {
 	}
 }
 
+// trunkElsewhere replaces the content of the side's trunk file with a note, for
+// an agent whose Objects hold the trunk: the include stays valid and a trunk
+// section left there from before cannot conflict with the object's.
+func (s Side) trunkElsewhere(r asterisk.Rendered, f FileNames, rev uint64) asterisk.Rendered {
+	name := f.Trunk
+	if name == "" {
+		name = asterisk.DefaultPBXFiles().Peer
+		if s.Role == events.RoleOML {
+			name = asterisk.DefaultOMLFiles().Wizard
+		}
+	}
+	out := asterisk.Rendered{Includes: r.Includes, Files: make([]asterisk.File, len(r.Files))}
+	copy(out.Files, r.Files)
+	for i := range out.Files {
+		if out.Files[i].Name == name {
+			out.Files[i].Content = []byte(fmt.Sprintf("; Managed by pbxfleet (%s), revision %d. The trunk is not configured in this file:\n; it is an object of the application (objects mode), which writes its own configuration.\n", s.Program, rev))
+		}
+	}
+	return out
+}
+
 // SideFor returns the side of a role.
 func SideFor(role string) (Side, error) {
 	switch role {

@@ -146,6 +146,13 @@ func (v verifier) verify(ctx context.Context, t events.Trunk, probe bool) Verifi
 	return res
 }
 
+// probe places the probe call alone, under its own verify deadline.
+func (v verifier) probe(ctx context.Context, t events.Trunk) (events.Check, *events.Probe) {
+	pctx, cancel := context.WithTimeout(ctx, v.cfg.Deadlines.Verify)
+	defer cancel()
+	return v.checkProbe(pctx, t.ProbeNumber)
+}
+
 func (v verifier) checkObject(ctx context.Context, name string) events.Check {
 	cmd := v.side.showCommand(name)
 	c := events.Check{Name: CheckObject}

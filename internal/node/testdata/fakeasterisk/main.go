@@ -67,7 +67,8 @@ func fakeAsterisk(stateDir, role, confDir, cmd string) (string, int) {
 		}
 		return fixture("pbx_sip_show_peers_OK.txt"), 0
 	case cmd == "pjsip show endpoint issabel":
-		if !managedHas(confDir, "pbxfleet_pjsip_wizard.conf", "[issabel]") {
+		// oml_pjsip_trunks.conf is where OMniLeads writes the trunks it owns.
+		if !managedHas(confDir, "pbxfleet_pjsip_wizard.conf", "[issabel]") && !managedHas(confDir, "oml_pjsip_trunks.conf", "[issabel]") {
 			return "Unable to find object issabel.\n", 0
 		}
 		return fixture("oml_pjsip_show_endpoint_issabel.txt"), 0

@@ -1,0 +1,42 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/pbxfleet/pbxfleet/events"
+)
+
+// Objects manages what a side keeps outside its managed files: on OMniLeads in
+// objects mode, the SIP trunk, the outbound route and the inbound routes that
+// live in OMniLeads' own database (and Redis) and that OMniLeads turns into
+// Asterisk configuration itself. The agent calls it at fixed points of an apply,
+// so objects are kept, changed, verified and put back exactly like the files:
+//
+//	Snapshot  before anything changes (kept in the journal, for a rollback or a
+//	          restart after a crash)
+//	Apply     after the managed files are written, before the reload
+//	Verify    after the side's own checks passed, before the probe
+//	Restore   on rollback, and at start when an apply was interrupted
+//
+// An agent without Objects (the default, and every Issabel agent) manages files
+// only. Every method must be idempotent: after a crash it may run again.
+type Objects interface {
+	// OwnsTrunk reports whether the objects hold the trunk itself, so the agent
+	// must not write the side's trunk file (it empties one left from before).
+	OwnsTrunk() bool
+	// Snapshot returns the current definitions of the managed objects, opaque
+	// to the agent, or an error when they cannot be read (nothing was changed).
+	Snapshot(ctx context.Context) (json.RawMessage, error)
+	// Apply creates or updates the objects for t; secret is the trunk secret in
+	// clear (never logged, never returned in an error).
+	Apply(ctx context.Context, t events.Trunk, secret string) error
+	// Verify checks that the objects exist and agree with t, returning one
+	// check per fact (none may be empty when Apply succeeded).
+	Verify(ctx context.Context, t events.Trunk) []events.Check
+	// Restore puts back a snapshot taken before an apply.
+	Restore(ctx context.Context, snapshot json.RawMessage) error
+}
+
+// WithObjects makes the agent manage objs beside its files.
+func WithObjects(objs Objects) Option { return func(a *Agent) { a.objects = objs } }

@@ -16,6 +16,16 @@ const (
 	ScenarioDocker = "docker"
 )
 
+// When a node places its probe call (Desired.Probe).
+const (
+	// ProbeNow: once, right after the node's checks pass (a desired state put by
+	// hand, `check`).
+	ProbeNow = ""
+	// ProbeOnOrder: once, when the orchestrator sends the node a ProbeOrder; the
+	// node reports OutcomeAwaitingProbe until then.
+	ProbeOnOrder = "on_order"
+)
+
 // Agent routings: how the PBX reaches OMniLeads agents (ASTERISK.md §3).
 const (
 	// AgentRoutingPattern is one dialplan pattern (AgentPattern) for every agent.
@@ -37,6 +47,12 @@ type Desired struct {
 	Rollout string `json:"rollout,omitempty"`
 	// PlanHash identifies the plan this state comes from, if any.
 	PlanHash string `json:"plan_hash,omitempty"`
+	// Probe says when the node places its probe call: ProbeNow (empty) right
+	// after its checks pass, or ProbeOnOrder when the orchestrator says so, once
+	// every node of the site has applied (a probe against a far side that has not
+	// applied yet fails, and each failure is an authentication failure the far
+	// side's fail2ban counts).
+	Probe string `json:"probe,omitempty"`
 	// Trunk is the typed intent for the site's trunk.
 	Trunk Trunk `json:"trunk"`
 }
@@ -139,6 +155,9 @@ func (d Desired) Validate() error {
 	}
 	if d.Revision == 0 {
 		p.add(ErrInvalidRevision, "revision must be at least 1")
+	}
+	if d.Probe != ProbeNow && d.Probe != ProbeOnOrder {
+		p.add(ErrInvalidField, "probe %q is not empty or %s", clip(d.Probe), ProbeOnOrder)
 	}
 	d.Trunk.validate(&p, site)
 	return p.err()

@@ -35,6 +35,9 @@ const (
 	EndpointCheck = "check"
 	// EndpointStatus is the node endpoint that answers the node's current status.
 	EndpointStatus = "status"
+	// EndpointProbe is the node endpoint that takes the orchestrator's probe
+	// order (ProbeOrder) for a revision the node is awaiting a probe for.
+	EndpointProbe = "probe"
 
 	// ServiceOrchestrator is the micro service name of the orchestrator.
 	ServiceOrchestrator = "pbxfleet-orchestrator"
@@ -190,6 +193,12 @@ func StatusSubject(site, role string) string {
 // on, $KV.pbxfleet_desired.<site>.<role>: the agent subscribes to it to learn of a
 // new desired state, then reads the key. It does not validate.
 func DesiredKeySubject(node string) string { return "$KV." + BucketDesired + "." + node }
+
+// ProbeSubject returns the subject of a node's probe endpoint,
+// pbxfleet.node.<site>.<role>.probe. It does not validate.
+func ProbeSubject(site, role string) string {
+	return NodeServiceGroup(site, role) + "." + EndpointProbe
+}
 
 // RolloutVerbs returns the orchestrator's endpoint names in a fixed order.
 func RolloutVerbs() []string {

@@ -20,17 +20,24 @@ const (
 	OutcomeRolledBack Outcome = "rolled_back"
 	// OutcomeRejected means the node refused the desired state (invalid, stale).
 	OutcomeRejected Outcome = "rejected"
+	// OutcomeAwaitingProbe is not an end: the node applied the revision and its
+	// checks passed, and it waits for the probe order (ProbeOnOrder). Its final
+	// result for the revision follows.
+	OutcomeAwaitingProbe Outcome = "awaiting_probe"
 )
+
+// Final reports whether the outcome ends the apply of its revision.
+func (o Outcome) Final() bool { return o != OutcomeAwaitingProbe }
 
 // Validate returns nil for a known outcome and an error wrapping ErrInvalidField
 // otherwise.
 func (o Outcome) Validate() error {
 	switch o {
-	case OutcomeConverged, OutcomeFailed, OutcomeRolledBack, OutcomeRejected:
+	case OutcomeConverged, OutcomeFailed, OutcomeRolledBack, OutcomeRejected, OutcomeAwaitingProbe:
 		return nil
 	}
-	return fmt.Errorf("%w: outcome %q is not %s, %s, %s or %s", ErrInvalidField, clip(string(o)),
-		OutcomeConverged, OutcomeFailed, OutcomeRolledBack, OutcomeRejected)
+	return fmt.Errorf("%w: outcome %q is not %s, %s, %s, %s or %s", ErrInvalidField, clip(string(o)),
+		OutcomeConverged, OutcomeFailed, OutcomeRolledBack, OutcomeRejected, OutcomeAwaitingProbe)
 }
 
 // The phases of an apply, the keys of Result.Timings.
@@ -156,7 +163,7 @@ func (r Result) Validate() error {
 	if r.Revision == 0 && r.Outcome != OutcomeRejected {
 		p.add(ErrInvalidRevision, "revision must be at least 1 unless the outcome is %s", OutcomeRejected)
 	}
-	if r.Outcome != OutcomeConverged && r.Reason == "" {
+	if r.Outcome != OutcomeConverged && r.Outcome != OutcomeAwaitingProbe && r.Reason == "" {
 		p.add(ErrInvalidField, "reason is required with outcome %q", clip(string(r.Outcome)))
 	}
 	if r.StartedAt.IsZero() {

@@ -54,7 +54,7 @@ func FuzzParsePeers(f *testing.F) {
 			if p.Name == "" || p.Port < 0 || p.Port > 99999 {
 				t.Fatalf("impossible peer %+v", p)
 			}
-			if p.HasLatency != p.Status.Reachable() {
+			if p.HasLatency != p.Status.Answered() {
 				t.Fatalf("latency without OK/LAGGED: %+v", p)
 			}
 		}

@@ -23,12 +23,18 @@ const (
 	PeerStatusUnmonitored PeerStatus = "Unmonitored"
 )
 
-// Reachable reports whether the status says the peer answered its last qualify
-// (OK or LAGGED). Qualify counts any reply, even 401 or 404, so this proves the
-// far side is up, not that the trunk carries calls (ASTERISK.md §2).
-func (s PeerStatus) Reachable() bool {
+// Answered reports whether the peer answered its last qualify (OK or LAGGED):
+// what chan_sip counts as "Monitored: N online".
+func (s PeerStatus) Answered() bool {
 	return s == PeerStatusOK || s == PeerStatusLagged
 }
+
+// Reachable reports whether chan_sip will dial the peer now: only OK. A LAGGED
+// peer answered, but later than its qualifymax, and chan_sip refuses calls to it
+// (cause 20) exactly as to an UNREACHABLE one. Qualify counts any reply, even 401
+// or 404, so OK proves the far side is up, not that the trunk carries calls
+// (ASTERISK.md §2).
+func (s PeerStatus) Reachable() bool { return s == PeerStatusOK }
 
 // Pending reports whether the status is not known yet: UNKNOWN means qualify has
 // not been answered since the peer was (re)loaded, not that it is down. Poll with a
@@ -62,7 +68,7 @@ type Peer struct {
 	Truncated bool
 }
 
-// Reachable reports whether the peer answered its last qualify (OK or LAGGED).
+// Reachable reports whether chan_sip will dial the peer now (OK; not LAGGED).
 func (p Peer) Reachable() bool { return p.Status.Reachable() }
 
 // peerNameWidth is the width chan_sip cuts the Name/username cell at (%-25.25s).
@@ -196,7 +202,7 @@ func checkPeersSummary(op string, m []string, peers []Peer) error {
 	var on, off, unmon int
 	for _, p := range peers {
 		switch {
-		case p.Status.Reachable():
+		case p.Status.Answered():
 			on++
 		case p.Status == PeerStatusUnmonitored:
 			unmon++

@@ -206,17 +206,19 @@ func TestParsePeersErrors(t *testing.T) {
 
 func TestPeerStatusPredicates(t *testing.T) {
 	tests := []struct {
-		s                  PeerStatus
-		reachable, pending bool
+		s                            PeerStatus
+		answered, reachable, pending bool
 	}{
-		{PeerStatusOK, true, false},
-		{PeerStatusLagged, true, false},
-		{PeerStatusUnreachable, false, false},
-		{PeerStatusUnknown, false, true},
-		{PeerStatusUnmonitored, false, false},
+		{PeerStatusOK, true, true, false},
+		// LAGGED answered, but chan_sip refuses calls to it (cause 20).
+		{PeerStatusLagged, true, false, false},
+		{PeerStatusUnreachable, false, false, false},
+		{PeerStatusUnknown, false, false, true},
+		{PeerStatusUnmonitored, false, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.s), func(t *testing.T) {
+			assert.Equal(t, tt.answered, tt.s.Answered())
 			assert.Equal(t, tt.reachable, tt.s.Reachable())
 			assert.Equal(t, tt.reachable, Peer{Status: tt.s}.Reachable())
 			assert.Equal(t, tt.pending, tt.s.Pending())

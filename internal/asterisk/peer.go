@@ -47,9 +47,13 @@ func checkPBXFiles(names PBXFiles) error {
 	return errors.Join(errs...)
 }
 
-// renderPeer writes the chan_sip peer with exactly the seed's keys in the seed's
-// order (ASTERISK.md §1, §2). The section name is the "Trunk Name" OML authenticates
-// as; one secret serves both directions.
+// renderPeer writes the chan_sip peer with the seed's keys in the seed's order
+// (ASTERISK.md §1, §2), plus qualifyfreq: chan_sip's own qualify period for this
+// peer, the fleet's qualify frequency (the manual's 60 s is chan_sip's default
+// too), so the PBX notices the far side going away as fast as OMniLeads does and
+// pbxfleet never needs to force a qualify (a forced one that gets no answer
+// stops chan_sip's cycle for the peer). The section name is the "Trunk Name" OML
+// authenticates as; one secret serves both directions.
 func renderPeer(t Trunk) string {
 	var b strings.Builder
 	writeHeader(&b, t, rolePBX)
@@ -61,6 +65,7 @@ func renderPeer(t Trunk) string {
 		{"disallow", "all"},
 		{"allow", strings.Join(t.PBXCodecs, ",")},
 		{"qualify", "yes"},
+		{"qualifyfreq", strconv.Itoa(t.QualifyFrequency)},
 		{"secret", t.Secret},
 		{"fromuser", t.PBXUser},
 		{"defaultuser", t.PBXUser},

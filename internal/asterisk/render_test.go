@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -177,6 +178,10 @@ func TestRenderMatchesSeedBlocks(t *testing.T) {
 
 			wantPeer, dropped := seedKV(peers[i], tr)
 			assert.Zero(t, dropped, "seed peer block repeats a key")
+			// One key beyond the manual's: chan_sip's qualify period, the same
+			// as the OMniLeads side's aor/qualify_frequency (60: chan_sip's default).
+			at := slices.Index(wantPeer, "qualify=yes") + 1
+			wantPeer = slices.Insert(wantPeer, at, "qualifyfreq=60")
 			sections, gotPeer := sectionKV(pbx.Files[0].Content)
 			assert.Equal(t, []string{"[omnileads]"}, sections)
 			assert.Equal(t, wantPeer, gotPeer)

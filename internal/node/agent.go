@@ -79,6 +79,10 @@ type Agent struct {
 	loaded      bool
 	// statusFails counts failed status puts in a row (Run's goroutine only).
 	statusFails failureLog
+	// notify is signalled (coalesced) on each put of the node's desired key.
+	notify chan struct{}
+	// gate hands probe orders to the apply awaiting one.
+	gate probeGate
 }
 
 // New returns an agent for cfg. nc may be nil for local-only use (Check).
@@ -103,6 +107,7 @@ func New(cfg Config, side Side, cli CLI, nc *nats.Conn, opts ...Option) (*Agent,
 		site:  site, role: role, node: cfg.Node,
 		version:     "dev",
 		statusFails: failureLog{op: "put the status"},
+		notify:      make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(a)
@@ -113,6 +118,17 @@ func New(cfg Config, side Side, cli CLI, nc *nats.Conn, opts ...Option) (*Agent,
 	}
 	return a, nil
 }
+
+// pokeNotify signals notify without blocking (it is coalesced).
+func (a *Agent) pokeNotify() {
+	select {
+	case a.notify <- struct{}{}:
+	default:
+	}
+}
+
+// notifyC is the channel that signals a put of the node's desired key.
+func (a *Agent) notifyC() <-chan struct{} { return a.notify }
 
 // Node returns the agent's node id.
 func (a *Agent) Node() string { return a.node }
@@ -175,8 +191,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("run %s: %w", a.node, err)
 	}
 	defer func() { _ = svc.Stop() }()
-	notify := make(chan struct{}, 1)
-	sub, err := a.notifyDesired(notify)
+	sub, err := a.notifyDesired(a.notify)
 	if err != nil {
 		return fmt.Errorf("run %s: %w", a.node, err)
 	}
@@ -197,7 +212,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-notify:
+		case <-a.notify:
 			a.resync(ctx, h, readFails)
 		case <-timer.C:
 			// Level-triggered: whatever a notification missed across a NATS
@@ -233,7 +248,10 @@ func (a *Agent) handle(ctx context.Context, h *busHandles, e jetstream.KeyValueE
 		res = a.rejected(d.Revision, d.Rollout,
 			fmt.Sprintf("stale revision %d ignored: this node has already handled revision %d", d.Revision, lastSeen))
 	default:
-		res = a.Apply(ctx, d)
+		var final bool
+		if res, final = a.apply(ctx, d, h); !final {
+			return res, false
+		}
 	}
 	// Status before the result: whoever acts on the result (a rollout that then
 	// returns, an operator running status) must find the status it implies.
@@ -254,27 +272,44 @@ func (a *Agent) rejected(rev uint64, rollout, reason string) events.Result {
 // Apply renders, writes, reloads and verifies one desired state, rolling back on
 // failure. It never returns a half-applied host: the result says converged,
 // rolled_back (previous files restored), failed (restoring failed too) or
-// rejected (nothing written).
+// rejected (nothing written). Without the bus it cannot take a probe order, so
+// it probes at once whatever d.Probe says.
 func (a *Agent) Apply(ctx context.Context, d events.Desired) events.Result {
+	res, _ := a.apply(ctx, d, nil)
+	return res
+}
+
+// apply is Apply with the bus: a ProbeOnOrder desired state reports
+// OutcomeAwaitingProbe on h and waits for its probe order. final is false when
+// the agent was stopped while waiting for the order: nothing is final then, the
+// journal still shows the apply in flight, and the next start undoes it and
+// applies the revision again.
+//
+// Once started, an apply runs to its end whatever ctx does (a SIGTERM must not
+// leave Asterisk running a revision whose files were rolled back, or a rollback
+// without its reload): each phase is bounded by its own deadline. Only the wait
+// for a probe order ends with ctx.
+func (a *Agent) apply(ctx context.Context, d events.Desired, h *busHandles) (res events.Result, final bool) {
 	a.applyMu.Lock()
 	defer a.applyMu.Unlock()
-	if err := a.init(ctx); err != nil {
-		return a.rejected(d.Revision, d.Rollout, "agent state: "+err.Error())
+	work := context.WithoutCancel(ctx)
+	if err := a.init(work); err != nil {
+		return a.rejected(d.Revision, d.Rollout, "agent state: "+err.Error()), true
 	}
 	start := time.Now().UTC()
-	res := events.Result{Node: a.node, Revision: d.Revision, Rollout: d.Rollout, StartedAt: start, Timings: map[string]int64{}}
+	res = events.Result{Node: a.node, Revision: d.Revision, Rollout: d.Rollout, StartedAt: start, Timings: map[string]int64{}}
 	log := a.log.With("revision", d.Revision)
 
 	secret, err := a.openSecret(d.Trunk)
 	if err != nil {
-		return a.finishRejected(d, "secret: "+err.Error())
+		return a.finishRejected(d, "secret: "+err.Error()), true
 	}
 	t := intent.ToTrunk(d.Trunk)
 	t.Revision, t.Secret = d.Revision, secret
 	phase := time.Now()
 	rendered, err := a.side.render(t, a.cfg.Files)
 	if err != nil {
-		return a.finishRejected(d, "render: "+err.Error())
+		return a.finishRejected(d, "render: "+err.Error()), true
 	}
 	res.Timings[events.PhaseRender] = msSince(phase)
 	if a.objects != nil && a.objects.OwnsTrunk() {
@@ -285,47 +320,47 @@ func (a *Agent) Apply(ctx context.Context, d events.Desired) events.Result {
 	phase = time.Now()
 	inf := InFlight{Revision: d.Revision, Phase: phaseWriting, Prev: map[string]bool{}, Started: start}
 	if a.objects != nil {
-		snap, err := a.objects.Snapshot(ctx)
+		snap, err := a.objects.Snapshot(work)
 		if err != nil {
-			return a.finishFailed(res, "read the current objects: "+err.Error())
+			return a.finishFailed(res, "read the current objects: "+err.Error()), true
 		}
 		inf.Objects = snap
 	}
 	for _, f := range rendered.Files {
 		old, existed, err := readOptional(a.path(f.Name))
 		if err != nil {
-			return a.finishFailed(res, "read current "+f.Name+": "+err.Error())
+			return a.finishFailed(res, "read current "+f.Name+": "+err.Error()), true
 		}
 		inf.Prev[f.Name] = existed
 		if existed {
 			if err := writeAtomic(a.state.prevPath(f.Name), old, 0o600); err != nil {
-				return a.finishFailed(res, "keep previous "+f.Name+": "+err.Error())
+				return a.finishFailed(res, "keep previous "+f.Name+": "+err.Error()), true
 			}
 		}
 	}
 	if err := a.saveInFlight(&inf); err != nil {
-		return a.finishFailed(res, err.Error())
+		return a.finishFailed(res, err.Error()), true
 	}
 	for _, f := range rendered.Files {
 		if err := writeAtomic(a.path(f.Name), f.Content, 0o644); err != nil {
-			return a.rollback(ctx, res, inf, "write "+f.Name+": "+err.Error())
+			return a.rollback(work, res, inf, "write "+f.Name+": "+err.Error()), true
 		}
 		res.Files = append(res.Files, events.FileHash{Name: f.Name, SHA256: sha256Hex(f.Content)})
 	}
 	// The targets exist now; only then add the includes (ASTERISK.md §4).
 	for _, inc := range rendered.Includes {
 		if _, err := ensureInclude(a.path(inc.Parent), inc.Line); err != nil {
-			return a.rollback(ctx, res, inf, err.Error())
+			return a.rollback(work, res, inf, err.Error()), true
 		}
 	}
 	if a.objects != nil {
-		if err := a.objects.Apply(ctx, d.Trunk, secret); err != nil {
-			return a.rollback(ctx, res, inf, "objects: "+err.Error())
+		if err := a.objects.Apply(work, d.Trunk, secret); err != nil {
+			return a.rollback(work, res, inf, "objects: "+err.Error()), true
 		}
 	}
 	inf.Phase = phaseWritten
 	if err := a.saveInFlight(&inf); err != nil {
-		return a.rollback(ctx, res, inf, err.Error())
+		return a.rollback(work, res, inf, err.Error()), true
 	}
 	res.Timings[events.PhaseWrite] = msSince(phase)
 	if a.hooks.AfterWrite != nil {
@@ -333,34 +368,48 @@ func (a *Agent) Apply(ctx context.Context, d events.Desired) events.Result {
 			res.Outcome, res.Reason = events.OutcomeFailed, "interrupted: "+err.Error()
 			res.FinishedAt = time.Now().UTC()
 			res.Trunk = events.TrunkState{State: "unknown"}
-			return res
+			return res, true
 		}
 	}
 	log.Info("files written", "files", len(rendered.Files))
 
 	phase = time.Now()
-	rc := a.ver.reload(ctx)
+	rc := a.ver.reload(work)
 	res.Checks = append(res.Checks, rc)
 	res.Timings[events.PhaseReload] = msSince(phase)
 	if !rc.Passed {
-		return a.rollback(ctx, res, inf, "reload: "+rc.Detail)
+		return a.rollback(work, res, inf, "reload: "+rc.Detail), true
 	}
 	phase = time.Now()
-	v := a.ver.verify(ctx, d.Trunk, a.objects == nil)
+	v := a.ver.checks(work, d.Trunk)
 	if a.objects != nil && v.Passed() {
 		// The objects are checked before the probe, which relies on them.
-		v.Checks = append(v.Checks, a.objects.Verify(ctx, d.Trunk)...)
-		if v.Passed() {
-			pc, pr := a.ver.probe(ctx, d.Trunk)
-			v.Checks, v.Probe = append(v.Checks, pc), pr
+		v.Checks = append(v.Checks, a.objects.Verify(work, d.Trunk)...)
+	}
+	res.Checks = append(res.Checks, v.Checks...)
+	res.Trunk = v.Trunk
+	if !v.Passed() {
+		res.Timings[events.PhaseVerify] = msSince(phase)
+		fail, _ := v.FirstFailure()
+		return a.rollback(work, res, inf, fail.Name+": "+fail.Detail), true
+	}
+
+	if d.Probe == events.ProbeOnOrder && h != nil {
+		err := a.awaitProbeOrder(ctx, h, d, &inf, res)
+		switch {
+		case ctx.Err() != nil:
+			log.Warn("stopped while awaiting the probe order; the next start undoes the apply and applies the revision again")
+			return res, false
+		case err != nil:
+			res.Timings[events.PhaseVerify] = msSince(phase)
+			return a.rollback(work, res, inf, "probe: "+err.Error()), true
 		}
 	}
+	pc, pr := a.ver.probe(work, d.Trunk)
+	res.Checks, res.Probe = append(res.Checks, pc), pr
 	res.Timings[events.PhaseVerify] = msSince(phase)
-	res.Checks = append(res.Checks, v.Checks...)
-	res.Trunk, res.Probe = v.Trunk, v.Probe
-	if !v.Passed() {
-		fail, _ := v.FirstFailure()
-		return a.rollback(ctx, res, inf, fail.Name+": "+fail.Detail)
+	if !pc.Passed {
+		return a.rollback(work, res, inf, pc.Name+": "+pc.Detail), true
 	}
 
 	hashes := map[string]string{}
@@ -380,7 +429,38 @@ func (a *Agent) Apply(ctx context.Context, d events.Desired) events.Result {
 	res.Outcome = events.OutcomeConverged
 	res.FinishedAt = time.Now().UTC()
 	log.Info("converged", "trunk", res.Trunk.State, "rtt_ms", res.Trunk.RTTMS, "probe", probeVerdict(res.Probe))
-	return res
+	return res, true
+}
+
+// awaitProbeOrder reports the checks passed (OutcomeAwaitingProbe) and waits for
+// the orchestrator's order for d's revision. It returns nil when the order says
+// probe, or why not.
+func (a *Agent) awaitProbeOrder(ctx context.Context, h *busHandles, d events.Desired, inf *InFlight, res events.Result) error {
+	orders := a.gate.await(d.Rollout, d.Revision)
+	defer a.gate.close()
+	inf.Phase = phaseAwaitingProbe
+	if err := a.saveInFlight(inf); err != nil {
+		return err
+	}
+	interim := res
+	interim.Outcome, interim.FinishedAt = events.OutcomeAwaitingProbe, time.Now().UTC()
+	a.publishResult(context.WithoutCancel(ctx), h, interim)
+	a.log.Info("checks passed; awaiting the probe order", "revision", d.Revision, "rollout", d.Rollout)
+	newer := func() bool {
+		gctx, cancel := context.WithTimeout(ctx, busOpTimeout)
+		defer cancel()
+		e, err := h.desired.Get(gctx, a.node)
+		if err != nil {
+			return false
+		}
+		nd, err := events.DecodeDesired(e.Value(), nil, a.node)
+		return err == nil && nd.Revision > d.Revision
+	}
+	err := a.waitForOrder(ctx, orders, d, newer)
+	if errors.Is(err, errProbeSuperseded) {
+		a.pokeNotify() // the notification was taken here: let Run read the key again
+	}
+	return err
 }
 
 // rollback restores the previous bytes, reloads, verifies the restored revision
@@ -404,10 +484,18 @@ func (a *Agent) rollback(ctx context.Context, res events.Result, inf InFlight, r
 	rc := a.ver.reload(ctx)
 	rc.Name = "rollback_" + rc.Name
 	res.Checks = append(res.Checks, rc)
+	if !rc.Passed && res.Outcome == events.OutcomeRolledBack {
+		// The previous files are back, but Asterisk did not read them: it may
+		// still run the failed revision. That is not a rollback.
+		res.Outcome = events.OutcomeFailed
+		res.Reason += "; the previous files are back but the reload failed (" + rc.Detail + "): Asterisk reads them when it reloads or starts"
+	}
 	if applied.Revision > 0 && applied.Trunk != nil && rc.Passed {
-		// No probe here: the far side may be what failed, and the restored
-		// revision was proven when it was applied.
-		v := a.ver.verify(ctx, *applied.Trunk, false)
+		// No probe here: the far side may run another revision, and a failed
+		// probe is an authentication failure its fail2ban counts. The
+		// orchestrator puts a failed site back and orders the probe of the
+		// restored revision once both sides run it.
+		v := a.ver.checks(ctx, *applied.Trunk)
 		for _, c := range v.Checks {
 			c.Name = "rollback_" + c.Name
 			res.Checks = append(res.Checks, c)

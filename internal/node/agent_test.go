@@ -21,6 +21,13 @@ import (
 
 const testSecret = "S3cure-Trunk-Secret-1"
 
+// seedTrunkFor is seedTrunk for another site.
+func seedTrunkFor(site string) events.Trunk {
+	t := seedTrunk()
+	t.Site = site
+	return t
+}
+
 // seedTrunk is the seed's LAN block with the fixtures' addresses (PBX
 // 127.0.0.2, OML 127.0.0.3) and a strong secret.
 func seedTrunk() events.Trunk {
@@ -48,12 +55,21 @@ type harness struct {
 	verify   time.Duration
 	// statusInterval overrides the status refresh period (default 300ms).
 	statusInterval time.Duration
+	// probeWait overrides the wait for a probe order (default 20s).
+	probeWait time.Duration
 }
 
 func newHarness(t *testing.T, srv *natstest.Server, role string) *harness {
 	t.Helper()
+	return newHarnessFor(t, srv, "bsas-1", role)
+}
+
+// newHarnessFor is newHarness for node <site>.<role>, so several agents can
+// share one server.
+func newHarnessFor(t *testing.T, srv *natstest.Server, site, role string) *harness {
+	t.Helper()
 	root := t.TempDir()
-	h := &harness{t: t, srv: srv, role: role, node: "bsas-1." + role, verify: 20 * time.Second,
+	h := &harness{t: t, srv: srv, role: role, node: site + "." + role, verify: 20 * time.Second,
 		confDir: filepath.Join(root, "etc"), stateDir: filepath.Join(root, "state"), fakeDir: filepath.Join(root, "fake")}
 	for _, d := range []string{h.confDir, h.fakeDir} {
 		require.NoError(t, os.MkdirAll(d, 0o755))
@@ -66,7 +82,7 @@ func newHarness(t *testing.T, srv *natstest.Server, role string) *harness {
 	require.NoError(t, os.WriteFile(filepath.Join(h.confDir, parent), []byte("; stock file\n"), 0o640))
 	ctx := context.Background()
 	c, err := srv.JS.OrderedConsumer(ctx, events.StreamResults, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.ResultSubject("bsas-1", role)}})
+		FilterSubjects: []string{events.ResultSubject(site, role)}})
 	require.NoError(t, err)
 	h.results = c
 	return h
@@ -78,7 +94,8 @@ func (h *harness) config() Config {
 		Command: fakeCommand(h.fakeDir, h.role, h.confDir),
 		// Generous for a loaded 2-core CI machine; tests that expect a failure
 		// shorten Verify.
-		Deadlines:      Deadlines{Command: 10 * time.Second, Verify: h.verify, Probe: 5 * time.Second},
+		Deadlines: Deadlines{Command: 10 * time.Second, Verify: h.verify, Probe: 5 * time.Second,
+			ProbeWait: cmp.Or(h.probeWait, 20*time.Second)},
 		StatusInterval: cmp.Or(h.statusInterval, 300*time.Millisecond), PollInterval: 50 * time.Millisecond,
 	}
 }

@@ -73,12 +73,15 @@ type FileNames struct {
 type Deadlines struct {
 	// Command bounds one CLI command; default 10s.
 	Command time.Duration `yaml:"command"`
-	// Verify bounds qualify polling plus the probe; default 30s. Both sides of a
-	// site apply concurrently, so a probe may fail until the far side has applied
-	// too: it is retried until this deadline.
+	// Verify bounds the checks after a reload (trunk object, qualify, dialplan);
+	// default 30s.
 	Verify time.Duration `yaml:"verify"`
 	// Probe bounds one probe call; default 8s (the probe dials with a 5 s timeout).
 	Probe time.Duration `yaml:"probe"`
+	// ProbeWait bounds the wait for the orchestrator's probe order after the
+	// checks passed (desired states put by a rollout); default 2m. Without an
+	// order by then the apply rolls back: the far side never reported.
+	ProbeWait time.Duration `yaml:"probe_wait"`
 }
 
 // LoadConfig reads and validates an agent config file. Unknown keys are errors.
@@ -111,7 +114,8 @@ func (c Config) Validate() error {
 	}
 	for name, d := range map[string]time.Duration{
 		"deadlines.command": c.Deadlines.Command, "deadlines.verify": c.Deadlines.Verify,
-		"deadlines.probe": c.Deadlines.Probe, "status_interval": c.StatusInterval, "poll_interval": c.PollInterval,
+		"deadlines.probe": c.Deadlines.Probe, "deadlines.probe_wait": c.Deadlines.ProbeWait,
+		"status_interval": c.StatusInterval, "poll_interval": c.PollInterval,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
@@ -139,6 +143,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Deadlines.Probe == 0 {
 		c.Deadlines.Probe = 8 * time.Second
+	}
+	if c.Deadlines.ProbeWait == 0 {
+		c.Deadlines.ProbeWait = 2 * time.Minute
 	}
 	if c.StatusInterval == 0 {
 		c.StatusInterval = 15 * time.Second

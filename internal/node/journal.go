@@ -53,6 +53,9 @@ type InFlight struct {
 const (
 	phaseWriting = "writing"
 	phaseWritten = "written"
+	// phaseAwaitingProbe: written, reloaded and checked; waiting for the probe
+	// order. A restart undoes it like any apply in flight.
+	phaseAwaitingProbe = "awaiting_probe"
 )
 
 type stateDir string

@@ -108,6 +108,7 @@ func (a *Agent) startService() (micro.Service, error) {
 	err = errors.Join(
 		g.AddEndpoint(events.EndpointCheck, checkH, micro.WithEndpointMetadata(map[string]string{"description": "verify the trunk now: object, qualify, dialplan, probe call"})),
 		g.AddEndpoint(events.EndpointStatus, statusH, micro.WithEndpointMetadata(map[string]string{"description": "applied revision, trunk state, drift"})),
+		g.AddEndpoint(events.EndpointProbe, a.probeHandler(), micro.WithEndpointMetadata(map[string]string{"description": "the orchestrator's probe order for the revision this node awaits a probe for"})),
 	)
 	if err != nil {
 		_ = svc.Stop()
@@ -134,6 +135,12 @@ func (a *Agent) ApplyCurrent(ctx context.Context) (res events.Result, ok bool, e
 	if err != nil {
 		return res, false, fmt.Errorf("apply current %s: %w", a.node, err)
 	}
+	// The service takes the probe order of a revision put by a rollout.
+	svc, err := a.startService()
+	if err != nil {
+		return res, false, fmt.Errorf("apply current %s: %w", a.node, err)
+	}
+	defer func() { _ = svc.Stop() }()
 	a.flushOutbox(ctx, h)
 	e, err := h.desired.Get(ctx, a.node)
 	if err != nil {

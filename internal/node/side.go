@@ -2,6 +2,8 @@ package node
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
@@ -20,6 +22,12 @@ type Side struct {
 	// ListCommand lists every trunk with its qualify state.
 	ListCommand string
 
+	// forceQualify says the side asks for a qualify before reading the state
+	// (res_pjsip); chan_sip's is never forced (see checkQualify).
+	forceQualify bool
+	// objectEvidence keeps the lines of the show command that prove the object.
+	objectEvidence func(out string) string
+
 	render      func(t asterisk.Trunk, f FileNames) (asterisk.Rendered, error)
 	trunkName   func(t events.Trunk) string
 	showCommand func(name string) string
@@ -37,6 +45,9 @@ func PBXSide() Side {
 		Program:     "pbx-node",
 		Reloads:     []string{"sip reload", "dialplan reload"},
 		ListCommand: "sip show peers",
+		objectEvidence: func(out string) string {
+			return keyLines(out, "* Name", "Context", "Addr->IP", "Def. Username", "Codecs", "Status", "Qualify Freq")
+		},
 		render: func(t asterisk.Trunk, f FileNames) (asterisk.Rendered, error) {
 			names := asterisk.DefaultPBXFiles()
 			override(&names.Peer, f.Trunk)
@@ -90,8 +101,12 @@ func OMLSide() Side {
 		Role:    events.RoleOML,
 		Program: "agents-node",
 		// `pjsip reload` does not exist on a stock 20.x (ASTERISK.md §5).
-		Reloads:     []string{"module reload res_pjsip.so", "dialplan reload"},
-		ListCommand: "pjsip show endpoints",
+		Reloads:      []string{"module reload res_pjsip.so", "dialplan reload"},
+		ListCommand:  "pjsip show endpoints",
+		forceQualify: true,
+		objectEvidence: func(out string) string {
+			return endpointBlock(out)
+		},
 		render: func(t asterisk.Trunk, f FileNames) (asterisk.Rendered, error) {
 			names := asterisk.DefaultOMLFiles()
 			override(&names.Wizard, f.Trunk)
@@ -153,6 +168,45 @@ func (s Side) trunkElsewhere(r asterisk.Rendered, f FileNames, rev uint64) aster
 		}
 	}
 	return out
+}
+
+// keyLines keeps the lines of a `sip show peer` detail whose key (before the
+// colon) is one of keys, in output order; the first lines when none match.
+func keyLines(out string, keys ...string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		k, _, ok := strings.Cut(l, ":")
+		if ok && slices.Contains(keys, strings.TrimSpace(k)) {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) == 0 {
+		return firstLines(out, 6)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// endpointBlock keeps the endpoint's own block of `pjsip show endpoint`: from
+// the "Endpoint:" line after the header's ===== rule to the next blank line.
+// The header block above it holds only <placeholders>.
+func endpointBlock(out string) string {
+	_, body, ok := strings.Cut(out, "=====")
+	if !ok {
+		return firstLines(out, 6)
+	}
+	var keep []string
+	for _, l := range strings.Split(body, "\n") {
+		switch {
+		case strings.TrimSpace(l) == "" && len(keep) > 0:
+			return strings.Join(keep, "\n")
+		case strings.HasPrefix(strings.TrimSpace(l), "Endpoint:") || len(keep) > 0:
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) == 0 {
+		return firstLines(out, 6)
+	}
+	return strings.Join(keep, "\n")
 }
 
 // SideFor returns the side of a role.

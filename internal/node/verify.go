@@ -115,15 +115,27 @@ func (v verifier) reload(ctx context.Context) events.Check {
 	return c
 }
 
-// verify runs every check after a reload; it stops at the first failure that
-// makes the next checks meaningless. probe=false skips the probe call (status
-// refreshes must never place calls).
+// verify runs the checks after a reload: the trunk object, qualify and the
+// managed dialplan, under one verify deadline; it stops at the first failure that
+// makes the next checks meaningless. With probe it then places the probe call
+// (once) under a deadline of its own; status refreshes never place calls.
 func (v verifier) verify(ctx context.Context, t events.Trunk, probe bool) Verification {
+	res := v.checks(ctx, t)
+	if !probe || !res.Passed() {
+		return res
+	}
+	pc, pr := v.probe(ctx, t)
+	res.Checks = append(res.Checks, pc)
+	res.Probe = pr
+	return res
+}
+
+// checks runs the trunk object, qualify and dialplan checks.
+func (v verifier) checks(ctx context.Context, t events.Trunk) Verification {
 	defer v.metrics.observePhase(events.PhaseVerify, time.Now())
 	var res Verification
 	name := v.side.trunkName(t)
-	deadline := time.Now().Add(v.cfg.Deadlines.Verify)
-	vctx, cancel := context.WithDeadline(ctx, deadline)
+	vctx, cancel := context.WithTimeout(ctx, v.cfg.Deadlines.Verify)
 	defer cancel()
 
 	obj := v.checkObject(vctx, name)
@@ -135,51 +147,84 @@ func (v verifier) verify(ctx context.Context, t events.Trunk, probe bool) Verifi
 	q, st := v.checkQualify(vctx, name)
 	res.Checks = append(res.Checks, q)
 	res.Trunk = st
-	dp := v.checkDialplan(vctx, t)
-	res.Checks = append(res.Checks, dp)
-	if !q.Passed || !dp.Passed || !probe {
+	if !q.Passed {
 		return res
 	}
-	pc, pr := v.checkProbe(vctx, t.ProbeNumber)
-	res.Checks = append(res.Checks, pc)
-	res.Probe = pr
+	res.Checks = append(res.Checks, v.checkDialplan(vctx, t))
 	return res
 }
 
-// probe places the probe call alone, under its own verify deadline.
+// probe places the probe call once, under its own deadline.
 func (v verifier) probe(ctx context.Context, t events.Trunk) (events.Check, *events.Probe) {
-	pctx, cancel := context.WithTimeout(ctx, v.cfg.Deadlines.Verify)
+	pctx, cancel := context.WithTimeout(ctx, v.cfg.Deadlines.Probe)
 	defer cancel()
 	return v.checkProbe(pctx, t.ProbeNumber)
 }
 
+// outOfTime says that a check ran out of time, which is not what it checks
+// failing: "qualify took the whole deadline" must not read as "the dialplan is
+// missing".
+func (v verifier) outOfTime(check string) string {
+	return fmt.Sprintf("ran out of time: the verify deadline (%s) ended before %s could be read; nothing was found wrong with it", v.cfg.Deadlines.Verify, check)
+}
+
+// checkObject polls for the trunk object until it exists or the deadline
+// passes: `sip reload` returns before chan_sip has read the new peers (with 3,000
+// peers a new one appeared 0.4 s after the command returned), so one look right
+// after the reload is not an answer.
 func (v verifier) checkObject(ctx context.Context, name string) events.Check {
 	cmd := v.side.showCommand(name)
 	c := events.Check{Name: CheckObject}
-	out, err := v.run(ctx, cmd)
-	c.Raw = rawLines(cmd, firstLines(out, 6))
-	if err == nil {
-		err = v.side.parseShow([]byte(out))
+	var (
+		out string
+		err error
+	)
+	for {
+		out, err = v.run(ctx, cmd)
+		if err == nil {
+			err = v.side.parseShow([]byte(out))
+		}
+		if err == nil || errors.Is(err, ErrAsteriskDown) || !sleepCtx(ctx, v.cfg.PollInterval) {
+			break
+		}
 	}
-	if err != nil {
+	c.Raw = rawLines(cmd, v.side.objectEvidence(out))
+	switch {
+	case err == nil:
+		c.Passed = true
+		c.Detail = fmt.Sprintf("%s %s exists", v.side.objectKind(), name)
+	case ctx.Err() != nil && !errors.Is(err, ErrAsteriskDown):
+		c.Detail = fmt.Sprintf("%s %s does not exist %s after the reload: %v", v.side.objectKind(), name, v.cfg.Deadlines.Verify, err)
+	default:
 		c.Detail = fmt.Sprintf("%s %s does not exist after the reload: %v", v.side.objectKind(), name, err)
-		return c
 	}
-	c.Passed = true
-	c.Detail = fmt.Sprintf("%s %s exists", v.side.objectKind(), name)
 	return c
 }
 
-// checkQualify forces a qualify and polls until the trunk answers or the verify
-// deadline passes. UNKNOWN and NonQual are pending, not down: OML showed NonQual
-// for 54 s after a start with qualify_frequency=60 (ASTERISK.md §5).
+// checkQualify reads the trunk's qualify state until it says the far side
+// answers, or the deadline passes.
+//
+// On res_pjsip it first forces a qualify (`pjsip qualify`): res_pjsip keeps its
+// own schedule whatever the answer. On chan_sip it never does: a forced `sip
+// qualify peer` that gets no answer cancels the peer's scheduled qualify for
+// good, so the peer keeps its last state (OK) while the far side is down, and a
+// peer forced while down stays UNREACHABLE after it returns. pbx-node only reads
+// chan_sip's own view, which the reload re-armed. A new peer shows UNKNOWN until
+// chan_sip's first qualify of it, which after a reload may come minutes later on
+// a PBX with thousands of peers (it qualifies them one after another): UNKNOWN is
+// not a verdict either way, so it passes as pending and the probe call decides.
+// UNKNOWN/NonQual on res_pjsip after a forced qualify, UNREACHABLE, LAGGED and
+// Unavail are polled until the deadline: LAGGED means chan_sip refuses calls
+// (cause 20) just as UNREACHABLE does.
 func (v verifier) checkQualify(ctx context.Context, name string) (events.Check, events.TrunkState) {
 	c := events.Check{Name: CheckQualify}
-	qcmd := v.side.qualify(name)
-	if out, err := v.run(ctx, qcmd); err != nil {
-		c.Raw = rawLines(qcmd, out)
-		c.Detail = err.Error()
-		return c, events.TrunkState{State: "unknown"}
+	if v.side.forceQualify {
+		qcmd := v.side.qualify(name)
+		if out, err := v.run(ctx, qcmd); err != nil {
+			c.Raw = rawLines(qcmd, out)
+			c.Detail = err.Error()
+			return c, events.TrunkState{State: "unknown"}
+		}
 	}
 	var (
 		st      events.TrunkState
@@ -196,22 +241,32 @@ func (v verifier) checkQualify(ctx context.Context, name string) (events.Check, 
 			var pending bool
 			st, pending, err = v.side.trunkState([]byte(out), name)
 			lastErr = err
-			if err == nil && st.Reachable {
+			switch {
+			case err == nil && st.Reachable:
 				c.Passed = true
 				c.Detail = fmt.Sprintf("%s answers qualify: %s (%.3g ms)", name, st.State, st.RTTMS)
 				c.Raw = rawLines(v.side.ListCommand, trunkLines(out, name))
 				return c, st
+			case err == nil && pending && !v.side.forceQualify:
+				c.Passed = true
+				c.Detail = fmt.Sprintf("%s is %s: chan_sip has not qualified it yet (it qualifies peers one after another after a reload, on its own schedule, which pbxfleet never forces); the probe call decides", name, st.State)
+				c.Raw = rawLines(v.side.ListCommand, trunkLines(out, name))
+				return c, st
 			}
-			_ = pending // pending and down both keep polling until the deadline
 		}
-		if !sleepCtx(ctx, v.cfg.PollInterval) {
+		if errors.Is(lastErr, ErrAsteriskDown) || !sleepCtx(ctx, v.cfg.PollInterval) {
 			break
 		}
 	}
 	c.Raw = rawLines(v.side.ListCommand, trunkLines(lastOut, name))
-	if lastErr != nil {
+	switch {
+	case lastErr != nil && ctx.Err() != nil && lastOut == "":
+		c.Detail = v.outOfTime("the qualify state")
+	case lastErr != nil:
 		c.Detail = fmt.Sprintf("%s: %v", name, lastErr)
-	} else {
+	case st.State == "LAGGED":
+		c.Detail = fmt.Sprintf("%s is %s at the deadline: it answers later than its qualifymax, and chan_sip refuses calls to it (cause 20)", name, st.State)
+	default:
 		c.Detail = fmt.Sprintf("%s did not answer qualify before the deadline: %s", name, st.State)
 	}
 	if st.State == "" {
@@ -227,6 +282,12 @@ func (v verifier) checkDialplan(ctx context.Context, t events.Trunk) events.Chec
 	for _, ctxName := range sortedKeys(want) {
 		cmd := "dialplan show " + ctxName
 		out, err := v.run(ctx, cmd)
+		if err != nil && ctx.Err() != nil {
+			c.Passed = false
+			c.Detail = v.outOfTime("the dialplan of " + ctxName)
+			c.Raw = append(c.Raw, rawLines(cmd, firstLines(out, 4))...)
+			return c
+		}
 		var show asterisk.DialplanShow
 		if err == nil {
 			show, err = asterisk.ParseDialplanShow([]byte(out))
@@ -253,47 +314,28 @@ func (v verifier) checkDialplan(ctx context.Context, t events.Trunk) events.Chec
 
 var probeValueRE = regexp.MustCompile(`^([A-Z]+):([0-9]{1,3})$`)
 
-// checkProbe dials the probe number over the trunk through the managed probe
-// context and reads the outcome back from AstDB (ASTERISK.md §7). Cause 1 proves
-// the trunk; anything else is retried until the verify deadline, because the far
-// side of the site applies concurrently and may not have its new config yet.
+// checkProbe dials the probe number over the trunk once, through the managed
+// probe context, and reads the outcome back from AstDB (ASTERISK.md §7). Cause 1
+// proves the trunk. It is never retried: a failed call is an authentication
+// failure in the far side's log, which fail2ban counts (its stock asterisk filter
+// bans after a handful); the caller places it only once the far side runs the
+// revision it is proving (ProbeOnOrder).
 func (v verifier) checkProbe(ctx context.Context, number string) (events.Check, *events.Probe) {
 	c := events.Check{Name: CheckProbe}
 	pr := &events.Probe{Number: number, Verdict: VerdictNoResult}
-	fam, key := asterisk.ProbeDBFamily, asterisk.ProbeDBKey
-	var last *events.Probe // the last attempt that recorded an outcome
-	var lastRaw []string
-	for attempt := 1; ; attempt++ {
-		cur := &events.Probe{Number: number, Verdict: VerdictNoResult}
-		raw, err := v.probeOnce(ctx, number, fam, key, cur)
-		v.metrics.probe(cur.Verdict)
-		if err == nil {
-			last, lastRaw = cur, raw
-		}
-		c.Raw = raw
-		if err == nil && cur.Verdict == VerdictTrunkWorks {
-			c.Passed = true
-			c.Detail = fmt.Sprintf("probe to %s ended %s:%d (unallocated number after authentication): the trunk carries calls in this direction", number, cur.DialStatus, cur.HangupCause)
-			return c, cur
-		}
-		if err != nil {
-			c.Detail = err.Error()
-		} else {
-			c.Detail = probeFailure(cur)
-		}
-		if cur.Verdict == VerdictAnswered || errors.Is(err, ErrAsteriskDown) {
-			return c, cur // retrying cannot help, and must not ring anyone again
-		}
-		if ctx.Err() != nil || !sleepCtx(ctx, v.cfg.PollInterval*2) {
-			// The deadline may cut the last attempt short: report the last
-			// outcome a call actually recorded, it is the evidence.
-			if last != nil {
-				c.Detail, c.Raw, pr = probeFailure(last), lastRaw, last
-			}
-			c.Detail = fmt.Sprintf("%s (after %d attempts)", c.Detail, attempt)
-			return c, pr
-		}
+	raw, err := v.probeOnce(ctx, number, asterisk.ProbeDBFamily, asterisk.ProbeDBKey, pr)
+	v.metrics.probe(pr.Verdict)
+	c.Raw = raw
+	switch {
+	case err != nil:
+		c.Detail = err.Error()
+	case pr.Verdict == VerdictTrunkWorks:
+		c.Passed = true
+		c.Detail = fmt.Sprintf("probe to %s ended %s:%d (unallocated number after authentication): the trunk carries calls in this direction", number, pr.DialStatus, pr.HangupCause)
+	default:
+		c.Detail = probeFailure(pr)
 	}
+	return c, pr
 }
 
 func (v verifier) probeOnce(ctx context.Context, number, fam, key string, pr *events.Probe) ([]string, error) {

@@ -180,7 +180,7 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 		}
 		fmt.Fprintf(out, "  [%s] %s\n         %s\n", mark, c.claim, c.proof)
 	}
-	fmt.Fprintf(out, "\nLook deeper with the nats CLI (go install github.com/nats-io/natscli/nats@v0.5.0)%s:\n", map[bool]string{true: "", false: " — run `pbxfleet demo --keep` to keep this fleet up"}[f.keep])
+	fmt.Fprintf(out, "\nLook deeper with the nats CLI (go install github.com/nats-io/natscli/nats@v0.5.1)%s:\n", map[bool]string{true: "", false: " — run `pbxfleet demo --keep` to keep this fleet up"}[f.keep])
 	for _, c := range []string{
 		"nats --server %[1]s kv ls pbxfleet_desired",
 		"nats --server %[1]s kv get pbxfleet_desired %[2]s.pbx --raw",

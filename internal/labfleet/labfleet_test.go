@@ -2,6 +2,7 @@ package labfleet
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,8 +54,10 @@ func startFleet(t *testing.T, srv *natstest.Server, sites []Site) *Fleet {
 	return f
 }
 
+// put puts d as a rollout does: the probe waits for its order.
 func put(t *testing.T, srv *natstest.Server, d events.Desired) {
 	t.Helper()
+	d.Rollout, d.Probe = "r-lab", events.ProbeOnOrder
 	data, _, err := events.Encode(events.SourceOrchestrator, d)
 	require.NoError(t, err)
 	kv, err := srv.JS.KeyValue(context.Background(), events.BucketDesired)
@@ -63,12 +66,28 @@ func put(t *testing.T, srv *natstest.Server, d events.Desired) {
 	require.NoError(t, err)
 }
 
-// results collects the first result of each wanted node.
+// results collects the final result of each wanted node, ordering the probes
+// as the orchestrator does: once every node of a site that was put awaits its
+// probe, each is ordered to probe; once one ended otherwise, the others are
+// ordered to cancel.
 func results(t *testing.T, srv *natstest.Server, want int) map[string]events.Result {
 	t.Helper()
 	c, err := srv.JS.OrderedConsumer(context.Background(), events.StreamResults, jetstream.OrderedConsumerConfig{})
 	require.NoError(t, err)
+	kv, err := srv.JS.KeyValue(context.Background(), events.BucketDesired)
+	require.NoError(t, err)
+	sitePut := func(site string) []string { // the nodes of site that were put
+		var out []string
+		for _, role := range []string{events.RolePBX, events.RoleOML} {
+			if _, err := kv.Get(context.Background(), events.NodeID(site, role)); err == nil {
+				out = append(out, events.NodeID(site, role))
+			}
+		}
+		return out
+	}
 	got := map[string]events.Result{}
+	awaiting := map[string]uint64{}
+	ordered := map[string]bool{}
 	deadline := time.Now().Add(60 * time.Second)
 	for len(got) < want && time.Now().Before(deadline) {
 		msg, err := c.Next(jetstream.FetchMaxWait(time.Until(deadline)))
@@ -77,7 +96,38 @@ func results(t *testing.T, srv *natstest.Server, want int) map[string]events.Res
 		}
 		r, err := events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject())
 		require.NoError(t, err)
-		got[r.Node] = r
+		if !r.Outcome.Final() {
+			awaiting[r.Node] = r.Revision
+		} else {
+			got[r.Node] = r
+		}
+		site, _, _ := events.ParseNodeID(r.Node)
+		nodes := sitePut(site)
+		action, why := events.ProbeActionProbe, ""
+		ready := true
+		for _, n := range nodes {
+			fin, done := got[n]
+			switch {
+			case done && fin.Outcome != events.OutcomeConverged:
+				action, why = events.ProbeActionCancel, n+" "+string(fin.Outcome)
+			case done:
+			case awaiting[n] == 0:
+				ready = false
+			}
+		}
+		if !ready && action == events.ProbeActionProbe {
+			continue
+		}
+		for _, n := range nodes {
+			if _, done := got[n]; done || awaiting[n] == 0 || ordered[n] {
+				continue
+			}
+			ordered[n] = true
+			s, role, _ := events.ParseNodeID(n)
+			body, _ := json.Marshal(events.ProbeOrder{Rollout: "r-lab", Revision: awaiting[n], Action: action, Reason: why})
+			_, err := srv.Conn.Request(events.ProbeSubject(s, role), body, 5*time.Second)
+			require.NoError(t, err)
+		}
 	}
 	require.Len(t, got, want, "results within 60s")
 	return got

@@ -97,7 +97,7 @@ func CLI(t testing.TB) string {
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("the nats CLI is not installed (.ci/run installs it)")
 	}
-	t.Skip("the nats CLI is not installed (go install github.com/nats-io/natscli/nats@v0.5.0)")
+	t.Skip("the nats CLI is not installed (go install github.com/nats-io/natscli/nats@v0.5.1)")
 	return ""
 }
 

@@ -161,6 +161,11 @@ func (v verifier) probe(ctx context.Context, t events.Trunk) (events.Check, *eve
 	return v.checkProbe(pctx, t.ProbeNumber)
 }
 
+// qualifyGrace is how long a chan_sip peer that was never qualified (UNKNOWN) is
+// read before it passes as pending: chan_sip's own first qualify of a new peer,
+// and its 4 s timeout (2 × qualifymax), fit in it on a PBX with few peers.
+const qualifyGrace = 5 * time.Second
+
 // outOfTime says that a check ran out of time, which is not what it checks
 // failing: "qualify took the whole deadline" must not read as "the dialplan is
 // missing".
@@ -213,7 +218,10 @@ func (v verifier) checkObject(ctx context.Context, name string) events.Check {
 // chan_sip's first qualify of it, which after a reload may come minutes later on
 // a PBX with thousands of peers (it qualifies them one after another): UNKNOWN is
 // not a verdict either way, so it passes as pending and the probe call decides.
-// UNKNOWN/NonQual on res_pjsip after a forced qualify, UNREACHABLE, LAGGED and
+// It is still read for qualifyGrace first: on a PBX with few peers chan_sip's
+// first qualify comes within a second of the reload, and its verdict says more
+// than a failed call would. UNKNOWN/NonQual on res_pjsip after a forced qualify,
+// UNREACHABLE, LAGGED and
 // Unavail are polled until the deadline: LAGGED means chan_sip refuses calls
 // (cause 20) just as UNREACHABLE does.
 func (v verifier) checkQualify(ctx context.Context, name string) (events.Check, events.TrunkState) {
@@ -230,6 +238,7 @@ func (v verifier) checkQualify(ctx context.Context, name string) (events.Check, 
 		st      events.TrunkState
 		lastOut string
 		lastErr error
+		started = time.Now()
 	)
 	for {
 		out, err := v.run(ctx, v.side.ListCommand)
@@ -247,7 +256,7 @@ func (v verifier) checkQualify(ctx context.Context, name string) (events.Check, 
 				c.Detail = fmt.Sprintf("%s answers qualify: %s (%.3g ms)", name, st.State, st.RTTMS)
 				c.Raw = rawLines(v.side.ListCommand, trunkLines(out, name))
 				return c, st
-			case err == nil && pending && !v.side.forceQualify:
+			case err == nil && pending && !v.side.forceQualify && time.Since(started) >= min(qualifyGrace, v.cfg.Deadlines.Verify/2):
 				c.Passed = true
 				c.Detail = fmt.Sprintf("%s is %s: chan_sip has not qualified it yet (it qualifies peers one after another after a reload, on its own schedule, which pbxfleet never forces); the probe call decides", name, st.State)
 				c.Raw = rawLines(v.side.ListCommand, trunkLines(out, name))

@@ -117,6 +117,10 @@ const (
 	MsgRestoreUnconfirmed = "%s restore revision %d: %s"
 	// MsgNoResult stands for the outcome of a node that did not report.
 	MsgNoResult = "no result"
+	// MsgProbeCancelled: the node that ended otherwise, its outcome, its reason.
+	MsgProbeCancelled = "the far side %s ended %s (%s); nothing to prove the trunk against"
+	// MsgProbeSiteOver: site, its outcome.
+	MsgProbeSiteOver = "site %s is %s already"
 	// MsgAndMore ends a list cut short: how many more.
 	MsgAndMore = "and %d more"
 )

@@ -157,6 +157,9 @@ func (p *passState) run(ctx context.Context) error {
 			return err
 		}
 		p.evaluate()
+		if err := p.orderProbes(ctx); err != nil {
+			return err
+		}
 		if p.r.Phase != PhaseRunning {
 			return nil // paused: nothing new starts
 		}
@@ -175,6 +178,9 @@ func (p *passState) run(ctx context.Context) error {
 		p.evaluate()
 		p.cover()
 		if err := p.putRestores(ctx); err != nil {
+			return err
+		}
+		if err := p.orderProbes(ctx); err != nil {
 			return err
 		}
 		p.finishRestore()
@@ -207,6 +213,10 @@ func (p *passState) fold() {
 			continue
 		}
 		n := &p.r.Sites[l.site].Nodes[l.node]
+		if !o.res.Outcome.Final() {
+			foldAwaiting(n, o.res)
+			continue
+		}
 		switch {
 		case n.UpToDate:
 		case o.res.Revision == n.Revision && n.Result == nil:
@@ -458,7 +468,7 @@ func (p *passState) putInFlight(ctx context.Context) error {
 			}
 			d := events.Desired{
 				Node: s.node(n.Role), Revision: n.Revision, Rollout: r.ID, PlanHash: r.PlanHash,
-				Trunk: intents[s.Site].Nodes[n.Role].Trunk,
+				Trunk: intents[s.Site].Nodes[n.Role].Trunk, Probe: events.ProbeOnOrder,
 			}
 			prev := n.PrevRevision
 			out, ks, err := p.d.e.ensurePut(ctx, d, func(ks keyState) bool {
@@ -548,7 +558,7 @@ func (p *passState) putRestores(ctx context.Context) error {
 		case ours && ks.d.Revision == n.Revision && ni.Prev == nil:
 			n.RestoreNote = ReasonNoPrevious
 		case ours && ks.d.Revision == n.Revision:
-			d := events.Desired{Node: node, Revision: n.RestoreRevision, Rollout: r.ID, PlanHash: ni.PrevPlanHash, Trunk: *ni.Prev}
+			d := events.Desired{Node: node, Revision: n.RestoreRevision, Rollout: r.ID, PlanHash: ni.PrevPlanHash, Trunk: *ni.Prev, Probe: events.ProbeOnOrder}
 			fwd := n.Revision
 			out, _, err := p.d.e.ensurePut(ctx, d, func(ks keyState) bool {
 				return ks.exists && ks.d.Rollout == r.ID && ks.d.Revision == fwd

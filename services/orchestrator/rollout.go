@@ -203,6 +203,8 @@ type NodeState struct {
 	// RestoreNote says why a covered node needs or gets no restore, a reason
 	// constant (ReasonNoPrevious, ReasonNotPut, ReasonSuperseded).
 	RestoreNote string `json:"restore_note,omitempty"`
+	// Probe is the node's probe phase for the revision it is applying.
+	Probe *ProbeState `json:"probe,omitempty"`
 }
 
 // NodeResult summarizes one events.Result.

@@ -31,7 +31,22 @@ const (
 	reject
 	silent // handles the revision and never reports
 	hold   // reports converged only when the test calls release
+	// The probe protocol (desired states with events.ProbeOnOrder): report
+	// awaiting_probe, then take the orchestrator's order on the node's probe
+	// endpoint and report converged, or rolled_back on a cancel.
+	awaitOrder
+	// awaitOrder whose probe call fails (rolled_back with cause 21).
+	awaitProbeFails
+	// awaitOrder whose awaiting_probe report waits for releaseAwaiting.
+	awaitHeld
 )
+
+// order is a probe order a simulated node received, and when.
+type order struct {
+	node string
+	o    events.ProbeOrder
+	at   time.Time
+}
 
 // fleet simulates the node agents of many sites with one watcher on the whole
 // pbxfleet_desired bucket: like internal/node, each node handles a revision only
@@ -51,6 +66,16 @@ type fleet struct {
 	seen    map[string][]uint64 // revisions each node's key showed the watcher
 	held    []events.Result
 	changed chan struct{}
+	// The probe protocol: what each node awaits an order for, the held
+	// awaiting_probe reports, and every order received.
+	awaiting     map[string]awaitingOrder
+	heldAwaiting []events.Result
+	orders       []order
+}
+
+type awaitingOrder struct {
+	d events.Desired
+	b behaviour
 }
 
 func startFleet(t testing.TB, srv *natstest.Server, behave func(node string, rev uint64) behaviour, down ...string) *fleet {
@@ -61,8 +86,11 @@ func startFleet(t testing.TB, srv *natstest.Server, behave func(node string, rev
 	f := &fleet{
 		t: t, js: srv.JS, kv: kv, behave: behave,
 		down: map[string]bool{}, last: map[string]uint64{}, handled: map[string][]uint64{}, seen: map[string][]uint64{},
-		changed: make(chan struct{}),
+		changed: make(chan struct{}), awaiting: map[string]awaitingOrder{},
 	}
+	sub, err := srv.Conn.Subscribe(events.NodeSubjectPrefix+".*.*."+events.EndpointProbe, func(m *nats.Msg) { f.order(ctx, m) })
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	for _, s := range down {
 		f.down[s] = true
 	}
@@ -114,6 +142,23 @@ func (f *fleet) handle(ctx context.Context, e jetstream.KeyValueEntry) {
 	}
 	f.handled[d.Node] = append(f.handled[d.Node], d.Revision)
 	b := f.behave(d.Node, d.Revision)
+	if b == awaitOrder || b == awaitProbeFails || b == awaitHeld {
+		if d.Probe != events.ProbeOnOrder {
+			f.t.Errorf("fleet: %s revision %d was put without probe %s", d.Node, d.Revision, events.ProbeOnOrder)
+		}
+		f.awaiting[d.Node] = awaitingOrder{d: d, b: b}
+		res := result(site, role, d, converge)
+		res.Outcome, res.Probe = events.OutcomeAwaitingProbe, nil
+		if b == awaitHeld {
+			f.heldAwaiting = append(f.heldAwaiting, res)
+		}
+		f.notifyLocked()
+		f.mu.Unlock()
+		if b != awaitHeld {
+			f.publish(ctx, res)
+		}
+		return
+	}
 	res := result(site, role, d, b)
 	if b == hold {
 		f.held = append(f.held, res)
@@ -123,6 +168,66 @@ func (f *fleet) handle(ctx context.Context, e jetstream.KeyValueEntry) {
 	if b != silent && b != hold {
 		f.publish(ctx, res)
 	}
+}
+
+// order takes a probe order as a node agent does: only for the revision it
+// awaits; then it reports the final result.
+func (f *fleet) order(ctx context.Context, m *nats.Msg) {
+	o, err := events.DecodeProbeOrder(m.Data)
+	if err != nil {
+		f.t.Errorf("fleet: bad probe order on %s: %v", m.Subject, err)
+		return
+	}
+	parts := strings.Split(m.Subject, ".")
+	node := events.NodeID(parts[2], parts[3])
+	f.mu.Lock()
+	f.orders = append(f.orders, order{node: node, o: o, at: time.Now()})
+	aw, ok := f.awaiting[node]
+	taken := ok && aw.d.Revision == o.Revision && aw.d.Rollout == o.Rollout
+	if taken {
+		delete(f.awaiting, node)
+	}
+	f.notifyLocked()
+	f.mu.Unlock()
+	ans, _ := json.Marshal(events.ProbeAnswer{Accepted: taken})
+	_ = m.Respond(ans)
+	if !taken {
+		return
+	}
+	site, role, _ := events.ParseNodeID(node)
+	res := result(site, role, aw.d, converge)
+	switch {
+	case o.Action == events.ProbeActionCancel:
+		res.Outcome, res.Reason, res.Probe = events.OutcomeRolledBack, "probe: cancelled: "+o.Reason, nil
+	case aw.b == awaitProbeFails:
+		res.Outcome, res.Reason = events.OutcomeRolledBack, "probe: ended CONGESTION:21"
+		res.Probe = &events.Probe{Number: "999", DialStatus: "CONGESTION", HangupCause: 21, Verdict: "auth_or_far_trunk"}
+	}
+	f.publish(ctx, res)
+}
+
+// releaseAwaiting publishes the held awaiting_probe reports.
+func (f *fleet) releaseAwaiting(ctx context.Context) {
+	f.mu.Lock()
+	held := f.heldAwaiting
+	f.heldAwaiting = nil
+	f.mu.Unlock()
+	for _, r := range held {
+		f.publish(ctx, r)
+	}
+}
+
+// ordersFor returns the orders node received, in order.
+func (f *fleet) ordersFor(node string) []events.ProbeOrder {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []events.ProbeOrder
+	for _, o := range f.orders {
+		if o.node == node {
+			out = append(out, o.o)
+		}
+	}
+	return out
 }
 
 func result(site, role string, d events.Desired, b behaviour) events.Result {

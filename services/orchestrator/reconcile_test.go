@@ -164,3 +164,36 @@ func TestReconcileSteps(t *testing.T) {
 		})
 	}
 }
+
+func TestFoldAwaiting(t *testing.T) {
+	ordered := t0.Add(time.Second)
+	ready := func(rev uint64, at time.Duration) events.Result {
+		return events.Result{Revision: rev, Outcome: events.OutcomeAwaitingProbe, FinishedAt: t0.Add(at)}
+	}
+	tests := []struct {
+		name string
+		n    NodeState
+		res  events.Result
+		want *ProbeState
+	}{
+		{name: "first report", n: NodeState{Revision: 2, Put: true}, res: ready(2, 0),
+			want: &ProbeState{Revision: 2, ReadyAt: t0}},
+		{name: "the restore revision", n: NodeState{Revision: 2, Put: true, Result: res(events.OutcomeRolledBack), RestoreRevision: 3}, res: ready(3, 0),
+			want: &ProbeState{Revision: 3, ReadyAt: t0}},
+		{name: "another revision", n: NodeState{Revision: 2, Put: true}, res: ready(5, 0)},
+		{name: "after the final result", n: NodeState{Revision: 2, Put: true, Result: res(events.OutcomeConverged)}, res: ready(2, 0)},
+		{name: "again after the order: the node restarted and is ordered again",
+			n:   NodeState{Revision: 2, Put: true, Probe: &ProbeState{Revision: 2, ReadyAt: t0, OrderedAt: &ordered, Action: events.ProbeActionProbe}},
+			res: ready(2, 2*time.Second), want: &ProbeState{Revision: 2, ReadyAt: t0.Add(2 * time.Second)}},
+		{name: "a late copy of the report the order answered",
+			n:   NodeState{Revision: 2, Put: true, Probe: &ProbeState{Revision: 2, ReadyAt: t0, OrderedAt: &ordered, Action: events.ProbeActionProbe}},
+			res: ready(2, 0), want: &ProbeState{Revision: 2, ReadyAt: t0, OrderedAt: &ordered, Action: events.ProbeActionProbe}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := tt.n
+			foldAwaiting(&n, tt.res)
+			assert.Equal(t, tt.want, n.Probe)
+		})
+	}
+}

@@ -1,0 +1,138 @@
+package orchestrator_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/natstest"
+	"github.com/pbxfleet/pbxfleet/services/orchestrator"
+)
+
+// waitRecord polls the rollout's record until cond holds (a bound, not a
+// speed assertion).
+func waitRecord(t *testing.T, e *orchestrator.Engine, id, what string, cond func(orchestrator.Rollout) bool) orchestrator.Rollout {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := e.Get(context.Background(), id)
+		require.NoError(t, err)
+		if cond(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not happen: %s", what, dump(r))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func nodeState(r orchestrator.Rollout, site, role string) orchestrator.NodeState {
+	s, _ := r.Site(site)
+	for _, n := range s.Nodes {
+		if n.Role == role {
+			return n
+		}
+	}
+	return orchestrator.NodeState{}
+}
+
+// TestProbeOrderedOnlyWhenBothSidesApplied: a node that applied and awaits its
+// probe gets no order while its far side has not applied; when it has, both
+// are ordered once and the site converges.
+func TestProbeOrderedOnlyWhenBothSidesApplied(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx := testCtx(t)
+	f := startFleet(t, srv, func(node string, _ uint64) behaviour {
+		if node == "s1.oml" {
+			return awaitHeld
+		}
+		return awaitOrder
+	})
+	e := newEngine(t, srv)
+	r, err := e.Start(ctx, plan(5060, "s1"), orchestrator.Strategy{SiteDeadline: 30 * time.Second})
+	require.NoError(t, err)
+	done := runAsync(ctx, e, r.ID)
+
+	// The pass that recorded s1.pbx awaiting is the pass that would have ordered.
+	at := waitRecord(t, e, r.ID, "s1.pbx awaiting its probe in the record", func(r orchestrator.Rollout) bool {
+		return nodeState(r, "s1", events.RolePBX).Probe != nil
+	})
+	pbx := nodeState(at, "s1", events.RolePBX)
+	assert.Nil(t, pbx.Probe.OrderedAt, "no order while the far side has not applied")
+	assert.Empty(t, f.ordersFor("s1.pbx"))
+
+	f.releaseAwaiting(ctx)
+	out := <-done
+	require.NoError(t, out.err)
+	require.Equal(t, orchestrator.PhaseSucceeded, out.r.Phase, dump(out.r))
+	for _, node := range []string{"s1.pbx", "s1.oml"} {
+		orders := f.ordersFor(node)
+		require.Len(t, orders, 1, node)
+		assert.Equal(t, events.ProbeActionProbe, orders[0].Action)
+		assert.Equal(t, uint64(1), orders[0].Revision)
+		assert.Equal(t, r.ID, orders[0].Rollout)
+	}
+	for _, role := range []string{events.RolePBX, events.RoleOML} {
+		n := nodeState(out.r, "s1", role)
+		require.NotNil(t, n.Probe, role)
+		require.NotNil(t, n.Probe.OrderedAt, role)
+		assert.Equal(t, events.OutcomeConverged, n.Result.Outcome)
+	}
+}
+
+// TestProbeCancelledWhenTheFarSideFails: when one side rolls back before its
+// probe, the side awaiting its probe is told to cancel (and rolls back at once)
+// instead of waiting out its deadline; nobody places a call.
+func TestProbeCancelledWhenTheFarSideFails(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx := testCtx(t)
+	f := startFleet(t, srv, func(node string, _ uint64) behaviour {
+		if node == "s1.oml" {
+			return rollBack
+		}
+		return awaitOrder
+	})
+	e := newEngine(t, srv)
+	r, err := e.Start(ctx, plan(5060, "s1"), orchestrator.Strategy{SiteDeadline: 30 * time.Second, MaxFailed: 1})
+	require.NoError(t, err)
+	out := <-runAsync(ctx, e, r.ID)
+	require.NoError(t, out.err)
+	require.Equal(t, orchestrator.SiteFailed, siteOutcomes(out.r)["s1"], dump(out.r))
+	orders := f.ordersFor("s1.pbx")
+	require.NotEmpty(t, orders)
+	assert.Equal(t, events.ProbeActionCancel, orders[0].Action)
+	assert.Contains(t, orders[0].Reason, "s1.oml")
+	assert.Empty(t, f.ordersFor("s1.oml"), "the failed side awaits nothing")
+	pbx := nodeState(out.r, "s1", events.RolePBX)
+	require.NotNil(t, pbx.Result)
+	assert.Equal(t, events.OutcomeRolledBack, pbx.Result.Outcome)
+	assert.True(t, strings.Contains(pbx.Result.Reason, "cancel"), pbx.Result.Reason)
+}
+
+// TestProbeFailureFailsTheSite: both sides applied, the probe call failed on
+// one: the site fails with that node's reason.
+func TestProbeFailureFailsTheSite(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx := testCtx(t)
+	f := startFleet(t, srv, func(node string, _ uint64) behaviour {
+		if node == "s1.pbx" {
+			return awaitProbeFails
+		}
+		return awaitOrder
+	})
+	e := newEngine(t, srv)
+	r, err := e.Start(ctx, plan(5060, "s1"), orchestrator.Strategy{SiteDeadline: 30 * time.Second, MaxFailed: 1})
+	require.NoError(t, err)
+	out := <-runAsync(ctx, e, r.ID)
+	require.NoError(t, out.err)
+	s, _ := out.r.Site("s1")
+	require.Equal(t, orchestrator.SiteFailed, s.Outcome, dump(out.r))
+	assert.Contains(t, s.Message, "CONGESTION:21")
+	assert.Len(t, f.ordersFor("s1.pbx"), 1, "one order, one call")
+}

@@ -91,7 +91,10 @@ func TestNatsCLIDrivesARollout(t *testing.T) {
 	assert.Contains(t, out, `"converged":3`)
 	out = nats("kv", "ls", "pbxfleet_desired")
 	assert.Contains(t, out, "cli-1.pbx")
-	out = nats("sub", "--stream", "PBXFLEET_RESULTS", "--all", "--count", "6", "--raw", "pbxfleet.result.>")
+	// Each node reports twice: awaiting_probe once its checks pass, then the
+	// result of the probe the orchestrator ordered.
+	out = nats("sub", "--stream", "PBXFLEET_RESULTS", "--all", "--count", "12", "--raw", "pbxfleet.result.>")
+	assert.Equal(t, 6, strings.Count(out, `"outcome":"awaiting_probe"`))
 	assert.Equal(t, 6, strings.Count(out, `"outcome":"converged"`))
 	for _, s := range secrets {
 		assert.NotContains(t, transcript.String()+out, s)

@@ -35,6 +35,7 @@ type strategyFlags struct {
 	waveMaxFailed      int
 	waveMaxUnreachable int
 	onFailure          string
+	onSiteFailure      string
 }
 
 func (s *strategyFlags) register(fs *pflag.FlagSet) {
@@ -50,6 +51,8 @@ func (s *strategyFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&s.waveMaxFailed, "wave-max-failed", orchestrator.NoLimit, "failed sites one wave tolerates (-1: no per-wave limit)")
 	fs.IntVar(&s.waveMaxUnreachable, "wave-max-unreachable", orchestrator.NoLimit, "unreachable sites one wave tolerates (-1: no per-wave limit)")
 	fs.StringVar(&s.onFailure, "on-failure", orchestrator.OnFailureRollback, "when the budget is spent: rollback or pause")
+	fs.StringVar(&s.onSiteFailure, "on-site-failure", orchestrator.OnSiteFailureRestore,
+		"a failed site: restore (its previous intent back as a new revision, proven by a probe) or keep (left as put)")
 }
 
 func (s *strategyFlags) strategy() orchestrator.Strategy {
@@ -58,6 +61,7 @@ func (s *strategyFlags) strategy() orchestrator.Strategy {
 		Parallelism: s.parallelism, Bake: s.bake, SiteDeadline: s.siteDeadline,
 		MaxFailed: s.maxFailed, MaxUnreachable: s.maxUnreachable,
 		WaveMaxFailed: s.waveMaxFailed, WaveMaxUnreachable: s.waveMaxUnreachable, OnFailure: s.onFailure,
+		OnSiteFailure: s.onSiteFailure,
 	}
 	if len(st.CanarySites) > 0 {
 		st.Canary = 0
@@ -86,11 +90,14 @@ func newRolloutCommand() *cobra.Command {
 		Short: "Roll the fleet file out site by site: canary, waves, failure budget, automatic rollback",
 		Long: `rollout validates the fleet file (like plan), then asks the control plane's
 orchestrator (pbxfleet serve) to roll it out: the canary sites first, then waves;
-each site's two nodes get their desired state together and the site is done when
-both agents report. A site counts as failed when a node rolled back (its trunk did
-not verify) and as unreachable when a node did not report within --site-deadline.
-When the failure budget is spent the rollout rolls back every site it touched (or
-pauses, with --on-failure pause). Sites already at the planned revision are skipped.
+each site's two nodes get their desired state together; each applies, checks and
+waits, and once both have applied the orchestrator orders each to place its one
+probe call. The site is done when both agents report. A site counts as failed when
+a node rolled back (its trunk did not verify) and as unreachable when a node did not
+report within --site-deadline. A failed site gets its previous intent back as a new
+revision, proven by a probe (--on-site-failure keep leaves it as put). When the
+failure budget is spent the rollout rolls back every site it touched (or pauses,
+with --on-failure pause). Sites already at the planned revision are skipped.
 
 It shows live progress (a bar on a terminal, plain lines otherwise), ends with a
 per-site table (trunk state and RTT, probe verdict, revision, duration) and exits

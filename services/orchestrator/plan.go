@@ -100,6 +100,16 @@ const (
 	OnFailurePause = "pause"
 )
 
+// What a rollout does with a site that failed.
+const (
+	// OnSiteFailureRestore puts the previous intent of the failed site's nodes
+	// back as a new revision and proves it with a probe, so what the desired
+	// keys say is what the site runs (the default).
+	OnSiteFailureRestore = "restore"
+	// OnSiteFailureKeep leaves a failed site's keys as the rollout put them.
+	OnSiteFailureKeep = "keep"
+)
+
 // DefaultSiteDeadline is the site deadline when Strategy.SiteDeadline is zero.
 const DefaultSiteDeadline = 10 * time.Minute
 
@@ -147,6 +157,10 @@ type Strategy struct {
 	WaveMaxUnreachable int
 	// OnFailure is OnFailureRollback (default when empty) or OnFailurePause.
 	OnFailure string
+	// OnSiteFailure is OnSiteFailureRestore (default when empty) or
+	// OnSiteFailureKeep: what becomes of one site that failed (the budget
+	// decides what becomes of the rollout).
+	OnSiteFailure string
 }
 
 // Validate returns nil for a usable strategy and otherwise every problem joined,
@@ -206,6 +220,11 @@ func (s Strategy) Validate() error {
 	default:
 		bad("on_failure %q is not %s or %s", s.OnFailure, OnFailureRollback, OnFailurePause)
 	}
+	switch s.OnSiteFailure {
+	case "", OnSiteFailureRestore, OnSiteFailureKeep:
+	default:
+		bad("on_site_failure %q is not %s or %s", s.OnSiteFailure, OnSiteFailureRestore, OnSiteFailureKeep)
+	}
 	return errors.Join(errs...)
 }
 
@@ -216,6 +235,9 @@ func (s Strategy) withDefaults() Strategy {
 	}
 	if s.OnFailure == "" {
 		s.OnFailure = OnFailureRollback
+	}
+	if s.OnSiteFailure == "" {
+		s.OnSiteFailure = OnSiteFailureRestore
 	}
 	return s
 }
@@ -234,6 +256,7 @@ type strategyJSON struct {
 	WaveMaxFailed      int      `json:"wave_max_failed"`
 	WaveMaxUnreachable int      `json:"wave_max_unreachable"`
 	OnFailure          string   `json:"on_failure,omitempty"`
+	OnSiteFailure      string   `json:"on_site_failure,omitempty"`
 }
 
 // MarshalJSON encodes the strategy with snake_case names and durations as Go
@@ -244,6 +267,7 @@ func (s Strategy) MarshalJSON() ([]byte, error) {
 		Parallelism: s.Parallelism, Bake: duration(s.Bake), SiteDeadline: duration(s.SiteDeadline),
 		MaxFailed: s.MaxFailed, MaxUnreachable: s.MaxUnreachable,
 		WaveMaxFailed: s.WaveMaxFailed, WaveMaxUnreachable: s.WaveMaxUnreachable, OnFailure: s.OnFailure,
+		OnSiteFailure: s.OnSiteFailure,
 	})
 }
 
@@ -259,6 +283,7 @@ func (s *Strategy) UnmarshalJSON(b []byte) error {
 		Parallelism: j.Parallelism, Bake: time.Duration(j.Bake), SiteDeadline: time.Duration(j.SiteDeadline),
 		MaxFailed: j.MaxFailed, MaxUnreachable: j.MaxUnreachable,
 		WaveMaxFailed: j.WaveMaxFailed, WaveMaxUnreachable: j.WaveMaxUnreachable, OnFailure: j.OnFailure,
+		OnSiteFailure: j.OnSiteFailure,
 	}
 	return nil
 }

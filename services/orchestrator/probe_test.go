@@ -136,3 +136,54 @@ func TestProbeFailureFailsTheSite(t *testing.T) {
 	assert.Contains(t, s.Message, "CONGESTION:21")
 	assert.Len(t, f.ordersFor("s1.pbx"), 1, "one order, one call")
 }
+
+// TestFailedSiteIsPutBackAndProven: a site that failed gets its previous intent
+// back as a new revision on both nodes, whose probe the orchestrator orders once
+// both run it: the keys end saying what the site runs, proven by a call.
+func TestFailedSiteIsPutBackAndProven(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		onSiteFailure string
+		wantRestored  int
+	}{
+		{"restore (the default)", "", 2},
+		{"keep", orchestrator.OnSiteFailureKeep, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := natstest.Start(t)
+			ctx := testCtx(t)
+			seed(t, srv, 1, 5060, "s1", "s2")
+			f := startFleet(t, srv, func(node string, rev uint64) behaviour {
+				if node == "s1.oml" && rev == 2 {
+					return rollBack
+				}
+				return awaitOrder
+			})
+			e := newEngine(t, srv)
+			r, err := e.Start(ctx, plan(5070, "s1", "s2"), orchestrator.Strategy{
+				SiteDeadline: 30 * time.Second, MaxFailed: 1, WaveMaxFailed: orchestrator.NoLimit, OnSiteFailure: tt.onSiteFailure})
+			require.NoError(t, err)
+			out := <-runAsync(ctx, e, r.ID)
+			require.NoError(t, out.err)
+			require.Equal(t, orchestrator.PhaseSucceeded, out.r.Phase, dump(out.r))
+			assert.Equal(t, map[string]orchestrator.SiteOutcome{"s1": orchestrator.SiteFailed, "s2": orchestrator.SiteConverged}, siteOutcomes(out.r))
+			assert.Equal(t, tt.wantRestored, out.r.Counters.Restored, dump(out.r))
+			for _, n := range nodes("s1") {
+				hist := keyHistory(t, srv, n)
+				last := hist[len(hist)-1]
+				if tt.wantRestored == 0 {
+					assert.Equal(t, uint64(2), last.Revision, n)
+					continue
+				}
+				assert.Equal(t, uint64(3), last.Revision, n)
+				assert.Equal(t, 5060, last.Trunk.PBXPort, "%s: the previous intent is back", n)
+				assert.Equal(t, events.ProbeOnOrder, last.Probe)
+				orders := f.ordersFor(n)
+				require.NotEmpty(t, orders, n)
+				lastOrder := orders[len(orders)-1]
+				assert.Equal(t, uint64(3), lastOrder.Revision, "%s: the restore is proven by a probe", n)
+				assert.Equal(t, events.ProbeActionProbe, lastOrder.Action)
+			}
+		})
+	}
+}

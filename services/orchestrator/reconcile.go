@@ -157,9 +157,18 @@ func (p *passState) run(ctx context.Context) error {
 			return err
 		}
 		p.evaluate()
+		if p.r.Strategy.OnSiteFailure != OnSiteFailureKeep {
+			// A failed site gets its previous intent back, paused or not: what
+			// its keys say must be what it runs.
+			p.coverFailed()
+			if err := p.putRestores(ctx); err != nil {
+				return err
+			}
+		}
 		if err := p.orderProbes(ctx); err != nil {
 			return err
 		}
+		p.expireRestores()
 		if p.r.Phase != PhaseRunning {
 			return nil // paused: nothing new starts
 		}
@@ -355,7 +364,7 @@ func (p *passState) advance() {
 			return
 		}
 		for _, s := range r.Sites {
-			if s.Wave == r.Wave && !s.Outcome.done() {
+			if s.Wave == r.Wave && (!s.Outcome.done() || !s.restoreSettled()) {
 				return
 			}
 		}
@@ -514,6 +523,61 @@ func (p *passState) cover() {
 	}
 }
 
+// coverFailed marks the nodes of each failed site for a restore, as cover does
+// for a rollback (OnSiteFailureRestore).
+func (p *passState) coverFailed() {
+	for i := range p.r.Sites {
+		s := &p.r.Sites[i]
+		if s.Outcome != SiteFailed {
+			continue
+		}
+		for j := range s.Nodes {
+			n := &s.Nodes[j]
+			if !n.UpToDate && n.RestoreRevision == 0 && n.RestoreNote == "" {
+				n.RestoreRevision = n.Revision + 1
+			}
+		}
+	}
+}
+
+// restoreSettled reports whether every restore of the site has an end: a
+// result, an expired deadline, or a note saying why there is none.
+func (s SiteState) restoreSettled() bool {
+	for _, n := range s.Nodes {
+		if n.RestoreRevision != 0 && n.RestoreNote == "" && n.Restore == nil && !n.RestoreExpired {
+			return false
+		}
+	}
+	return true
+}
+
+// expireRestores marks the restores whose deadline passed without a result
+// (once the results feed caught up) and reports whether any restore is still
+// waiting, waking the next pass at the earliest deadline.
+func (p *passState) expireRestores() (waiting bool) {
+	dl := p.r.Strategy.SiteDeadline
+	for i := range p.r.Sites {
+		for j := range p.r.Sites[i].Nodes {
+			n := &p.r.Sites[i].Nodes[j]
+			if n.RestoreRevision == 0 || n.RestoreNote != "" || n.Restore != nil || n.RestoreExpired {
+				continue
+			}
+			if n.RestoreAt == nil {
+				waiting = true
+				continue
+			}
+			deadline := n.RestoreAt.Add(dl)
+			if p.mayExpire && !p.now.Before(deadline) {
+				n.RestoreExpired = true
+				continue
+			}
+			waiting = true
+			p.wakeAt(deadline)
+		}
+	}
+	return waiting
+}
+
 // putRestores puts the previous intent of each covered node as RestoreRevision,
 // when its key still holds this rollout's revision; a node never put, without a
 // previous intent, or changed since gets a note instead.
@@ -591,28 +655,7 @@ func (p *passState) putRestores(ctx context.Context) error {
 // (their revision was superseded by the restore).
 func (p *passState) finishRestore() {
 	r := p.r
-	dl := r.Strategy.SiteDeadline
-	waiting := false
-	for i := range r.Sites {
-		for j := range r.Sites[i].Nodes {
-			n := &r.Sites[i].Nodes[j]
-			if n.RestoreRevision == 0 || n.RestoreNote != "" || n.Restore != nil || n.RestoreExpired {
-				continue
-			}
-			if n.RestoreAt == nil {
-				waiting = true
-				continue
-			}
-			deadline := n.RestoreAt.Add(dl)
-			if p.mayExpire && !p.now.Before(deadline) {
-				n.RestoreExpired = true
-				continue
-			}
-			waiting = true
-			p.wakeAt(deadline)
-		}
-	}
-	if waiting {
+	if p.expireRestores() {
 		return
 	}
 	var unconfirmed []string

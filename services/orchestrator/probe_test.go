@@ -2,6 +2,7 @@ package orchestrator_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -186,4 +187,29 @@ func TestFailedSiteIsPutBackAndProven(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUnputtableSiteFailsInsteadOfRetrying: a desired state that can never be
+// put (an event over the size limit) fails its site at once, with the reason;
+// no retry loop outlives the site.
+func TestUnputtableSiteFailsInsteadOfRetrying(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx := testCtx(t)
+	startFleet(t, srv, all(awaitOrder))
+	p := plan(5060, "s1", "s2")
+	big := trunk("s1", 5060)
+	for i := range 2000 {
+		big.DIDs = append(big.DIDs, events.DID{Number: fmt.Sprintf("0980%05d", i), Extension: fmt.Sprintf("5%04d", i)})
+	}
+	p.Targets[0].Nodes[events.RolePBX] = big
+	e := newEngine(t, srv)
+	r, err := e.Start(ctx, p, orchestrator.Strategy{SiteDeadline: time.Hour, MaxFailed: 1, WaveMaxFailed: orchestrator.NoLimit})
+	require.NoError(t, err)
+	out := <-runAsync(ctx, e, r.ID)
+	require.NoError(t, out.err)
+	s1, _ := out.r.Site("s1")
+	assert.Equal(t, orchestrator.SiteFailed, s1.Outcome, dump(out.r))
+	assert.Equal(t, orchestrator.ReasonPutFailed, s1.Reason)
+	assert.Contains(t, s1.Message, "too large")
+	assert.Equal(t, orchestrator.SiteConverged, siteOutcomes(out.r)["s2"])
 }

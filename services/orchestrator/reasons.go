@@ -51,6 +51,9 @@ const (
 	ReasonNoPrevious = "NoPreviousState"
 	// ReasonNotPut: the rollout never put this node, so there is nothing to restore.
 	ReasonNotPut = "NeverPut"
+	// ReasonPutFailed: the node's desired state could not be put (too large,
+	// invalid, or NATS kept failing until the site deadline).
+	ReasonPutFailed = "PutFailed"
 	// ReasonSuperseded: a later revision replaced this rollout's revision on the
 	// node; restoring would undo someone else's change.
 	ReasonSuperseded = "Superseded"
@@ -121,6 +124,8 @@ const (
 	MsgProbeCancelled = "the far side %s ended %s (%s); nothing to prove the trunk against"
 	// MsgProbeSiteOver: site, its outcome.
 	MsgProbeSiteOver = "site %s is %s already"
+	// MsgPutFailed: node, error.
+	MsgPutFailed = "could not put the desired state of %s: %v"
 	// MsgAndMore ends a list cut short: how many more.
 	MsgAndMore = "and %d more"
 )

@@ -27,6 +27,24 @@ type driver struct {
 	mu      sync.Mutex
 	intents map[string]siteIntent
 	rev     uint64 // KV revision of the record last read or written
+	// putFails remembers when putting a node's restore first failed, so the
+	// retries end at the site deadline (a new driver starts the count again).
+	putFails map[string]time.Time
+}
+
+// putFailingSince returns when putting node's restore first failed, recording
+// now when this is the first failure.
+func (d *driver) putFailingSince(node string, now time.Time) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.putFails == nil {
+		d.putFails = map[string]time.Time{}
+	}
+	if t, ok := d.putFails[node]; ok {
+		return t
+	}
+	d.putFails[node] = now
+	return now
 }
 
 func (e *Engine) newDriver(id string, f *feed) *driver {
@@ -484,6 +502,9 @@ func (p *passState) putInFlight(ctx context.Context) error {
 				return (!ks.exists && prev == 0) || (ks.exists && ks.d.Revision == prev)
 			})
 			if err != nil {
+				if p.putFailed(ctx, s, d.Node, err) {
+					return nil
+				}
 				return fmt.Errorf("site %s: %w", s.Site, err)
 			}
 			if out == putConflict {
@@ -498,6 +519,33 @@ func (p *passState) putInFlight(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// putFailed decides what a failed put of node's desired state does to its site,
+// so that no retry outlives the site deadline: a put that can never succeed
+// (the event is too large or invalid) fails the site at once; any other error
+// is retried on a later pass until the site's deadline, when it fails the site.
+// It reports whether it handled the error (false: ctx ended).
+func (p *passState) putFailed(ctx context.Context, s *SiteState, node string, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	permanent := errors.Is(err, events.ErrTooLarge) || errors.Is(err, events.ErrInvalidField) ||
+		errors.Is(err, events.ErrInvalidRevision) || errors.Is(err, events.ErrMalformed)
+	deadline := p.now
+	if s.StartedAt != nil {
+		deadline = s.StartedAt.Add(p.r.Strategy.SiteDeadline)
+	}
+	if !permanent && p.now.Before(deadline) {
+		p.d.e.log.Warn("put desired state failed; retrying", "node", node, "err", err)
+		p.wakeAt(p.now.Add(p.d.e.retryDelay))
+		return true
+	}
+	t := p.now
+	s.Outcome, s.Reason, s.FinishedAt = SiteFailed, ReasonPutFailed, &t
+	s.Message = clip(fmt.Sprintf(MsgPutFailed, node, err), maxSiteMessageLen)
+	p.d.e.log.Warn("site failed: its desired state could not be put", "site", s.Site, "node", node, "err", err)
+	return true
 }
 
 // cover marks the nodes a rollback or abort restores: the nodes of every site
@@ -628,7 +676,18 @@ func (p *passState) putRestores(ctx context.Context) error {
 				return ks.exists && ks.d.Rollout == r.ID && ks.d.Revision == fwd
 			})
 			if err != nil {
-				return fmt.Errorf("restore site %s: %w", s.Site, err)
+				if ctx.Err() != nil {
+					return fmt.Errorf("restore site %s: %w", s.Site, err)
+				}
+				// Retried on a later pass; a restore that cannot be put by the
+				// deadline counts as not confirmed, like one never answered.
+				p.d.e.log.Warn("put restore failed; retrying", "node", node, "err", err)
+				p.wakeAt(p.now.Add(p.d.e.retryDelay))
+				if since := p.d.putFailingSince(node, p.now); !p.now.Before(since.Add(r.Strategy.SiteDeadline)) {
+					t := p.now
+					n.RestoreAt, n.RestoreExpired = &t, true
+				}
+				return nil
 			}
 			if out == putConflict {
 				n.RestoreNote = ReasonSuperseded

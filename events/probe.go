@@ -20,7 +20,8 @@ const (
 // revision it is for, so a node acts only on the order for the revision it is
 // awaiting a probe for; anything else is answered and ignored.
 type ProbeOrder struct {
-	// Rollout and Revision name the desired state the order is for.
+	// Rollout and Revision name the desired state the order is for (Rollout is
+	// empty for a desired state put outside any rollout).
 	Rollout  string `json:"rollout"`
 	Revision uint64 `json:"revision"`
 	// Action is ProbeActionProbe or ProbeActionCancel.
@@ -46,8 +47,8 @@ type ProbeAnswer struct {
 // DecodeProbeOrder decodes a probe order strictly: one JSON object with exactly
 // the known fields, a revision, a rollout and a known action. Anything else (an
 // empty body, a JetStream acknowledgement or API answer published to the
-// endpoint's subject) is an error wrapping ErrInvalidField: a node acts only on
-// a well-formed order.
+// endpoint's subject) is an error wrapping ErrInvalidField (ErrInvalidRevision
+// for a missing revision): a node acts only on a well-formed order.
 func DecodeProbeOrder(data []byte) (ProbeOrder, error) {
 	var o ProbeOrder
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -59,7 +60,6 @@ func DecodeProbeOrder(data []byte) (ProbeOrder, error) {
 		return ProbeOrder{}, fmt.Errorf("%w: probe order: data after the object", ErrInvalidField)
 	}
 	var p problems
-	p.nonEmpty("rollout", o.Rollout)
 	if o.Revision == 0 {
 		p.add(ErrInvalidRevision, "revision must be at least 1")
 	}

@@ -23,7 +23,7 @@ func TestDecodeProbeOrder(t *testing.T) {
 		{name: "empty body", in: ``, err: "EOF"},
 		{name: "a JetStream publish acknowledgement", in: `{"stream":"PBXFLEET_RESULTS","seq":12}`, err: "unknown field"},
 		{name: "a JetStream API answer", in: `{"type":"io.nats.jetstream.api.v1.stream_info_response","config":{}}`, err: "unknown field"},
-		{name: "an empty object", in: `{}`, err: "rollout"},
+		{name: "an empty object", in: `{}`, err: "revision"},
 		{name: "revision 0", in: `{"rollout":"r1","revision":0,"action":"probe"}`, err: "revision"},
 		{name: "unknown action", in: `{"rollout":"r1","revision":1,"action":"ring"}`, err: "action"},
 		{name: "two objects", in: `{"rollout":"r1","revision":1,"action":"probe"}{}`, err: "after the object"},
@@ -34,7 +34,7 @@ func TestDecodeProbeOrder(t *testing.T) {
 			got, err := DecodeProbeOrder([]byte(tt.in))
 			if tt.err != "" {
 				require.Error(t, err)
-				if tt.name == "revision 0" {
+				if tt.name == "revision 0" || tt.name == "an empty object" {
 					assert.ErrorIs(t, err, ErrInvalidRevision)
 				} else {
 					assert.ErrorIs(t, err, ErrInvalidField)

@@ -13,8 +13,15 @@ type Status struct {
 	Node string `json:"node"`
 	// AppliedRevision is the revision the node's files hold (0: none yet).
 	AppliedRevision uint64 `json:"applied_revision"`
+	// HandledRevision is the highest revision the node finished handling,
+	// whatever the outcome (0: none): it never applies a revision at or below
+	// it, so whoever numbers revisions for the node starts above it.
+	HandledRevision uint64 `json:"handled_revision,omitempty"`
 	// Outcome is how the last apply ended; empty before the first apply.
 	Outcome Outcome `json:"outcome,omitempty"`
+	// LastProbe is the verdict of the last apply's probe call, when it made
+	// one (e.g. trunk_works, auth_or_far_trunk).
+	LastProbe string `json:"last_probe,omitempty"`
 	// Trunk is the trunk's state as last seen.
 	Trunk TrunkState `json:"trunk"`
 	// Drift says whether a managed file differs from what the node wrote.

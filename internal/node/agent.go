@@ -71,10 +71,11 @@ type Agent struct {
 
 	// applyMu serializes applies and checks: one Asterisk, one change at a time.
 	applyMu sync.Mutex
-	// mu guards journal, lastOutcome and lastKVSeq.
+	// mu guards journal, lastOutcome, lastProbe and lastKVSeq.
 	mu          sync.Mutex
 	journal     Journal
 	lastOutcome events.Outcome
+	lastProbe   string // the verdict of the last apply's probe call
 	lastKVSeq   uint64
 	loaded      bool
 	// statusFails counts failed status puts in a row (Run's goroutine only).
@@ -420,7 +421,7 @@ func (a *Agent) apply(ctx context.Context, d events.Desired, h *busHandles) (res
 	a.journal.Applied = AppliedState{Revision: d.Revision, Hashes: hashes, At: time.Now().UTC(), Trunk: withoutSecret(d.Trunk)}
 	a.journal.LastSeen = d.Revision
 	a.journal.InFlight = nil
-	a.lastOutcome = events.OutcomeConverged
+	a.lastOutcome, a.lastProbe = events.OutcomeConverged, probeVerdictOf(res.Probe)
 	j := a.journal
 	a.mu.Unlock()
 	if err := a.state.saveJournal(j); err != nil {
@@ -517,7 +518,7 @@ func (a *Agent) rollback(ctx context.Context, res events.Result, inf InFlight, r
 	a.journal.Applied.Hashes = hashes
 	a.journal.LastSeen = max(a.journal.LastSeen, inf.Revision)
 	a.journal.InFlight = nil
-	a.lastOutcome = res.Outcome
+	a.lastOutcome, a.lastProbe = res.Outcome, probeVerdictOf(res.Probe)
 	j := a.journal
 	a.mu.Unlock()
 	if err := a.state.saveJournal(j); err != nil {
@@ -565,7 +566,7 @@ func (a *Agent) restore(ctx context.Context, inf InFlight) error {
 func (a *Agent) finishRejected(d events.Desired, reason string) events.Result {
 	res := a.rejected(d.Revision, d.Rollout, reason)
 	a.mu.Lock()
-	a.lastOutcome = events.OutcomeRejected
+	a.lastOutcome, a.lastProbe = events.OutcomeRejected, ""
 	a.mu.Unlock()
 	return res
 }
@@ -575,7 +576,7 @@ func (a *Agent) finishFailed(res events.Result, reason string) events.Result {
 	res.FinishedAt = time.Now().UTC()
 	res.Trunk = events.TrunkState{State: "unknown"}
 	a.mu.Lock()
-	a.lastOutcome = events.OutcomeFailed
+	a.lastOutcome, a.lastProbe = events.OutcomeFailed, probeVerdictOf(res.Probe)
 	a.mu.Unlock()
 	return res
 }
@@ -621,6 +622,14 @@ func withoutSecret(t events.Trunk) *events.Trunk {
 }
 
 func msSince(t time.Time) int64 { return time.Since(t).Milliseconds() }
+
+// probeVerdictOf returns the verdict of a probe call, "" when none was made.
+func probeVerdictOf(p *events.Probe) string {
+	if p == nil {
+		return ""
+	}
+	return p.Verdict
+}
 
 func probeVerdict(p *events.Probe) string {
 	if p == nil {

@@ -64,11 +64,11 @@ func (a *Agent) flushOutbox(ctx context.Context, h *busHandles) {
 func (a *Agent) Status(ctx context.Context) events.Status {
 	a.mu.Lock()
 	j := a.journal
-	outcome := a.lastOutcome
+	outcome, lastProbe := a.lastOutcome, a.lastProbe
 	a.mu.Unlock()
 	st := events.Status{
-		Node: a.node, AppliedRevision: j.Applied.Revision, Outcome: outcome,
-		Version: a.version, At: time.Now().UTC(), Trunk: events.TrunkState{State: "none"},
+		Node: a.node, AppliedRevision: j.Applied.Revision, HandledRevision: j.LastSeen, Outcome: outcome,
+		LastProbe: lastProbe, Version: a.version, At: time.Now().UTC(), Trunk: events.TrunkState{State: "none"},
 	}
 	var details []string
 	if j.Applied.Trunk != nil {

@@ -64,6 +64,7 @@ type Engine struct {
 	retryDelay  time.Duration
 	version     string
 	keep        int
+	repairEvery time.Duration
 
 	mu sync.Mutex
 	h  *handles
@@ -75,7 +76,7 @@ func New(js jetstream.JetStream, nc *nats.Conn, opts ...Option) *Engine {
 	e := &Engine{
 		js: js, nc: nc, log: slog.Default(),
 		batchWindow: DefaultBatchWindow, workers: DefaultWorkers, retryDelay: DefaultRetryDelay,
-		version: "0.1.0", keep: DefaultKeepRollouts,
+		version: "0.1.0", keep: DefaultKeepRollouts, repairEvery: DefaultRepairInterval,
 	}
 	for _, o := range opts {
 		o(e)
@@ -101,6 +102,11 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 // (nothing written), ErrRolloutActive naming the active rollout, ErrBadDesired
 // naming the node, or a NATS error.
 func (e *Engine) Start(ctx context.Context, plan Plan, strategy Strategy) (Rollout, error) {
+	return e.start(ctx, plan, strategy, "")
+}
+
+// start is Start for a rollout of the given origin ("" for an operator's).
+func (e *Engine) start(ctx context.Context, plan Plan, strategy Strategy, origin string) (Rollout, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	if err := errors.Join(plan.Validate(), strategy.Validate()); err != nil {
@@ -141,7 +147,7 @@ func (e *Engine) Start(ctx context.Context, plan Plan, strategy Strategy) (Rollo
 	}
 
 	r := Rollout{
-		ID: id, PlanHash: plan.hashOf(), Strategy: strategy, Phase: PhaseRunning,
+		ID: id, Origin: origin, PlanHash: plan.hashOf(), Strategy: strategy, Phase: PhaseRunning,
 		Sites: make([]SiteState, len(plan.Targets)), ResultSeq: info.State.LastSeq,
 		CreatedAt: now, UpdatedAt: now,
 	}

@@ -44,6 +44,9 @@ func (p Phase) Terminal() bool {
 	return false
 }
 
+// OriginRepair marks a rollout the orchestrator started to repair sites.
+const OriginRepair = "repair"
+
 // SiteOutcome is where one site of a rollout stands.
 type SiteOutcome string
 
@@ -77,6 +80,9 @@ func (o SiteOutcome) done() bool {
 type Rollout struct {
 	// ID is the rollout id, e.g. 20260102-150405-a1b2c3.
 	ID string `json:"id"`
+	// Origin is who started it: empty for an operator, OriginRepair for the
+	// orchestrator's own repair of sites that do not run their desired state.
+	Origin string `json:"origin,omitempty"`
 	// PlanHash identifies the plan.
 	PlanHash string `json:"plan_hash"`
 	// Strategy is the strategy with its defaults filled in.

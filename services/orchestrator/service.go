@@ -88,6 +88,12 @@ func (e *Engine) Serve(ctx context.Context) error {
 	}
 	e.log.Info("orchestrator service running", "service", events.ServiceOrchestrator, "subjects", events.RolloutSubjectPrefix+".>")
 
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		newKeeper(e, s.drive).run(ctx)
+	}()
+
 	if r, err := e.Current(ctx); err == nil && !r.Phase.Terminal() {
 		e.log.Info("picking up the active rollout", "rollout", r.ID, "phase", r.Phase)
 		s.drive(r.ID)

@@ -161,8 +161,9 @@ func TestAgentKilledBetweenWriteAndReload(t *testing.T) {
 	killerCfg := writeAgentConfig(t, filepath.Join(root, "pbx-node-killer.yaml"), pbxID, srv.URL, pbxConf, pbxState, []string{script})
 	first := startProc(t, "pbx-node-1", binPBXNode, "--config", killerCfg, "--log-format", "text")
 
-	putDesired(ctx, t, srv.JS, pbxPlan.Desired)
-	putDesired(ctx, t, srv.JS, omlPlan.Desired)
+	startOrchestratorService(t, srv.JS, srv.Conn)
+	putDesiredOnOrder(ctx, t, srv.JS, pbxPlan.Desired)
+	putDesiredOnOrder(ctx, t, srv.JS, omlPlan.Desired)
 	t.Logf("injected: desired revision %d on %s and %s; pbx-node's command is a wrapper that SIGKILLs pbx-node (its parent) on `sip reload`", rev, pbxID, omlID)
 
 	first.wait(t, 30*time.Second)

@@ -126,6 +126,10 @@ func TestClusterServerLostMidRollout(t *testing.T) {
 			line := fmt.Sprintf("note: %s wave %d started %s decided %s; results:", s.Site, s.Wave,
 				s.StartedAt.Format(time.StampMilli), s.FinishedAt.Format(time.StampMilli))
 			for _, ns := range s.Nodes {
+				if ns.Result == nil {
+					line += fmt.Sprintf(" %s no result;", ns.Role)
+					continue
+				}
 				line += fmt.Sprintf(" %s finished %s seq %d;", ns.Role, ns.Result.At.Format(time.StampMilli), ns.Result.Seq)
 			}
 			t.Log(line)

@@ -310,8 +310,9 @@ func TestHostileDesiredStates(t *testing.T) {
 
 	validRaw, _, err := events.Encode(events.SourceOrchestrator, pbxPlan.Desired)
 	require.NoError(t, err)
-	putDesired(ctx, t, srv.JS, pbxPlan.Desired)
-	putDesired(ctx, t, srv.JS, omlPlan.Desired)
+	startOrchestratorService(t, srv.JS, srv.Conn)
+	putDesiredOnOrder(ctx, t, srv.JS, pbxPlan.Desired)
+	putDesiredOnOrder(ctx, t, srv.JS, omlPlan.Desired)
 	eventually(t, 40*time.Second, "revision 1 converges", func() (bool, string) {
 		all := allResults(ctx, t, srv.JS)
 		p, o := resultsFor(all, target, 1), resultsFor(all, omlPlan.Desired.Node, 1)

@@ -119,6 +119,9 @@ func TestLeafCutDuringWave(t *testing.T) {
 	t.Logf("checked: rollout %s %s with %s %s (%s: %s); hub sites converged; the leaf site's agents applied and reported nothing",
 		r.ID, r.Phase, leafSite, ls.Outcome, ls.Reason, ls.Message)
 
+	// The control plane keeps running: its keeper orders the probes of the
+	// revisions the leaf's nodes apply once they can read their keys again.
+	startOrchestratorService(t, js, nc)
 	startLeaf()
 	t.Logf("injected: leaf server started again on the same port (%s)", leafURL)
 	for _, id := range leafNodes {

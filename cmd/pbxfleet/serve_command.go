@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
@@ -39,6 +40,8 @@ type serveFlags struct {
 	metricsListen string
 	// keepRollouts is how many rollouts keep their record and plan.
 	keepRollouts int
+	// repairInterval is how often the keeper looks for sites to repair.
+	repairInterval time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -62,7 +65,17 @@ func newServeCommand() *cobra.Command {
 A rollout whose driver died (this process was killed) is picked up where its
 persisted state says when serve starts again. The --keep-rollouts most recently
 written rollouts keep their record and plan (so they can be watched and rolled
-back); older finished ones are deleted when a rollout starts.`,
+back); older finished ones are deleted when a rollout starts.
+
+Between rollouts it keeps the fleet level: a node that applies its desired state
+after the rollout that put it ended (it was cut off, or restarted) gets its probe
+order once its far side runs its own; and every --repair-interval it repairs the
+sites whose nodes handled their desired revision but failed it for a reason other
+than the trunk's credentials (the far side was down, Asterisk was not running),
+once both nodes report and see each other again: a "repair" rollout re-applies
+their desired intent. Repairs of one site are 15 minutes apart at least, doubling,
+so a site that keeps failing adds at most one failed call per side to the far
+side's log (and its fail2ban) per interval.`,
 		Example: `  pbxfleet serve --data /var/lib/pbxfleet                 # embedded NATS on 127.0.0.1:4222
   pbxfleet serve --data ./data --listen 0.0.0.0:4222
   pbxfleet serve --data /var/lib/pbxfleet --metrics-listen 127.0.0.1:9310
@@ -84,6 +97,8 @@ back); older finished ones are deleted when a rollout starts.`,
 	cmd.Flags().BoolVar(&f.mtls, "server-mtls", false, "embedded server: require client certificates signed by --server-tls-ca")
 	cmd.Flags().StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://ADDRESS/metrics (e.g. 127.0.0.1:9310); empty: off")
 	cmd.Flags().IntVar(&f.keepRollouts, "keep-rollouts", orchestrator.DefaultKeepRollouts, "how many rollouts keep their record and plan (older finished ones are deleted)")
+	cmd.Flags().DurationVar(&f.repairInterval, "repair-interval", orchestrator.DefaultRepairInterval,
+		"how often to look for sites whose nodes do not run their desired state although they could (the far side came back); 0 turns repairs off")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "auto", "text, json, or auto (JSON when stderr is not a terminal)")
 	return cmd
@@ -130,6 +145,9 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	if f.repairInterval < 0 {
+		return &exitError{code: 2, err: fmt.Errorf("--repair-interval %s: must not be negative (0 turns repairs off)", f.repairInterval)}
+	}
 	if f.keepRollouts < 1 {
 		return &exitError{code: 2, err: fmt.Errorf("--keep-rollouts %d: keep at least 1 (the last rollout is what a rollback needs)", f.keepRollouts)}
 	}
@@ -174,7 +192,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "pbxfleet control plane on %s (orchestrator service %q). Ctrl-C to stop.\n", f.nats.url, "pbxfleet-orchestrator")
 	eng := orchestrator.New(js, nc, orchestrator.WithLogger(log), orchestrator.WithVersion(semver(version)),
-		orchestrator.WithKeepRollouts(f.keepRollouts))
+		orchestrator.WithKeepRollouts(f.keepRollouts), orchestrator.WithRepairInterval(f.repairInterval))
 	if f.metricsListen != "" {
 		stop, err := serveMetrics(ctx, f.metricsListen, eng, js, log)
 		if err != nil {

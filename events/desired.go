@@ -16,6 +16,11 @@ const (
 	ScenarioDocker = "docker"
 )
 
+// MaxRevision is the highest revision: 2^53-1, the largest integer every JSON
+// reader holds exactly. A desired state above it is refused (a node that
+// accepted 2^63-1 would refuse everything after it), so it cannot wedge a node.
+const MaxRevision = 1<<53 - 1
+
 // When a node places its probe call (Desired.Probe).
 const (
 	// ProbeNow: once, right after the node's checks pass (a desired state put by
@@ -155,6 +160,9 @@ func (d Desired) Validate() error {
 	}
 	if d.Revision == 0 {
 		p.add(ErrInvalidRevision, "revision must be at least 1")
+	}
+	if d.Revision > MaxRevision {
+		p.add(ErrInvalidRevision, "revision %d is above %d, the highest pbxfleet numbers", d.Revision, uint64(MaxRevision))
 	}
 	if d.Probe != ProbeNow && d.Probe != ProbeOnOrder {
 		p.add(ErrInvalidField, "probe %q is not empty or %s", clip(d.Probe), ProbeOnOrder)

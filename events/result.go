@@ -90,6 +90,10 @@ type Result struct {
 	// RestoredRevision is the revision put back by a rollback (0: the files from
 	// before any pbxfleet revision); only with OutcomeRolledBack.
 	RestoredRevision uint64 `json:"restored_revision,omitempty"`
+	// HandledRevision is set on a desired state rejected as stale: the highest
+	// revision the node handled, so the orchestrator can number above it (after
+	// its store was lost, or a key was deleted); only with OutcomeRejected.
+	HandledRevision uint64 `json:"handled_revision,omitempty"`
 }
 
 // FileHash is a managed file and the SHA-256 of its contents.
@@ -199,6 +203,9 @@ func (r Result) Validate() error {
 		if r.Probe.HangupCause < 0 {
 			p.add(ErrInvalidField, "probe.hangup_cause %d is negative", r.Probe.HangupCause)
 		}
+	}
+	if r.HandledRevision != 0 && r.Outcome != OutcomeRejected {
+		p.add(ErrInvalidField, "handled_revision is only for outcome %s", OutcomeRejected)
 	}
 	if r.RestoredRevision != 0 {
 		if r.Outcome != OutcomeRolledBack {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -71,13 +72,16 @@ type Agent struct {
 
 	// applyMu serializes applies and checks: one Asterisk, one change at a time.
 	applyMu sync.Mutex
-	// mu guards journal, lastOutcome, lastProbe and lastKVSeq.
+	// mu guards journal, lastOutcome, lastProbe and lastEntry.
 	mu          sync.Mutex
 	journal     Journal
 	lastOutcome events.Outcome
 	lastProbe   string // the verdict of the last apply's probe call
-	lastKVSeq   uint64
-	loaded      bool
+	// lastEntry is the KV sequence and value digest of the last entry handled:
+	// a resync of the same entry is nothing new. Both, because a store that was
+	// lost and made again numbers its sequences from 1 again.
+	lastEntry [2]string
+	loaded    bool
 	// statusFails counts failed status puts in a row (Run's goroutine only).
 	statusFails failureLog
 	// notify is signalled (coalesced) on each put of the node's desired key.
@@ -229,13 +233,14 @@ func (a *Agent) Run(ctx context.Context) error {
 // handle decides what to do with one entry of the desired key and publishes the
 // result; ok is false when the entry needed no answer (already handled).
 func (a *Agent) handle(ctx context.Context, h *busHandles, e jetstream.KeyValueEntry) (events.Result, bool) {
+	entry := [2]string{strconv.FormatUint(e.Revision(), 10), sha256Hex(e.Value())}
 	a.mu.Lock()
-	if e.Revision() == a.lastKVSeq {
+	if entry == a.lastEntry {
 		a.mu.Unlock()
 		return events.Result{}, false
 	}
-	a.lastKVSeq = e.Revision()
-	lastSeen := a.journal.LastSeen
+	a.lastEntry = entry
+	lastSeen, lastRollout := a.journal.LastSeen, a.journal.LastSeenRollout
 	a.mu.Unlock()
 
 	var res events.Result
@@ -243,11 +248,17 @@ func (a *Agent) handle(ctx context.Context, h *busHandles, e jetstream.KeyValueE
 	switch {
 	case err != nil:
 		res = a.rejected(0, "", fmt.Sprintf("desired state at key %s (kv seq %d) rejected: %v", a.node, e.Revision(), err))
-	case d.Revision == lastSeen:
-		return events.Result{}, false // handled before (a restart, or a resync of the same entry)
-	case d.Revision < lastSeen:
+	case d.Revision == lastSeen && (d.Rollout == lastRollout || lastRollout == ""):
+		// Handled before (a restart, or a resync of the same entry). A journal
+		// that names no rollout (written before it did, or a hand put) trusts
+		// the revision alone.
+		return events.Result{}, false
+	case d.Revision <= lastSeen:
+		// The same revision from another rollout is another desired state: its
+		// numbering started again (a lost store, a deleted key).
 		res = a.rejected(d.Revision, d.Rollout,
 			fmt.Sprintf("stale revision %d ignored: this node has already handled revision %d", d.Revision, lastSeen))
+		res.HandledRevision = lastSeen
 	default:
 		var final bool
 		if res, final = a.apply(ctx, d, h); !final {
@@ -319,7 +330,7 @@ func (a *Agent) apply(ctx context.Context, d events.Desired, h *busHandles) (res
 
 	// Keep the previous bytes (and objects), then write.
 	phase = time.Now()
-	inf := InFlight{Revision: d.Revision, Phase: phaseWriting, Prev: map[string]bool{}, Started: start}
+	inf := InFlight{Revision: d.Revision, Rollout: d.Rollout, Phase: phaseWriting, Prev: map[string]bool{}, Started: start}
 	if a.objects != nil {
 		snap, err := a.objects.Snapshot(work)
 		if err != nil {
@@ -419,7 +430,7 @@ func (a *Agent) apply(ctx context.Context, d events.Desired, h *busHandles) (res
 	}
 	a.mu.Lock()
 	a.journal.Applied = AppliedState{Revision: d.Revision, Hashes: hashes, At: time.Now().UTC(), Trunk: withoutSecret(d.Trunk)}
-	a.journal.LastSeen = d.Revision
+	a.journal.LastSeen, a.journal.LastSeenRollout = d.Revision, d.Rollout
 	a.journal.InFlight = nil
 	a.lastOutcome, a.lastProbe = events.OutcomeConverged, probeVerdictOf(res.Probe)
 	j := a.journal
@@ -516,7 +527,9 @@ func (a *Agent) rollback(ctx context.Context, res events.Result, inf InFlight, r
 	}
 	a.mu.Lock()
 	a.journal.Applied.Hashes = hashes
-	a.journal.LastSeen = max(a.journal.LastSeen, inf.Revision)
+	if inf.Revision >= a.journal.LastSeen {
+		a.journal.LastSeen, a.journal.LastSeenRollout = inf.Revision, inf.Rollout
+	}
 	a.journal.InFlight = nil
 	a.lastOutcome, a.lastProbe = res.Outcome, probeVerdictOf(res.Probe)
 	j := a.journal

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -499,14 +500,35 @@ func TestRejectedRevisionDoesNotRaiseTheFloor(t *testing.T) {
 	h.start()
 	bad := seedTrunk()
 	bad.PBXTrunkName, bad.OMLUser = "omni-leads", "omni-leads" // unsafe: a hyphen
-	h.put(^uint64(0), bad)
+	h.put(events.MaxRevision, bad)
 	r := h.nextResult()
 	require.Equal(t, events.OutcomeRejected, r.Outcome)
 	assert.Contains(t, r.Reason, "unsafe value")
-	h.put(2, seedTrunk())
+	// Revisions above the highest are refused, however valid the rest: a node
+	// that took 2^63-1 would refuse everything after it.
+	for _, huge := range []string{"9223372036854775807", "18446744073709551615"} {
+		data, _, err := events.Encode(events.SourceOrchestrator, events.Desired{Node: h.node, Revision: 7, Trunk: seedTrunk()})
+		require.NoError(t, err)
+		h.putRaw(bytes.Replace(data, []byte(`"revision":7`), []byte(`"revision":`+huge), 1))
+		r = h.nextResult()
+		require.Equal(t, events.OutcomeRejected, r.Outcome, huge)
+		assert.Contains(t, r.Reason, "above", huge)
+	}
+	first, _, err := events.Encode(events.SourceOrchestrator, events.Desired{Node: h.node, Revision: 2, Rollout: "r-1", Trunk: seedTrunk()})
+	require.NoError(t, err)
+	h.putRaw(first)
 	r = h.nextResult()
 	assert.Equal(t, events.OutcomeConverged, r.Outcome, r.Reason)
 	assert.EqualValues(t, 2, r.Revision)
+
+	// The same revision from another rollout is not the one handled: the
+	// numbering started again (a lost store). The node says what it handled.
+	data, _, err := events.Encode(events.SourceOrchestrator, events.Desired{Node: h.node, Revision: 2, Rollout: "after-a-lost-store", Trunk: seedTrunk()})
+	require.NoError(t, err)
+	h.putRaw(data)
+	r = h.nextResult()
+	require.Equal(t, events.OutcomeRejected, r.Outcome)
+	assert.EqualValues(t, 2, r.HandledRevision)
 }
 
 // TestApplyCurrentOnce backs `--once`: apply the current desired state, publish

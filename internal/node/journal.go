@@ -23,6 +23,8 @@ type Journal struct {
 	// LastSeen is the highest revision the agent has finished handling, whatever
 	// its outcome; revisions at or below it are ignored.
 	LastSeen uint64 `json:"last_seen"`
+	// LastSeenRollout is the rollout of revision LastSeen ("" when put by hand).
+	LastSeenRollout string `json:"last_seen_rollout,omitempty"`
 	// InFlight is set while an apply is under way.
 	InFlight *InFlight `json:"in_flight,omitempty"`
 }
@@ -39,6 +41,8 @@ type AppliedState struct {
 // InFlight records an apply under way.
 type InFlight struct {
 	Revision uint64 `json:"revision"`
+	// Rollout is the rollout of the desired state being applied.
+	Rollout string `json:"rollout,omitempty"`
 	Phase    string `json:"phase"`
 	// Prev maps each managed file to whether it existed before; its old bytes are
 	// in <state>/prev/<name>.

@@ -15,6 +15,7 @@ import (
 // keyState is what a node's desired key holds now.
 type keyState struct {
 	exists bool
+	bad    bool   // exists but does not decode (d is empty)
 	seq    uint64 // KV revision of the entry, for compare-and-set
 	d      events.Desired
 }
@@ -37,7 +38,7 @@ func (e *Engine) readDesired(ctx context.Context, node string) (keyState, error)
 	}
 	d, err := events.DecodeDesired(ent.Value(), nil, node)
 	if err != nil {
-		return keyState{seq: ent.Revision(), exists: true}, fmt.Errorf("read desired %s: %w: %w", node, ErrBadDesired, err)
+		return keyState{seq: ent.Revision(), exists: true, bad: true}, fmt.Errorf("read desired %s: %w: %w", node, ErrBadDesired, err)
 	}
 	return keyState{exists: true, seq: ent.Revision(), d: d}, nil
 }
@@ -92,7 +93,7 @@ func (e *Engine) ensurePut(ctx context.Context, d events.Desired, expect func(ke
 		if err == nil && ks.exists && ks.d.Rollout == d.Rollout && ks.d.Revision == d.Revision {
 			return putAlready, ks, nil
 		}
-		if err != nil || !expect(ks) {
+		if !expect(ks) {
 			return putConflict, ks, nil
 		}
 		octx, cancel := opContext(ctx)
@@ -112,6 +113,30 @@ func (e *Engine) ensurePut(ctx context.Context, d events.Desired, expect func(ke
 		}
 	}
 	return 0, keyState{}, fmt.Errorf("put desired %s rev %d: %w", d.Node, d.Revision, ErrConflict)
+}
+
+// floor returns the highest revision a node says it handled or runs (its
+// status; 0 without one): a revision put for it must be above it. After the
+// store was lost, or the key deleted, the key no longer says so.
+func (e *Engine) floor(ctx context.Context, node string) (uint64, error) {
+	h, err := e.handles(ctx)
+	if err != nil {
+		return 0, err
+	}
+	octx, cancel := opContext(ctx)
+	ent, err := h.status.Get(octx, node)
+	cancel()
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read status %s: %w", node, err)
+	}
+	st, err := events.DecodeStatus(ent.Value(), nil, node)
+	if err != nil {
+		return 0, nil //nolint:nilerr // an unreadable status says nothing of the node's revisions
+	}
+	return max(st.HandledRevision, st.AppliedRevision), nil
 }
 
 // applied reports whether a node runs revision rev: its status says so, or its

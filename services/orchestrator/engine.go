@@ -238,15 +238,30 @@ func (e *Engine) planSite(ctx context.Context, t Target, now time.Time) (SiteSta
 		}
 		node := events.NodeID(t.Site, role)
 		ks, err := e.readDesired(ctx, node)
+		if err != nil && !errors.Is(err, ErrBadDesired) {
+			return s, si, fmt.Errorf("site %s: %w", t.Site, err)
+		}
+		// Number above what the key holds and what the node says it handled:
+		// after a lost store or a deleted key only the node still knows.
+		floor, err := e.floor(ctx, node)
 		if err != nil {
 			return s, si, fmt.Errorf("site %s: %w", t.Site, err)
 		}
-		ns := NodeState{Role: role, Revision: 1}
+		ns := NodeState{Role: role, PrevUnreadable: ks.bad}
 		ni := nodeIntent{Trunk: trunk}
-		if ks.exists {
+		if ks.exists && !ks.bad {
 			prev := ks.d.Trunk
-			ns.PrevRevision, ns.Revision = ks.d.Revision, ks.d.Revision+1
+			ns.PrevRevision = ks.d.Revision
+			floor = max(floor, ks.d.Revision)
 			ni.Prev, ni.PrevPlanHash = &prev, ks.d.PlanHash
+		}
+		if floor >= events.MaxRevision {
+			return s, si, fmt.Errorf("site %s: %w: node %s is at revision %d, the highest pbxfleet numbers; see \"Recovery\" in the README",
+				t.Site, ErrRevisionsExhausted, node, floor)
+		}
+		ns.Revision = floor + 1
+		if ks.exists && !ks.bad {
+			prev := ks.d.Trunk
 			if sameTrunk(prev, trunk) {
 				ok, err := e.applied(ctx, node, ks.d.Revision)
 				if err != nil {

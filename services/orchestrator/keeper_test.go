@@ -109,3 +109,51 @@ func TestKeeperRepairsWhatTheFarSideKeptFromConverging(t *testing.T) {
 		assert.Equal(t, uint64(5), hist[len(hist)-1].Revision, "%s is left alone", n)
 	}
 }
+
+// TestRevisionsStayAboveWhatNodesHandled: after the store was lost (no key, a
+// node that handled revision 1006), or with a key holding garbage or a
+// revision above the highest, a rollout still converges: it numbers above
+// what the node's status says it handled, numbers once more when a node
+// refuses a revision as stale, and overwrites a value it cannot read.
+func TestRevisionsStayAboveWhatNodesHandled(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx := testCtx(t)
+	f := startFleet(t, srv, all(awaitOrder))
+	f.mu.Lock()
+	f.staleReject = true
+	f.last["lost-1.pbx"], f.last["lost-1.oml"] = 1006, 1006 // the nodes remember; the store does not
+	f.last["st-1.pbx"], f.last["st-1.oml"] = 50, 50
+	f.mu.Unlock()
+	now := time.Now().UTC()
+	for _, node := range nodes("st-1") {
+		putStatus(t, srv, events.Status{Node: node, AppliedRevision: 49, HandledRevision: 50, Outcome: events.OutcomeConverged,
+			Trunk: events.TrunkState{State: "OK", Reachable: true}, Version: "test", At: now})
+	}
+	kv, err := srv.JS.KeyValue(ctx, events.BucketDesired)
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, "bad-1.pbx", []byte("not a cloudevent"))
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, "bad-1.oml", []byte(`{"specversion":"1.0","id":"x","source":"pbxfleet/orchestrator","type":"pbxfleet.desired.v1","datacontenttype":"application/json","subject":"bad-1.oml","data":{"node":"bad-1.oml","revision":18446744073709551615,"trunk":{}}}`))
+	require.NoError(t, err)
+
+	e := newEngine(t, srv)
+	r, err := e.Start(ctx, plan(5060, "lost-1", "st-1", "bad-1"), orchestrator.Strategy{SiteDeadline: 30 * time.Second})
+	require.NoError(t, err)
+	out := <-runAsync(ctx, e, r.ID)
+	require.NoError(t, out.err)
+	require.Equal(t, orchestrator.PhaseSucceeded, out.r.Phase, dump(out.r))
+	want := map[string]uint64{"lost-1": 1007, "st-1": 51, "bad-1": 1}
+	for site, rev := range want {
+		for _, n := range nodes(site) {
+			e, err := kv.Get(ctx, n)
+			require.NoError(t, err)
+			d, err := events.DecodeDesired(e.Value(), nil, n)
+			require.NoError(t, err, n)
+			assert.Equal(t, rev, d.Revision, n)
+		}
+	}
+	lost := nodeState(out.r, "lost-1", events.RolePBX)
+	assert.Equal(t, uint64(1), lost.ReplacedRevision, "numbered 1 first, then again above 1006")
+	bad := nodeState(out.r, "bad-1", events.RoleOML)
+	assert.True(t, bad.PrevUnreadable)
+}

@@ -246,12 +246,31 @@ func (p *passState) fold() {
 		}
 		switch {
 		case n.UpToDate:
+		case o.res.Revision == n.Revision && n.Result == nil && p.renumber(l.site, n, o.res):
 		case o.res.Revision == n.Revision && n.Result == nil:
 			n.Result = summarize(o.res, o.seq)
 		case o.res.Revision == n.Revision+1 && n.Restore == nil:
 			n.Restore = summarize(o.res, o.seq)
 		}
 	}
+}
+
+// renumber handles a node that refused the rollout's revision as stale: it had
+// handled a higher one, which the key no longer showed (the store was lost, or
+// the key deleted). Once per node and only while its site is in flight, the
+// rollout numbers the node again above what it handled; putInFlight puts it.
+// It reports whether it did.
+func (p *passState) renumber(site int, n *NodeState, res events.Result) bool {
+	if res.Outcome != events.OutcomeRejected || res.HandledRevision < n.Revision || n.ReplacedRevision != 0 ||
+		p.r.Sites[site].Outcome != SiteInFlight || res.HandledRevision >= events.MaxRevision {
+		return false
+	}
+	p.d.e.log.Warn("a node refused its revision as stale; numbering it again above what it handled",
+		"node", p.r.Sites[site].node(n.Role), "revision", n.Revision, "handled", res.HandledRevision)
+	n.ReplacedRevision, n.Revision = n.Revision, res.HandledRevision+1
+	n.Put, n.Probe = false, nil
+	p.again = true
+	return true
 }
 
 // expire lets this pass declare deadlines passed: when one is due, it first
@@ -497,9 +516,17 @@ func (p *passState) putInFlight(ctx context.Context) error {
 				Node: s.node(n.Role), Revision: n.Revision, Rollout: r.ID, PlanHash: r.PlanHash,
 				Trunk: intents[s.Site].Nodes[n.Role].Trunk, Probe: events.ProbeOnOrder,
 			}
-			prev := n.PrevRevision
+			prev, unreadable, replaced := n.PrevRevision, n.PrevUnreadable, n.ReplacedRevision
 			out, ks, err := p.d.e.ensurePut(ctx, d, func(ks keyState) bool {
-				return (!ks.exists && prev == 0) || (ks.exists && ks.d.Revision == prev)
+				switch {
+				case !ks.exists:
+					return prev == 0
+				case ks.bad:
+					return unreadable
+				case replaced != 0 && ks.d.Rollout == r.ID && ks.d.Revision == replaced:
+					return true // this rollout's own put, numbered again
+				}
+				return ks.d.Revision == prev
 			})
 			if err != nil {
 				if p.putFailed(ctx, s, d.Node, err) {

@@ -191,6 +191,13 @@ type NodeState struct {
 	Revision uint64 `json:"revision"`
 	// PrevRevision is the revision the key held before (0: none).
 	PrevRevision uint64 `json:"prev_revision,omitempty"`
+	// PrevUnreadable says the key held a value that does not decode (a hostile
+	// put): the rollout overwrites it, and there is no previous intent.
+	PrevUnreadable bool `json:"prev_unreadable,omitempty"`
+	// ReplacedRevision is the revision this rollout put first, when the node
+	// refused it as stale (it had handled a higher one: the store was lost or
+	// the key deleted) and the rollout numbered it again above the node's.
+	ReplacedRevision uint64 `json:"replaced_revision,omitempty"`
 	// UpToDate says the node already ran the planned intent.
 	UpToDate bool `json:"up_to_date,omitempty"`
 	// Put says Revision is on the node's key (the site's StartedAt is when).

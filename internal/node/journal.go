@@ -43,7 +43,7 @@ type InFlight struct {
 	Revision uint64 `json:"revision"`
 	// Rollout is the rollout of the desired state being applied.
 	Rollout string `json:"rollout,omitempty"`
-	Phase    string `json:"phase"`
+	Phase   string `json:"phase"`
 	// Prev maps each managed file to whether it existed before; its old bytes are
 	// in <state>/prev/<name>.
 	Prev    map[string]bool `json:"prev"`

@@ -359,18 +359,7 @@ func readRollout(t *testing.T, srv *natstest.Server, id string) orchestrator.Rol
 }
 
 func tryReadRollout(srv *natstest.Server, id string) (orchestrator.Rollout, error) {
-	ctx := context.Background()
-	var r orchestrator.Rollout
-	kv, err := srv.JS.KeyValue(ctx, events.BucketRollouts)
-	if err != nil {
-		return r, err
-	}
-	e, err := kv.Get(ctx, orchestrator.StateKey(id))
-	if err != nil {
-		return r, err
-	}
-	err = json.Unmarshal(e.Value(), &r)
-	return r, err
+	return orchestrator.New(srv.JS, nil).Get(context.Background(), id)
 }
 
 // awaitRollout polls the rollout's record until cond holds and returns it; it

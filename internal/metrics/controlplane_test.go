@@ -168,6 +168,6 @@ func TestControlPlaneAfterRealRollout(t *testing.T) {
 	assert.Equal(t, 0.0, got[sitesKey(orchestrator.SiteFailed)])
 	assert.Equal(t, 0.0, got[sitesKey(orchestrator.SiteUnreachable)])
 	assert.Equal(t, float64(r.Wave), got["pbxfleet_rollout_wave"])
-	assert.Equal(t, 4.0, got["pbxfleet_results_received_total"], "one result per node")
+	assert.Equal(t, 8.0, got["pbxfleet_results_received_total"], "two per node: awaiting_probe, then the probe's result")
 	assert.Equal(t, 0.0, got["pbxfleet_control_plane_refresh_errors_total"])
 }

@@ -33,8 +33,11 @@ type EmbeddedConfig struct {
 	Logger *slog.Logger
 }
 
-// MaxPayload is the embedded server's max message size.
-const MaxPayload = 8 << 20
+// MaxPayload is the embedded server's max message size: a stock nats-server's
+// 1 MiB. Nothing pbxfleet writes needs more (events are at most 64 KiB, and a
+// rollout's record is a header and a key per site), so the embedded server and
+// an external one behave the same.
+const MaxPayload = 1 << 20
 
 // Embedded is a running in-process NATS server.
 type Embedded struct {
@@ -54,9 +57,6 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		JetStream:  true,
 		StoreDir:   cfg.DataDir,
 		NoSigs:     true,
-		// Events are capped at 64 KiB (events.MaxEventBytes), but a rollout's
-		// record is one KV value that grows ~450 bytes per site: 8 MiB (the
-		// most NATS advises) holds a rollout of ~15,000 sites, 1 MiB ~1,800.
 		MaxPayload: MaxPayload,
 	}
 	if opts.ServerName == "" {

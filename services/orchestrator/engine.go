@@ -173,6 +173,7 @@ func (e *Engine) start(ctx context.Context, plan Plan, strategy Strategy, origin
 		r.Wave = 1
 	}
 	for i := range r.Sites {
+		r.Sites[i].Index = i
 		if w, ok := waveOf[r.Sites[i].Site]; ok {
 			r.Sites[i].Wave = w
 		} else {
@@ -184,16 +185,13 @@ func (e *Engine) start(ctx context.Context, plan Plan, strategy Strategy, origin
 	if waves > 0 {
 		r.noteWaveStarted(now)
 	}
-	data, err := json.Marshal(r)
+	header, err := headerOf(r)
 	if err != nil {
 		return Rollout{}, fmt.Errorf("start rollout %s: %w", id, err)
 	}
-	if est, limit := len(data)+resultBytesPerSite*(len(r.Sites)-r.Counters.Skipped), e.maxRecordBytes(); est > limit {
-		return Rollout{}, fmt.Errorf("start rollout %s: %w: %d sites make a record of about %d bytes, the server's max payload allows %d: roll the fleet out in parts (pbxfleet rollout --sites) or raise max_payload (pbxfleet serve embeds 8 MiB)",
-			id, ErrPlanTooLarge, len(r.Sites), est, limit)
-	}
 
-	// The intents first, then the record: a record exists only with its plan.
+	// The intents and sites first, then the header: a rollout exists (for
+	// Get, Current and a driver) only once all of it is stored.
 	err = forEach(ctx, len(intents), e.workers, func(ctx context.Context, i int) error {
 		b, err := json.Marshal(intents[i])
 		if err != nil {
@@ -207,7 +205,10 @@ func (e *Engine) start(ctx context.Context, plan Plan, strategy Strategy, origin
 	if err != nil {
 		return Rollout{}, fmt.Errorf("start rollout %s: %w", id, err)
 	}
-	if _, err := h.rollouts.Create(ctx, StateKey(id), data); err != nil {
+	if err := e.saveSites(ctx, r, make([]siteRecord, len(r.Sites))); err != nil {
+		return Rollout{}, fmt.Errorf("start rollout %s: store sites: %w", id, err)
+	}
+	if _, err := h.rollouts.Create(ctx, StateKey(id), header); err != nil {
 		return Rollout{}, fmt.Errorf("start rollout %s: store record: %w", id, err)
 	}
 	started = true // the record exists: the rollout keeps the lock until it ends
@@ -382,18 +383,27 @@ func (e *Engine) Pause(ctx context.Context, id string) (Rollout, error) {
 func (e *Engine) Resume(ctx context.Context, id string) (Rollout, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
+	id, err := e.resolve(ctx, id)
+	if err != nil {
+		return Rollout{}, fmt.Errorf("resume rollout: %w", err)
+	}
 	r, err := e.mutate(ctx, id, func(r *Rollout, now time.Time) (bool, error) {
 		switch r.Phase {
 		case PhaseRunning:
 			return false, nil
 		case PhasePaused:
-			r.count()
-			wf, wu := r.waveCounts(r.Wave)
-			r.Accepted = Accepted{
-				Failed: r.Counters.Failed, Unreachable: r.Counters.Unreachable,
-				Wave: r.Wave, WaveFailed: wf, WaveUnreachable: wu,
+			// What is accepted is counted from the sites as they are now.
+			whole, _, err := e.load(ctx, id)
+			if err != nil {
+				return false, err
 			}
-			r.setPhase(now, PhaseRunning, ReasonResumed, fmt.Sprintf(MsgResumed, r.Counters.Failed, r.Counters.Unreachable))
+			whole.count()
+			c := whole.Counters
+			r.Accepted = Accepted{
+				Failed: c.Failed, Unreachable: c.Unreachable,
+				Wave: r.Wave, WaveFailed: c.WaveFailed, WaveUnreachable: c.WaveUnreachable,
+			}
+			r.setPhase(now, PhaseRunning, ReasonResumed, fmt.Sprintf(MsgResumed, c.Failed, c.Unreachable))
 			return true, nil
 		}
 		return false, fmt.Errorf("%w: rollout %s is %s and cannot be resumed", ErrInvalidPhase, r.ID, r.Phase)

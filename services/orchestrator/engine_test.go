@@ -488,24 +488,36 @@ func TestOperationsOnUnknownRollout(t *testing.T) {
 	require.True(t, errors.Is(err, orchestrator.ErrInvalidPlan))
 }
 
-func TestStartRefusesAPlanTooLargeForOneRecord(t *testing.T) {
-	// A stock nats-server's max payload (pbxfleet serve embeds 8 MiB).
+// TestLargeRolloutOnAStockServer: a rollout's record is a header and a key per
+// site, so a stock nats-server's 1 MiB max payload bounds no fleet: 2,500 sites
+// (a 1 MiB record, once) run, and what a pass writes is the sites that changed.
+func TestLargeRolloutOnAStockServer(t *testing.T) {
 	srv := natstest.StartWith(t, func(o *server.Options) { o.MaxPayload = 1 << 20 })
 	ctx := testCtx(t)
-	e := newEngine(t, srv)
 	names := make([]string, 2500)
 	for i := range names {
 		names[i] = fmt.Sprintf("site-%04d", i)
 	}
-	_, err := e.Start(ctx, plan(5070, names...), orchestrator.Strategy{})
-	require.ErrorIs(t, err, orchestrator.ErrPlanTooLarge)
-	require.ErrorContains(t, err, "roll the fleet out in parts (pbxfleet rollout --sites) or raise max_payload")
+	startFleet(t, srv, all(converge))
+	e := newEngine(t, srv)
+	r, err := e.Start(ctx, plan(5070, names...), orchestrator.Strategy{SiteDeadline: time.Minute})
+	require.NoError(t, err)
+	out := <-runAsync(ctx, e, r.ID)
+	require.NoError(t, out.err)
+	require.Equal(t, orchestrator.PhaseSucceeded, out.r.Phase, out.r.String())
+	assert.Equal(t, 2500, out.r.Counters.Converged)
 
-	// Nothing was written and the lock is free again.
 	kv, err := srv.JS.KeyValue(ctx, events.BucketRollouts)
 	require.NoError(t, err)
-	_, err = kv.Keys(ctx)
-	require.ErrorIs(t, err, jetstream.ErrNoKeysFound)
-	_, err = e.Start(ctx, plan(5070, names[:10]...), orchestrator.Strategy{})
+	header, err := kv.Get(ctx, orchestrator.StateKey(r.ID))
 	require.NoError(t, err)
+	assert.Less(t, len(header.Value()), 64<<10, "the header holds no site")
+	site, err := kv.Get(ctx, orchestrator.SiteKey(r.ID, "site-1234"))
+	require.NoError(t, err)
+	assert.Contains(t, string(site.Value()), `"outcome":"converged"`)
+	got, err := e.Get(ctx, r.ID)
+	require.NoError(t, err)
+	require.Len(t, got.Sites, 2500)
+	assert.Equal(t, "site-0000", got.Sites[0].Site, "plan order")
+	assert.Equal(t, "site-2499", got.Sites[2499].Site)
 }

@@ -30,9 +30,6 @@ var (
 	ErrConflict = errors.New("rollout state kept changing")
 	// ErrBadRequest means a service request body does not decode.
 	ErrBadRequest = errors.New("bad request")
-	// ErrPlanTooLarge means the rollout record (one KV value) would not fit the
-	// server's max payload: the plan has too many sites for one rollout.
-	ErrPlanTooLarge = errors.New("plan too large for one rollout")
 	// ErrRevisionsExhausted means a node is at events.MaxRevision already.
 	ErrRevisionsExhausted = errors.New("no revision left to number")
 )

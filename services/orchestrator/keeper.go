@@ -86,7 +86,7 @@ func (k *keeper) run(ctx context.Context) {
 				if err := watch(ctx); err != nil && ctx.Err() == nil {
 					k.e.log.Warn("keeper watch ended; watching again", "err", err)
 				}
-				sleepCtx(ctx, jitter(k.e.retryDelay))
+				_ = sleep(ctx, jitter(k.e.retryDelay))
 			}
 		}()
 	}
@@ -349,16 +349,6 @@ func (k *keeper) needsRepair(site string, now time.Time) (Target, bool) {
 		return Target{}, false
 	}
 	return t, len(t.Nodes) > 0
-}
-
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // jitter returns d moved by up to ±20%, so that retries of many processes do

@@ -163,7 +163,9 @@ func (p *passState) orderProbes(ctx context.Context) error {
 		}
 		n := &r.Sites[w.site].Nodes[w.node]
 		t := p.now
-		n.Probe.OrderedAt, n.Probe.Action = &t, w.order.Action
+		ps := *n.Probe // a copy: the pass's sites share pointers with the driver's
+		ps.OrderedAt, ps.Action = &t, w.order.Action
+		n.Probe = &ps
 	}
 	if retry {
 		p.wakeAt(p.now.Add(orderRetry))

@@ -2,6 +2,7 @@ package orchestrator_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -212,4 +213,33 @@ func TestUnputtableSiteFailsInsteadOfRetrying(t *testing.T) {
 	assert.Equal(t, orchestrator.ReasonPutFailed, s1.Reason)
 	assert.Contains(t, s1.Message, "too large")
 	assert.Equal(t, orchestrator.SiteConverged, siteOutcomes(out.r)["s2"])
+}
+
+func TestFitAnswer(t *testing.T) {
+	r := orchestrator.Rollout{ID: "r"}
+	for i := range 400 {
+		o := orchestrator.SiteConverged
+		if i%100 == 7 {
+			o = orchestrator.SiteFailed
+		}
+		r.Sites = append(r.Sites, orchestrator.SiteState{Site: fmt.Sprintf("s%03d", i), Index: i, Outcome: o})
+	}
+	whole, err := json.Marshal(r)
+	require.NoError(t, err)
+	assert.Equal(t, r, orchestrator.FitAnswer(r, len(whole)), "it fits: nothing left out")
+	got := orchestrator.FitAnswer(r, len(whole)/4)
+	b, err := json.Marshal(got)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(b), len(whole)/4)
+	assert.Equal(t, 400, len(got.Sites)+got.SitesOmitted)
+	failed := 0
+	for i, s := range got.Sites {
+		if s.Outcome == orchestrator.SiteFailed {
+			failed++
+		}
+		if i > 0 {
+			assert.Less(t, got.Sites[i-1].Index, s.Index, "plan order")
+		}
+	}
+	assert.Equal(t, 4, failed, "the failed sites are kept first")
 }

@@ -3,9 +3,9 @@ package orchestrator
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,9 +24,12 @@ type driver struct {
 	feed    *feed
 	pending []observed // results read and not yet persisted in the record
 
+	// recs are the sites as last read or written (nil: read them).
+	recs []siteRecord
+
 	mu      sync.Mutex
 	intents map[string]siteIntent
-	rev     uint64 // KV revision of the record last read or written
+	rev     uint64 // KV revision of the header last read or written
 	// putFails remembers when putting a node's restore first failed, so the
 	// retries end at the site deadline (a new driver starts the count again).
 	putFails map[string]time.Time
@@ -52,20 +55,31 @@ func (e *Engine) newDriver(id string, f *feed) *driver {
 }
 
 // pass is one level-triggered reconcile pass: read the record, fold in the
-// results observed, run the steps of the phase in a fixed order, and write the
-// record back with compare-and-set (re-reading and redoing the pass on a
-// conflict; every step is idempotent). It returns the record, when the next
-// pass is due for a deadline or the bake (zero: only on news), and whether a
-// pass is due at once.
+// results observed, run the steps of the phase in a fixed order, and write back
+// what changed with compare-and-set: each changed site's key, then the header
+// (re-reading and redoing the pass on a conflict; every step is idempotent). The
+// driver keeps the sites it read or wrote, so a pass reads only the header; a
+// conflict on a site (another driver) makes it read them all again. It returns
+// the record, when the next pass is due for a deadline or the bake (zero: only
+// on news), and whether a pass is due at once.
 func (d *driver) pass(ctx context.Context) (Rollout, time.Time, bool, error) {
 	for range maxCASAttempts {
-		r, rev, err := d.e.load(ctx, d.id)
+		r, rev, err := d.e.loadHeader(ctx, d.id)
 		if err != nil {
 			return r, time.Time{}, false, err
 		}
+		if d.recs == nil {
+			if d.recs, err = d.e.loadSites(ctx, d.id); err != nil {
+				return r, time.Time{}, false, err
+			}
+		}
+		r.Sites = make([]SiteState, len(d.recs))
+		for i, rec := range d.recs {
+			r.Sites[i] = cloneSite(rec.s)
+		}
 		d.setRev(rev)
 		d.pending = append(d.pending, d.feed.take()...)
-		before, err := json.Marshal(r)
+		before, err := headerOf(r)
 		if err != nil {
 			return r, time.Time{}, false, fmt.Errorf("reconcile rollout %s: %w", d.id, err)
 		}
@@ -74,13 +88,20 @@ func (d *driver) pass(ctx context.Context) (Rollout, time.Time, bool, error) {
 			return r, time.Time{}, false, fmt.Errorf("reconcile rollout %s: %w", d.id, err)
 		}
 		r.count()
-		after, err := json.Marshal(r)
+		if err := d.e.saveSites(ctx, r, d.recs); err != nil {
+			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+				d.recs = nil // another driver wrote a site: read them all again
+				continue
+			}
+			return r, time.Time{}, false, fmt.Errorf("reconcile rollout %s: %w", d.id, err)
+		}
+		after, err := headerOf(r)
 		if err != nil {
 			return r, time.Time{}, false, fmt.Errorf("reconcile rollout %s: %w", d.id, err)
 		}
 		if !bytes.Equal(before, after) {
 			r.UpdatedAt = p.now
-			n, err := d.e.save(ctx, r, rev)
+			n, err := d.e.saveHeader(ctx, r, rev)
 			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 				continue // an operator or another driver wrote: look again
 			}
@@ -98,6 +119,12 @@ func (d *driver) pass(ctx context.Context) (Rollout, time.Time, bool, error) {
 		return r, p.wake, p.again, nil
 	}
 	return Rollout{}, time.Time{}, false, fmt.Errorf("reconcile rollout %s: %w", d.id, ErrConflict)
+}
+
+// cloneSite returns a copy of s that shares nothing a pass changes with it.
+func cloneSite(s SiteState) SiteState {
+	s.Nodes = slices.Clone(s.Nodes)
+	return s
 }
 
 func (d *driver) setRev(rev uint64) {

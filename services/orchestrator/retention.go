@@ -17,12 +17,14 @@ import (
 // rollout.
 const DefaultKeepRollouts = 20
 
-// prune deletes the record and the plan keys of every finished rollout beyond
+// prune deletes the record (header and sites) and the plan keys of every
+// finished rollout beyond
 // the e.keep most recently written ones (a rollback of an old rollout counts as
 // recent), never active (the one holding the lock). Start calls it while
 // holding the lock, so no rollback of an old rollout runs meanwhile
-// (Rollback takes the same lock). The plan keys go first, then the record: a
-// crash in between leaves the record, and the next prune finishes the job.
+// (Rollback takes the same lock). The plan keys go first, then the sites, then
+// the header: a crash in between leaves the header, and the next prune
+// finishes the job.
 // It returns how many rollouts it deleted.
 func (e *Engine) prune(ctx context.Context, active string) (int, error) {
 	h, err := e.handles(ctx)
@@ -38,7 +40,7 @@ func (e *Engine) prune(ctx context.Context, active string) (int, error) {
 		if i < e.keep || id == active {
 			continue
 		}
-		r, _, err := e.load(ctx, id)
+		r, _, err := e.loadHeader(ctx, id)
 		if err == nil && !r.Phase.Terminal() {
 			continue // only the lock holder is ever driven; leave anything odd alone
 		}
@@ -52,6 +54,19 @@ func (e *Engine) prune(ctx context.Context, active string) (int, error) {
 		err = forEach(ctx, len(sites), e.workers, func(ctx context.Context, i int) error {
 			if err := h.rollouts.Purge(ctx, planKey(id, sites[i])); err != nil {
 				return fmt.Errorf("delete plan of rollout %s site %s: %w", id, sites[i], err)
+			}
+			return nil
+		})
+		if err != nil {
+			return deleted, err
+		}
+		siteKeys, err := listTokens(ctx, h.rollouts, sitesFilter(id), "")
+		if err != nil {
+			return deleted, fmt.Errorf("list sites of rollout %s: %w", id, err)
+		}
+		err = forEach(ctx, len(siteKeys), e.workers, func(ctx context.Context, i int) error {
+			if err := h.rollouts.Purge(ctx, siteKeys[i]); err != nil {
+				return fmt.Errorf("delete %s: %w", siteKeys[i], err)
 			}
 			return nil
 		})

@@ -70,12 +70,17 @@ func storedRollouts(t *testing.T, srv *natstest.Server) []string {
 	require.NoError(t, err)
 	keys, err := kv.ListKeys(ctx)
 	require.NoError(t, err)
-	var ids, planIDs []string
+	var ids, planIDs, siteIDs []string
 	for k := range keys.Keys() {
 		switch {
 		case k == orchestrator.KeyCurrent || k == orchestrator.KeyLast:
 		case strings.HasPrefix(k, orchestrator.StateKeyPrefix):
-			ids = append(ids, strings.TrimPrefix(k, orchestrator.StateKeyPrefix))
+			id, site, isSite := strings.Cut(strings.TrimPrefix(k, orchestrator.StateKeyPrefix), ".site.")
+			if isSite && site != "" {
+				siteIDs = append(siteIDs, id)
+			} else {
+				ids = append(ids, id)
+			}
 		case strings.HasPrefix(k, orchestrator.PlanKeyPrefix):
 			id, _, _ := strings.Cut(strings.TrimPrefix(k, orchestrator.PlanKeyPrefix), ".")
 			planIDs = append(planIDs, id)
@@ -83,6 +88,9 @@ func storedRollouts(t *testing.T, srv *natstest.Server) []string {
 	}
 	for _, id := range planIDs {
 		assert.True(t, slices.Contains(ids, id), "plan key of deleted rollout %s left behind", id)
+	}
+	for _, id := range siteIDs {
+		assert.True(t, slices.Contains(ids, id), "site key of deleted rollout %s left behind", id)
 	}
 	return ids
 }

@@ -101,8 +101,12 @@ type Rollout struct {
 	Canary bool `json:"canary,omitempty"`
 	// BakeUntil is when the bake after the current wave ends, when baking.
 	BakeUntil *time.Time `json:"bake_until,omitempty"`
-	// Sites are the plan's sites in plan order.
-	Sites []SiteState `json:"sites"`
+	// Sites are the plan's sites in plan order. The stored header holds none:
+	// each site is a key of its own (see record.go).
+	Sites []SiteState `json:"sites,omitempty"`
+	// SitesOmitted counts the sites an answer left out to fit a message (the
+	// service's status of a very large rollout); never stored.
+	SitesOmitted int `json:"sites_omitted,omitempty"`
 	// Counters are derived from Sites on every pass.
 	Counters Counters `json:"counters"`
 	// Accepted are the failures an operator accepted by resuming after the
@@ -131,6 +135,10 @@ type Counters struct {
 	Failed      int `json:"failed"`
 	Unreachable int `json:"unreachable"`
 	Cancelled   int `json:"cancelled,omitempty"`
+	// WaveFailed and WaveUnreachable count the failed and unreachable sites of
+	// the current wave.
+	WaveFailed      int `json:"wave_failed,omitempty"`
+	WaveUnreachable int `json:"wave_unreachable,omitempty"`
 	// Restored counts nodes whose previous intent converged again.
 	Restored int `json:"restored,omitempty"`
 	// RestorePending counts nodes restoring now.
@@ -166,6 +174,8 @@ const maxMessages = 50
 type SiteState struct {
 	// Site is the site name.
 	Site string `json:"site"`
+	// Index is the site's place in the plan, from 0.
+	Index int `json:"index"`
 	// Wave is the site's wave, counted from 1; 0 when skipped.
 	Wave int `json:"wave"`
 	// Outcome is where the site stands.
@@ -241,8 +251,6 @@ type NodeResult struct {
 const (
 	maxReasonLen      = 200
 	maxSiteMessageLen = 400
-	// compactLen is what compact leaves of each text.
-	compactLen = 40
 )
 
 // clip shortens s to n bytes at most, on a rune boundary, marking the cut.
@@ -255,22 +263,6 @@ func clip(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "..."
-}
-
-// compact shortens every node reason and site message to compactLen, for a
-// record that outgrew the max payload.
-func (r *Rollout) compact() {
-	for i := range r.Sites {
-		s := &r.Sites[i]
-		s.Message = clip(s.Message, compactLen)
-		for j := range s.Nodes {
-			for _, nr := range []*NodeResult{s.Nodes[j].Result, s.Nodes[j].Restore} {
-				if nr != nil {
-					nr.Reason = clip(nr.Reason, compactLen)
-				}
-			}
-		}
-	}
 }
 
 func summarize(r events.Result, seq uint64) *NodeResult {
@@ -331,6 +323,7 @@ func (r *Rollout) setPhase(now time.Time, phase Phase, reason, msg string) {
 // count recomputes the counters from the sites.
 func (r *Rollout) count() {
 	c := Counters{Sites: len(r.Sites)}
+	c.WaveFailed, c.WaveUnreachable = r.waveCounts(r.Wave)
 	for _, s := range r.Sites {
 		switch s.Outcome {
 		case SiteSkipped:

@@ -18,7 +18,7 @@ import (
 // of a bake, and when someone else writes the record (pause, abort, ...). A
 // pass that fails on a NATS error is retried after the retry delay. It returns
 // the last state and an error wrapping ctx's error when ctx ends, or
-// ErrRolloutNotFound, ErrCorruptState, ErrConflict or ErrPlanTooLarge.
+// ErrRolloutNotFound, ErrCorruptState or ErrConflict.
 func (e *Engine) Run(ctx context.Context, id string) (Rollout, error) {
 	r, _, err := e.load(ctx, id)
 	if err != nil {
@@ -152,8 +152,7 @@ func (e *Engine) Reconcile(ctx context.Context, id string) (Rollout, error) {
 
 // permanent reports whether retrying a pass cannot help.
 func permanent(err error) bool {
-	return errors.Is(err, ErrRolloutNotFound) || errors.Is(err, ErrCorruptState) || errors.Is(err, ErrConflict) ||
-		errors.Is(err, ErrPlanTooLarge)
+	return errors.Is(err, ErrRolloutNotFound) || errors.Is(err, ErrCorruptState) || errors.Is(err, ErrConflict)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

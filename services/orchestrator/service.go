@@ -2,8 +2,10 @@ package orchestrator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/nats-io/nats.go/micro"
@@ -172,7 +174,60 @@ func (s *server) status(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.e.Get(ctx, id)
+	r, err := s.e.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return fitAnswer(r, s.e.maxAnswerBytes()), nil
+}
+
+// fitAnswer returns r, or r with fewer sites when its JSON would not fit in
+// limit bytes (one NATS message): the sites that need attention first (failed,
+// unreachable, in flight, cancelled), then the rest in plan order, as many as
+// fit; SitesOmitted counts the others. Get and Watch give them all.
+func fitAnswer(r Rollout, limit int) Rollout {
+	b, err := json.Marshal(r)
+	if err != nil || len(b) <= limit {
+		return r
+	}
+	rank := func(o SiteOutcome) int {
+		switch o {
+		case SiteFailed, SiteUnreachable:
+			return 0
+		case SiteInFlight, SiteCancelled:
+			return 1
+		}
+		return 2
+	}
+	sites := slices.Clone(r.Sites)
+	slices.SortStableFunc(sites, func(a, b SiteState) int { return rank(a.Outcome) - rank(b.Outcome) })
+	head := r
+	head.Sites = nil
+	hb, _ := json.Marshal(head)
+	room := limit - len(hb) - 64
+	keep := 0
+	for _, st := range sites {
+		sb, _ := json.Marshal(st)
+		if room-len(sb)-1 < 0 {
+			break
+		}
+		room -= len(sb) + 1
+		keep++
+	}
+	head.Sites = sites[:keep]
+	slices.SortFunc(head.Sites, func(a, b SiteState) int { return a.Index - b.Index })
+	head.SitesOmitted = len(r.Sites) - keep
+	return head
+}
+
+// maxAnswerBytes is the largest answer the service sends: the connection's max
+// payload less room for headers.
+func (e *Engine) maxAnswerBytes() int {
+	limit := int64(1 << 20)
+	if e.nc != nil && e.nc.MaxPayload() > 0 {
+		limit = e.nc.MaxPayload()
+	}
+	return int(limit) - 8<<10
 }
 
 // op adapts an operation to an endpoint; drive says whether the rollout needs
@@ -190,7 +245,7 @@ func (s *server) op(fn func(context.Context, string) (Rollout, error), drive boo
 		if drive && !r.Phase.Terminal() {
 			s.drive(r.ID)
 		}
-		return r, nil
+		return fitAnswer(r, s.e.maxAnswerBytes()), nil
 	}
 }
 

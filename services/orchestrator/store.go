@@ -24,14 +24,15 @@ const (
 	KeyCurrent = "rollout.current"
 	// KeyLast names the most recently started rollout (JSON {"id"}).
 	KeyLast = "rollout.last"
-	// StateKeyPrefix starts the key of every rollout's state, rollout.<id>.
+	// StateKeyPrefix starts the key of every rollout's header, rollout.<id>,
+	// and of its sites, rollout.<id>.site.<site>.
 	StateKeyPrefix = "rollout."
 	// PlanKeyPrefix starts the key of every site's intents, plan.<id>.<site>;
 	// they hold the trunk secrets, so they are kept out of the rollout record.
 	PlanKeyPrefix = "plan."
 )
 
-// StateKey returns the key of a rollout's state, rollout.<id>.
+// StateKey returns the key of a rollout's header, rollout.<id>.
 func StateKey(id string) string { return StateKeyPrefix + id }
 
 func planKey(id, site string) string { return PlanKeyPrefix + id + "." + site }
@@ -39,27 +40,6 @@ func planKey(id, site string) string { return PlanKeyPrefix + id + "." + site }
 // staleLockAfter is how old a lock naming a rollout without a record must be
 // before Start takes it over (Start writes the record right after the lock).
 const staleLockAfter = time.Minute
-
-// The rollout record is one KV value, so it must fit the server's max payload
-// (1 MiB by default) with every node's result summary in it. A converged site
-// adds about resultBytesPerSite to the record; Start refuses a plan whose
-// record would not fit, and save compacts the texts of a record that grew past
-// the limit with long failure reasons.
-const (
-	resultBytesPerSite = 450
-	defaultMaxPayload  = 1 << 20
-	// payloadHeadroom is kept free for the KV headers.
-	payloadHeadroom = 8 << 10
-)
-
-// maxRecordBytes is the largest rollout record the connection can write.
-func (e *Engine) maxRecordBytes() int {
-	limit := int64(defaultMaxPayload)
-	if nc := e.js.Conn(); nc != nil && nc.MaxPayload() > 0 {
-		limit = nc.MaxPayload()
-	}
-	return int(limit) - payloadHeadroom
-}
 
 // maxCASAttempts bounds the re-read-and-retry loop of a compare-and-set update.
 const maxCASAttempts = 20
@@ -117,75 +97,36 @@ func (e *Engine) handles(ctx context.Context) (*handles, error) {
 	return e.h, nil
 }
 
-// load reads a rollout and the KV revision it was read at.
-func (e *Engine) load(ctx context.Context, id string) (Rollout, uint64, error) {
-	h, err := e.handles(ctx)
-	if err != nil {
-		return Rollout{}, 0, err
-	}
-	ent, err := h.rollouts.Get(ctx, StateKey(id))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return Rollout{}, 0, fmt.Errorf("load rollout %q: %w", id, ErrRolloutNotFound)
-	}
-	if err != nil {
-		return Rollout{}, 0, fmt.Errorf("load rollout %s: %w", id, err)
-	}
-	var r Rollout
-	if err := json.Unmarshal(ent.Value(), &r); err != nil {
-		return Rollout{}, 0, fmt.Errorf("load rollout %s: %w: %w", id, ErrCorruptState, err)
-	}
-	return r, ent.Revision(), nil
-}
-
-// save writes r over KV revision rev (compare-and-set) and returns the new
-// revision; a conflict returns an error wrapping jetstream.ErrKeyRevisionMismatch.
-func (e *Engine) save(ctx context.Context, r Rollout, rev uint64) (uint64, error) {
-	h, err := e.handles(ctx)
-	if err != nil {
-		return 0, err
-	}
-	data, err := json.Marshal(r)
-	if err != nil {
-		return 0, fmt.Errorf("save rollout %s: %w", r.ID, err)
-	}
-	if limit := e.maxRecordBytes(); len(data) > limit {
-		r.compact()
-		if data, err = json.Marshal(r); err != nil {
-			return 0, fmt.Errorf("save rollout %s: %w", r.ID, err)
-		}
-		if len(data) > limit {
-			return 0, fmt.Errorf("save rollout %s: %w: the record is %d bytes, the limit %d", r.ID, ErrPlanTooLarge, len(data), limit)
-		}
-	}
-	n, err := h.rollouts.Update(ctx, StateKey(r.ID), data, rev)
-	if err != nil {
-		return 0, fmt.Errorf("save rollout %s at revision %d: %w", r.ID, rev, err)
-	}
-	return n, nil
-}
-
-// mutate applies fn to the rollout under compare-and-set, re-reading and
-// retrying on a conflict. fn returns changed=false to leave the record as is.
+// mutate applies fn to the rollout's header under compare-and-set, re-reading
+// and retrying on a conflict, and returns the whole rollout. fn sees the header
+// only (no sites; the counters are the driver's last): an operator's verb
+// changes the phase, the driver does the rest. fn returns changed=false to
+// leave the record as is.
 func (e *Engine) mutate(ctx context.Context, id string, fn func(r *Rollout, now time.Time) (changed bool, err error)) (Rollout, error) {
 	for range maxCASAttempts {
-		r, rev, err := e.load(ctx, id)
+		r, rev, err := e.loadHeader(ctx, id)
 		if err != nil {
 			return Rollout{}, err
 		}
 		now := nowUTC()
 		changed, err := fn(&r, now)
-		if err != nil || !changed {
+		if err != nil {
 			return r, err
 		}
-		r.count()
-		r.UpdatedAt = now
-		if _, err := e.save(ctx, r, rev); err != nil {
-			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-				continue
+		if changed {
+			r.UpdatedAt = now
+			if _, err := e.saveHeader(ctx, r, rev); err != nil {
+				if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+					continue
+				}
+				return r, err
 			}
+		}
+		whole, _, err := e.load(ctx, id)
+		if err != nil {
 			return r, err
 		}
-		return r, nil
+		return whole, nil
 	}
 	return Rollout{}, fmt.Errorf("update rollout %s: %w", id, ErrConflict)
 }
@@ -222,7 +163,7 @@ func (e *Engine) acquire(ctx context.Context, id string) error {
 		if held.ID == id {
 			return nil
 		}
-		r, _, err := e.load(ctx, held.ID)
+		r, _, err := e.loadHeader(ctx, held.ID)
 		switch {
 		case errors.Is(err, ErrRolloutNotFound) && time.Since(held.Since) > staleLockAfter:
 		case err == nil && r.Phase.Terminal():

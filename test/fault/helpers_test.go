@@ -403,19 +403,10 @@ func startRollout(ctx context.Context, t *testing.T, nc *nats.Conn, op orchestra
 	}
 }
 
-// readRollout reads a rollout record from KV.
+// readRollout reads a rollout record (header and sites) from KV, as any reader
+// does: through an engine, which needs no service of its own to read.
 func readRollout(ctx context.Context, js jetstream.JetStream, id string) (orchestrator.Rollout, error) {
-	kv, err := js.KeyValue(ctx, events.BucketRollouts)
-	if err != nil {
-		return orchestrator.Rollout{}, err
-	}
-	e, err := kv.Get(ctx, orchestrator.StateKey(id))
-	if err != nil {
-		return orchestrator.Rollout{}, err
-	}
-	var r orchestrator.Rollout
-	err = json.Unmarshal(e.Value(), &r)
-	return r, err
+	return orchestrator.New(js, nil, orchestrator.WithLogger(slog.New(slog.DiscardHandler))).Get(ctx, id)
 }
 
 // midWave reports whether a rollout is past its canary with a site of the
@@ -435,22 +426,16 @@ func midWave(r orchestrator.Rollout) bool {
 // awaitRecord watches a rollout's record until cond holds and returns it.
 func awaitRecord(ctx context.Context, t *testing.T, js jetstream.JetStream, id, what string, cond func(orchestrator.Rollout) bool) orchestrator.Rollout {
 	t.Helper()
-	kv, err := js.KeyValue(ctx, events.BucketRollouts)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	updates, err := orchestrator.New(js, nil, orchestrator.WithLogger(slog.New(slog.DiscardHandler))).Watch(wctx, id)
 	require.NoError(t, err)
-	w, err := kv.Watch(ctx, orchestrator.StateKey(id))
-	require.NoError(t, err)
-	defer func() { _ = w.Stop() }()
 	for {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("rollout %s: %s not seen: %v", id, what, ctx.Err())
-		case e, ok := <-w.Updates():
+		case r, ok := <-updates:
 			require.True(t, ok, "watch of rollout %s ended", id)
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue
-			}
-			var r orchestrator.Rollout
-			require.NoError(t, json.Unmarshal(e.Value(), &r))
 			if cond(r) {
 				return r
 			}

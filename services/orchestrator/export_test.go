@@ -1,0 +1,4 @@
+package orchestrator
+
+// FitAnswer exposes fitAnswer to the external tests.
+var FitAnswer = fitAnswer

@@ -224,13 +224,18 @@ func putToResult(ctx context.Context, js jetstream.JetStream) ([]time.Duration, 
 		return nil, err
 	}
 	var lat []time.Duration
-	for range len(put) {
+	for len(lat) < len(put) {
 		msg, err := c.Next(jetstream.FetchMaxWait(2 * time.Second))
 		if err != nil {
 			break
 		}
 		md, err := msg.Metadata()
 		if err != nil {
+			continue
+		}
+		// A node reports awaiting_probe, then its final result: the latter
+		// ends the apply.
+		if res, err := events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject()); err != nil || !res.Outcome.Final() {
 			continue
 		}
 		node := strings.TrimPrefix(msg.Subject(), events.ResultSubjectPrefix+".")

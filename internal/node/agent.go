@@ -9,12 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pbxfleet/pbxfleet/events"
@@ -72,20 +70,20 @@ type Agent struct {
 
 	// applyMu serializes applies and checks: one Asterisk, one change at a time.
 	applyMu sync.Mutex
-	// mu guards journal, lastOutcome, lastProbe and lastEntry.
+	// mu guards journal, lastOutcome, lastProbe and lastValue.
 	mu          sync.Mutex
 	journal     Journal
 	lastOutcome events.Outcome
 	lastProbe   string // the verdict of the last apply's probe call
-	// lastEntry is the KV sequence and value digest of the last entry handled:
-	// a resync of the same entry is nothing new. Both, because a store that was
-	// lost and made again numbers its sequences from 1 again.
-	lastEntry [2]string
+	// lastValue is the digest of the last desired value handled: a resync of
+	// the same value is nothing new.
+	lastValue string
 	loaded    bool
 	// statusFails counts failed status puts in a row (Run's goroutine only).
 	statusFails failureLog
-	// notify is signalled (coalesced) on each put of the node's desired key.
-	notify chan struct{}
+	// puts holds the newest put of the node's desired key not handled yet
+	// (empty: a delete, read the key).
+	puts chan []byte
 	// gate hands probe orders to the apply awaiting one.
 	gate probeGate
 }
@@ -112,7 +110,7 @@ func New(cfg Config, side Side, cli CLI, nc *nats.Conn, opts ...Option) (*Agent,
 		site:  site, role: role, node: cfg.Node,
 		version:     "dev",
 		statusFails: failureLog{op: "put the status"},
-		notify:      make(chan struct{}, 1),
+		puts:        make(chan []byte, 1),
 	}
 	for _, o := range opts {
 		o(a)
@@ -123,17 +121,6 @@ func New(cfg Config, side Side, cli CLI, nc *nats.Conn, opts ...Option) (*Agent,
 	}
 	return a, nil
 }
-
-// pokeNotify signals notify without blocking (it is coalesced).
-func (a *Agent) pokeNotify() {
-	select {
-	case a.notify <- struct{}{}:
-	default:
-	}
-}
-
-// notifyC is the channel that signals a put of the node's desired key.
-func (a *Agent) notifyC() <-chan struct{} { return a.notify }
 
 // Node returns the agent's node id.
 func (a *Agent) Node() string { return a.node }
@@ -196,7 +183,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("run %s: %w", a.node, err)
 	}
 	defer func() { _ = svc.Stop() }()
-	sub, err := a.notifyDesired(a.notify)
+	sub, err := a.notifyDesired()
 	if err != nil {
 		return fmt.Errorf("run %s: %w", a.node, err)
 	}
@@ -217,8 +204,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-a.notify:
-			a.resync(ctx, h, readFails)
+		case data := <-a.puts:
+			if len(data) == 0 {
+				a.resync(ctx, h, readFails) // deleted: see what the key holds
+				continue
+			}
+			_, _ = a.handle(ctx, h, data)
 		case <-timer.C:
 			// Level-triggered: whatever a notification missed across a NATS
 			// restart, the key's current value is the truth.
@@ -232,22 +223,22 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // handle decides what to do with one entry of the desired key and publishes the
 // result; ok is false when the entry needed no answer (already handled).
-func (a *Agent) handle(ctx context.Context, h *busHandles, e jetstream.KeyValueEntry) (events.Result, bool) {
-	entry := [2]string{strconv.FormatUint(e.Revision(), 10), sha256Hex(e.Value())}
+func (a *Agent) handle(ctx context.Context, h *busHandles, value []byte) (events.Result, bool) {
+	digest := sha256Hex(value)
 	a.mu.Lock()
-	if entry == a.lastEntry {
+	if digest == a.lastValue {
 		a.mu.Unlock()
 		return events.Result{}, false
 	}
-	a.lastEntry = entry
+	a.lastValue = digest
 	lastSeen, lastRollout := a.journal.LastSeen, a.journal.LastSeenRollout
 	a.mu.Unlock()
 
 	var res events.Result
-	d, err := events.DecodeDesired(e.Value(), nil, a.node)
+	d, err := events.DecodeDesired(value, nil, a.node)
 	switch {
 	case err != nil:
-		res = a.rejected(0, "", fmt.Sprintf("desired state at key %s (kv seq %d) rejected: %v", a.node, e.Revision(), err))
+		res = a.rejected(0, "", fmt.Sprintf("desired state at key %s rejected: %v", a.node, err))
 	case d.Revision == lastSeen && (d.Rollout == lastRollout || lastRollout == ""):
 		// Handled before (a restart, or a resync of the same entry). A journal
 		// that names no rollout (written before it did, or a hand put) trusts
@@ -458,21 +449,7 @@ func (a *Agent) awaitProbeOrder(ctx context.Context, h *busHandles, d events.Des
 	interim.Outcome, interim.FinishedAt = events.OutcomeAwaitingProbe, time.Now().UTC()
 	a.publishResult(context.WithoutCancel(ctx), h, interim)
 	a.log.Info("checks passed; awaiting the probe order", "revision", d.Revision, "rollout", d.Rollout)
-	newer := func() bool {
-		gctx, cancel := context.WithTimeout(ctx, busOpTimeout)
-		defer cancel()
-		e, err := h.desired.Get(gctx, a.node)
-		if err != nil {
-			return false
-		}
-		nd, err := events.DecodeDesired(e.Value(), nil, a.node)
-		return err == nil && nd.Revision > d.Revision
-	}
-	err := a.waitForOrder(ctx, orders, d, newer)
-	if errors.Is(err, errProbeSuperseded) {
-		a.pokeNotify() // the notification was taken here: let Run read the key again
-	}
-	return err
+	return a.waitForOrder(ctx, orders, d)
 }
 
 // rollback restores the previous bytes, reloads, verifies the restored revision

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -112,20 +113,43 @@ func tryOpen(ctx context.Context, js jetstream.JetStream) (*busHandles, error) {
 }
 
 // notifyDesired subscribes to the subject every put of the node's own desired
-// key is published on, and signals notify (coalesced) for each. The agent then
-// reads the key with a direct get: it needs no JetStream consumer, so a node's
-// credentials allow none (a consumer's deliver subject could be any subject).
-func (a *Agent) notifyDesired(notify chan<- struct{}) (*nats.Subscription, error) {
-	sub, err := a.nc.Subscribe(events.DesiredKeySubject(a.node), func(*nats.Msg) {
-		select {
-		case notify <- struct{}{}:
-		default:
+// key is published on and offers each put's value to a.puts (only the newest is
+// kept). The value is the put itself: reading the key back at that moment could
+// find the stream has not stored it yet (the subscription and the stream get
+// the message at the same time). The agent needs no JetStream consumer, so a
+// node's credentials allow none (a consumer's deliver subject could be any
+// subject). A delete or purge of the key offers an empty put: read the key.
+func (a *Agent) notifyDesired() (*nats.Subscription, error) {
+	sub, err := a.nc.Subscribe(events.DesiredKeySubject(a.node), func(m *nats.Msg) {
+		var data []byte
+		if op := m.Header.Get(kvOperationHeader); op == "" || op == "PUT" {
+			data = slices.Clone(m.Data)
 		}
+		a.offerPut(data)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %s: %w", events.DesiredKeySubject(a.node), err)
 	}
 	return sub, nil
+}
+
+// kvOperationHeader marks a KV delete or purge (nats.go's jetstream KV).
+const kvOperationHeader = "KV-Operation"
+
+// offerPut puts data in a.puts, replacing a put not taken yet: only the newest
+// desired state matters ("never a superseded revision").
+func (a *Agent) offerPut(data []byte) {
+	for {
+		select {
+		case a.puts <- data:
+			return
+		default:
+			select {
+			case <-a.puts:
+			default:
+			}
+		}
+	}
 }
 
 // resync reads the node's desired key and handles what it holds. It is level
@@ -146,5 +170,5 @@ func (a *Agent) resync(ctx context.Context, h *busHandles, fl *failureLog) {
 		return
 	}
 	fl.ok(a.log)
-	_, _ = a.handle(ctx, h, e)
+	_, _ = a.handle(ctx, h, e.Value())
 }

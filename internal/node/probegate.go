@@ -95,10 +95,17 @@ var (
 // waitForOrder waits for the probe order of the revision, for at most the
 // probe-wait deadline. It returns nil when the order says probe; otherwise an
 // error saying why not (cancelled by the orchestrator, superseded by a newer
-// revision on the node's key, no order in time, or ctx ended).
-func (a *Agent) waitForOrder(ctx context.Context, orders <-chan events.ProbeOrder, d events.Desired, newer func() bool) error {
+// revision put on the node's key, no order in time, or ctx ended). A put that
+// comes meanwhile is given back to Run when the wait ends.
+func (a *Agent) waitForOrder(ctx context.Context, orders <-chan events.ProbeOrder, d events.Desired) error {
 	timer := time.NewTimer(a.cfg.Deadlines.ProbeWait)
 	defer timer.Stop()
+	var held []byte
+	defer func() {
+		if held != nil {
+			a.offerPut(held)
+		}
+	}()
 	for {
 		select {
 		case o := <-orders:
@@ -106,9 +113,10 @@ func (a *Agent) waitForOrder(ctx context.Context, orders <-chan events.ProbeOrde
 				return fmt.Errorf("%w by the orchestrator: %s", errProbeCancelled, o.Reason)
 			}
 			return nil
-		case <-a.notifyC():
-			if newer() {
-				return fmt.Errorf("%w: a newer desired state came before the probe order", errProbeSuperseded)
+		case data := <-a.puts:
+			held = data
+			if nd, err := events.DecodeDesired(data, nil, a.node); err == nil && nd.Revision > d.Revision {
+				return fmt.Errorf("%w: revision %d came before the probe order", errProbeSuperseded, nd.Revision)
 			}
 		case <-timer.C:
 			return fmt.Errorf("%w within %s: the orchestrator orders the probe once every node of the site has applied; the far side did not report, or no orchestrator is driving revision %d",

@@ -146,6 +146,6 @@ func (a *Agent) ApplyCurrent(ctx context.Context) (res events.Result, ok bool, e
 	if err != nil {
 		return res, false, fmt.Errorf("apply current %s: get desired state: %w", a.node, err)
 	}
-	res, ok = a.handle(ctx, h, e)
+	res, ok = a.handle(ctx, h, e.Value())
 	return res, ok, nil
 }

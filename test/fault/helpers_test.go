@@ -42,6 +42,8 @@ const (
 	addrLeafSite    = 3045
 	addrHostile     = 3050
 	addrAuthCLI     = 3060
+	addrLostStore   = 3070
+	addrStop        = 3080
 	sitesPerRollout = 6
 )
 

@@ -258,8 +258,12 @@ func (a *Agent) handle(ctx context.Context, h *busHandles, value []byte) (events
 	}
 	// Status before the result: whoever acts on the result (a rollout that then
 	// returns, an operator running status) must find the status it implies.
-	a.refreshStatus(ctx, h)
-	a.publishResult(ctx, h, res)
+	// An apply that ended says so even when the agent is being stopped: each
+	// is bounded by its own timeout (a result that cannot be published waits
+	// in the outbox for the next start).
+	done := context.WithoutCancel(ctx)
+	a.refreshStatus(done, h)
+	a.publishResult(done, h, res)
 	return res, true
 }
 

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -101,6 +102,12 @@ func (a *Agent) Status(ctx context.Context) events.Status {
 	}
 	st.Drift = len(st.DriftFiles) > 0
 	st.Healthy = j.Applied.Revision > 0 && st.Trunk.Reachable && !st.Drift
+	switch {
+	case j.Applied.Revision == 0:
+		details = append(details, "no revision applied yet")
+	case !st.Trunk.Reachable && st.Trunk.State != "unknown":
+		details = append(details, fmt.Sprintf("trunk %s: Asterisk says it cannot carry calls now", st.Trunk.State))
+	}
 	st.Detail = strings.Join(details, "; ")
 	return st
 }

@@ -181,15 +181,16 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 		fmt.Fprintf(out, "  [%s] %s\n         %s\n", mark, c.claim, c.proof)
 	}
 	fmt.Fprintf(out, "\nLook deeper with the nats CLI (go install github.com/nats-io/natscli/nats@v0.5.1)%s:\n", map[bool]string{true: "", false: " — run `pbxfleet demo --keep` to keep this fleet up"}[f.keep])
+	results := storedResults(ctx, js, events.ResultSubjectPrefix+"."+stale.ID+".>")
 	for _, c := range []string{
 		"nats --server %[1]s kv ls pbxfleet_desired",
 		"nats --server %[1]s kv get pbxfleet_desired %[2]s.pbx --raw",
-		"nats --server %[1]s sub --stream PBXFLEET_RESULTS --all --count 24 --raw 'pbxfleet.result.%[2]s.>'",
+		"nats --server %[1]s sub --stream PBXFLEET_RESULTS --all --count %[3]d --raw 'pbxfleet.result.%[2]s.>'",
 		"nats --server %[1]s micro ls",
 		"nats --server %[1]s req pbxfleet.node.%[2]s.oml.check ''",
 		"nats --server %[1]s req pbxfleet.rollout.status ''",
 	} {
-		fmt.Fprintf(out, "  "+c+"\n", cp.url, stale.ID)
+		fmt.Fprintf(out, "  "+c+"\n", cp.url, stale.ID, results)
 	}
 	fmt.Fprintf(out, "\ndemo finished in %s: %d of %d claims held\n", time.Since(start).Round(100*time.Millisecond), len(checks)-failed, len(checks))
 	if f.keep {
@@ -422,4 +423,22 @@ func sealedCheck(ctx context.Context, js jetstream.JetStream, sites []labfleet.S
 		held:  leaks == 0 && sealed > 0,
 		proof: fmt.Sprintf("%d sealed secrets in the stored desired states and rollout records, %d in clear", sealed, leaks),
 	}
+}
+
+// storedResults counts the results stored on subjects matching filter (the
+// count a `nats sub --count` should wait for).
+func storedResults(ctx context.Context, js jetstream.JetStream, filter string) int {
+	s, err := js.Stream(ctx, events.StreamResults)
+	if err != nil {
+		return 0
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, c := range info.State.Subjects {
+		n += int(c)
+	}
+	return n
 }

@@ -6,7 +6,7 @@ import (
 	"strconv"
 )
 
-// Scenarios: where OMniLeads runs relative to the PBX (ASTERISK.md §1).
+// Scenarios: where OMniLeads runs relative to the PBX (docs/asterisk.md#scenarios-and-ports).
 const (
 	// ScenarioLAN is OMniLeads on its own host on the PBX's LAN.
 	ScenarioLAN = "lan"
@@ -31,7 +31,7 @@ const (
 	ProbeOnOrder = "on_order"
 )
 
-// Agent routings: how the PBX reaches OMniLeads agents (ASTERISK.md §3).
+// Agent routings: how the PBX reaches OMniLeads agents (docs/asterisk.md#calls-from-the-pbx-to-omnileads).
 const (
 	// AgentRoutingPattern is one dialplan pattern (AgentPattern) for every agent.
 	AgentRoutingPattern = "pattern"
@@ -64,7 +64,7 @@ type Desired struct {
 
 // Trunk is the typed intent for one site's trunk: values, never rendered text and
 // never commands. Both nodes of a site get the same Trunk; each renders its side.
-// ASTERISK.md §2 says how the fields relate.
+// docs/asterisk.md#how-the-two-sides-relate says how the fields relate.
 type Trunk struct {
 	// Site is the site name; it equals the site of the node id.
 	Site string `json:"site"`
@@ -112,7 +112,7 @@ type Trunk struct {
 	// AgentPattern is the PBX dialplan pattern of AgentRoutingPattern, e.g. _1XXXX.
 	AgentPattern string `json:"agent_pattern,omitempty"`
 	// ProbeNumber is dialled over the trunk to prove it without ringing anyone
-	// (ASTERISK.md §7).
+	// (docs/asterisk.md#the-probe-call).
 	ProbeNumber string `json:"probe_number,omitempty"`
 }
 

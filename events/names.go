@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Storage on the wire (DESIGN.md, "The wire"). The key of a node in
+// Storage on the wire (docs/design.md#the-wire). The key of a node in
 // BucketDesired and BucketStatus is its node id (NodeID).
 const (
 	// BucketDesired is the KV bucket that holds each node's desired state

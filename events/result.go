@@ -127,7 +127,7 @@ type TrunkState struct {
 	Reachable bool `json:"reachable"`
 }
 
-// Probe is the probe call over the trunk (ASTERISK.md §7).
+// Probe is the probe call over the trunk (docs/asterisk.md#the-probe-call).
 type Probe struct {
 	// Number is the number dialled.
 	Number string `json:"number"`

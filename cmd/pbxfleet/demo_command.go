@@ -47,7 +47,7 @@ func newDemoCommand() *cobra.Command {
 
 then it rolls the trunk out with a canary and two waves, and rotates every site's
 secret while one OMniLeads lab host silently keeps its old configuration across the
-reload (reload replies prove nothing: ASTERISK.md §5). Qualify stays OK on that site,
+reload (reload replies prove nothing: docs/asterisk.md#reloads-and-cli-replies). Qualify stays OK on that site,
 the probe call catches the mismatch (cause 21), the failure budget is spent and the
 rollout is rolled back: the fleet ends as it was.
 

@@ -512,7 +512,7 @@ func setupLabFleet(path, dir, natsURL, self string, opts planner.Options) (labFl
 		// The same plan of loopback addresses as the demo and the benchmark.
 		pbxAddr, omlAddr := labfleet.Addresses(i)
 		if site.Trunk.Scenario == asterisk.ScenarioDocker {
-			// OMniLeads runs in Docker on the PBX host (ASTERISK.md §1).
+			// OMniLeads runs in Docker on the PBX host (docs/asterisk.md#scenarios-and-ports).
 			omlAddr = pbxAddr
 		}
 		addrs[site.ID] = [2]string{pbxAddr, omlAddr}

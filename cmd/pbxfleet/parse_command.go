@@ -28,7 +28,7 @@ an unreadable state is unknown, never healthy. "Unable to connect to remote aste
 and "No such command" are reported as errors too.
 
 Remember that a reachable peer or an Avail endpoint only proves the far side answers
-qualify (even a 401 counts): it does not prove the trunk can carry a call (ASTERISK.md §2).`,
+qualify (even a 401 counts): it does not prove the trunk can carry a call (docs/asterisk.md#how-the-two-sides-relate).`,
 		Example: `  # On the Issabel host
   asterisk -rx 'sip show peers' | pbxfleet parse peers
 

@@ -11,7 +11,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/testfixtures"
 )
 
-// readCapture returns a real Asterisk 20.20.1 capture from shared/fixtures, unmodified.
+// readCapture returns a real Asterisk 20.20.1 capture from internal/testfixtures, unmodified.
 func readCapture(t *testing.T, name string) string {
 	t.Helper()
 	return string(testfixtures.Read(t, name))

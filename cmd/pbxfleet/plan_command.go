@@ -48,7 +48,7 @@ func newPlanCommand() *cobra.Command {
 		Use:   "plan FLEET.yaml",
 		Short: "Validate a fleet file and show what each node would get",
 		Long: `plan reads a fleet file, checks every value that would reach an Asterisk file or a
-dial string and every relation between the two sides of each trunk (ASTERISK.md §2), and
+dial string and every relation between the two sides of each trunk (docs/asterisk.md#how-the-two-sides-relate), and
 shows, per site and node, the files the node agents would write (secrets masked) and the
 relation table filled with the site's values.
 
@@ -225,7 +225,7 @@ func writePlanText(w io.Writer, path string, r planner.Report) error {
 }
 
 func writeRelations(ew *errWriter, rows []planner.Relation) error {
-	ew.printf("How the two sides relate (ASTERISK.md §2):\n")
+	ew.printf("How the two sides relate (docs/asterisk.md#how-the-two-sides-relate):\n")
 	if ew.err != nil {
 		return ew.err
 	}

@@ -7,7 +7,7 @@ import (
 
 // The contexts the managed dialplans extend. Calls from OML land in the PBX's
 // from-internal, which includes from-internal-custom ahead of the GUI's dialplan;
-// calls from the PBX land in OML's from-pbx (ASTERISK.md §2, §3).
+// calls from the PBX land in OML's from-pbx (docs/asterisk.md#how-the-two-sides-relate, #calls-from-the-pbx-to-omnileads).
 const (
 	pbxCustomContext  = "from-internal-custom"
 	omlInboundContext = "from-pbx"
@@ -15,7 +15,7 @@ const (
 
 // renderPBXDialplan writes [from-internal-custom] (one extension per DID, the agent
 // routes, the probe guard) and the probe context. Asterisk merges our
-// [from-internal-custom] with the stock one in extensions_custom.conf (ASTERISK.md §4).
+// [from-internal-custom] with the stock one in extensions_custom.conf (docs/asterisk.md#where-the-files-go).
 func renderPBXDialplan(t Trunk) string {
 	var b strings.Builder
 	writeHeader(&b, t, rolePBX)
@@ -50,7 +50,7 @@ func renderPBXDialplan(t Trunk) string {
 
 // renderOMLDialplan writes OML's probe guard in [from-pbx] and the probe context.
 // The guard is an exact match, so it wins over OML's own _1XXX. and _X. routes in
-// [from-pbx] for that one number only (ASTERISK.md §3).
+// [from-pbx] for that one number only (docs/asterisk.md#calls-from-the-pbx-to-omnileads).
 func renderOMLDialplan(t Trunk) string {
 	var b strings.Builder
 	writeHeader(&b, t, roleOML)
@@ -64,14 +64,14 @@ func renderOMLDialplan(t Trunk) string {
 
 // writeProbeGuard makes the probe number end as unallocated on this side, which is
 // what the far side's probe reads as "authenticated and reached the dialplan"
-// (cause 1) without ringing anyone (ASTERISK.md §7).
+// (cause 1) without ringing anyone (docs/asterisk.md#the-probe-call).
 func writeProbeGuard(b *strings.Builder, probe string) {
 	fmt.Fprintf(b, "exten => %s,1,Hangup(1)\n", probe)
 }
 
 // writeProbeContext writes the context the agent originates probes into. channel
 // originate reports nothing, so the outcome is kept in AstDB for "database get"
-// (ASTERISK.md §7, fixtures/probe_call_matrix.md).
+// (docs/asterisk.md#the-probe-call, internal/testfixtures/asterisk-20.20.1/probe_call_matrix.md).
 func writeProbeContext(b *strings.Builder, dialTarget string) {
 	db := fmt.Sprintf("DB(%s/%s)", ProbeDBFamily, ProbeDBKey)
 	fmt.Fprintf(b, "[%s]\n", ProbeContext)

@@ -12,16 +12,16 @@ var ErrInvalidTrunk = errors.New("invalid trunk")
 
 // ErrNotFound is wrapped when Asterisk says the object asked for does not exist:
 // "Peer X not found.", "Unable to find object X.", "Database entry not found.",
-// "There is no existence of ..." (ASTERISK.md §5).
+// "There is no existence of ..." (docs/asterisk.md#reloads-and-cli-replies).
 var ErrNotFound = errors.New("not found")
 
 // ErrNoSuchCommand is wrapped when Asterisk answers "No such command '...'": the
 // module that owns the command is not loaded, or the command does not exist on this
-// version (pjsip reload on a stock 20.x, ASTERISK.md §5).
+// version (pjsip reload on a stock 20.x, docs/asterisk.md#reloads-and-cli-replies).
 var ErrNoSuchCommand = errors.New("no such command")
 
 // ErrNotRunning is wrapped when the output says the CLI could not reach a running
-// Asterisk ("Unable to connect to remote asterisk", ASTERISK.md §5).
+// Asterisk ("Unable to connect to remote asterisk", docs/asterisk.md#reloads-and-cli-replies).
 var ErrNotRunning = errors.New("asterisk not running")
 
 // ErrUnexpectedOutput is wrapped when CLI output does not have the shape a parser
@@ -31,5 +31,5 @@ var ErrUnexpectedOutput = errors.New("unexpected asterisk output")
 
 // ErrReloadFailed is wrapped when a reload command printed something other than
 // its known success text. The success text itself proves nothing about the
-// configuration (ASTERISK.md §5): verify the objects afterwards.
+// configuration (docs/asterisk.md#reloads-and-cli-replies): verify the objects afterwards.
 var ErrReloadFailed = errors.New("reload failed")

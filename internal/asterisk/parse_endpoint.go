@@ -15,7 +15,7 @@ type EndpointDetail struct {
 	Params map[string]string
 }
 
-// endpointNotFoundRE is res_pjsip's answer for an unknown object (ASTERISK.md §5).
+// endpointNotFoundRE is res_pjsip's answer for an unknown object (docs/asterisk.md#reloads-and-cli-replies).
 var endpointNotFoundRE = regexp.MustCompile(`^Unable to find object (.*)\.$`)
 
 // ParseEndpoint reads the output of `pjsip show endpoint <name>`. It returns an

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// ContactStatus is the qualify status res_pjsip shows for a contact (ASTERISK.md §5).
+// ContactStatus is the qualify status res_pjsip shows for a contact (docs/asterisk.md#reloads-and-cli-replies).
 type ContactStatus string
 
 // The contact statuses of `pjsip show endpoints`.
@@ -28,12 +28,12 @@ const (
 
 // Reachable reports whether the contact answered its last qualify. Qualify counts
 // any reply, even 401 or 404, so this proves the far side is up, not that the
-// trunk carries calls (ASTERISK.md §2).
+// trunk carries calls (docs/asterisk.md#how-the-two-sides-relate).
 func (s ContactStatus) Reachable() bool { return s == ContactAvail }
 
 // Pending reports whether the status is not known yet (Unknown, NonQual, Created):
 // with qualify_frequency=60 a contact stays NonQual for about a minute after a
-// start although the far side is up. Poll with a deadline (ASTERISK.md §5).
+// start although the far side is up. Poll with a deadline (docs/asterisk.md#reloads-and-cli-replies).
 func (s ContactStatus) Pending() bool {
 	return s == ContactUnknown || s == ContactNonQual || s == ContactCreated
 }
@@ -195,7 +195,7 @@ func ParseEndpoints(out []byte) ([]Endpoint, error) {
 }
 
 // skipEndpointHeader returns the lines after the header block of <...>
-// placeholders and its line of '=' (ASTERISK.md §5).
+// placeholders and its line of '=' (docs/asterisk.md#reloads-and-cli-replies).
 func skipEndpointHeader(op string, lines []string) ([]string, error) {
 	for i, l := range lines {
 		if isRule(l) {

@@ -9,7 +9,7 @@ import (
 
 var (
 	// logLineRE matches one line of an Asterisk log message as the console or a log
-	// file prints it (ASTERISK.md §5: log lines can be mixed into any command's
+	// file prints it (docs/asterisk.md#reloads-and-cli-replies: log lines can be mixed into any command's
 	// output). Both shapes are real:
 	//   [Nov 23 20:34:32] NOTICE[3313]: chan_sip.c:1234 in func: text      (console)
 	//   [2026-11-23 20:34:32] NOTICE[3313][C-00000003] chan_sip.c: text    (log file)
@@ -35,7 +35,7 @@ func isLogLine(line string) bool {
 
 // StripLogLines returns out without the NOTICE/WARNING/ERROR/VERBOSE/DEBUG log lines
 // and prefixed verbose messages ("  == ...", "    -- ...") that Asterisk may mix into
-// the output of any CLI command (ASTERISK.md §5). Every other line is kept byte for
+// the output of any CLI command (docs/asterisk.md#reloads-and-cli-replies). Every other line is kept byte for
 // byte, terminator included. The continuation lines of a multi-line log message
 // (a SIP packet dump) do not look like log lines and are kept. It never fails; the
 // result is never nil.
@@ -79,7 +79,7 @@ func cliLines(out []byte) []string {
 	return lines
 }
 
-// Texts Asterisk prints instead of a command's output (ASTERISK.md §5).
+// Texts Asterisk prints instead of a command's output (docs/asterisk.md#reloads-and-cli-replies).
 const (
 	notRunningText    = "Unable to connect to remote asterisk"
 	noSuchCommandText = "No such command '"

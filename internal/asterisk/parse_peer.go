@@ -72,7 +72,7 @@ func (d PeerDetail) CodecList() []string {
 }
 
 var (
-	// peerNotFoundRE is chan_sip's answer for an unknown peer (ASTERISK.md §5).
+	// peerNotFoundRE is chan_sip's answer for an unknown peer (docs/asterisk.md#reloads-and-cli-replies).
 	peerNotFoundRE = regexp.MustCompile(`^Peer (.*) not found\.$`)
 	// peerStatusRE reads the Status value.
 	peerStatusRE = regexp.MustCompile(`^(?:OK \(([0-9]{1,9}) ms\)|LAGGED \(([0-9]{1,9}) ms\)|UNREACHABLE|UNKNOWN|Unmonitored)$`)

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// PeerStatus is the qualify status chan_sip shows for a peer (ASTERISK.md §5).
+// PeerStatus is the qualify status chan_sip shows for a peer (docs/asterisk.md#reloads-and-cli-replies).
 type PeerStatus string
 
 // The statuses of `sip show peers` and `sip show peer`.
@@ -33,12 +33,12 @@ func (s PeerStatus) Answered() bool {
 // peer answered, but later than its qualifymax, and chan_sip refuses calls to it
 // (cause 20) exactly as to an UNREACHABLE one. Qualify counts any reply, even 401
 // or 404, so OK proves the far side is up, not that the trunk carries calls
-// (ASTERISK.md §2).
+// (docs/asterisk.md#how-the-two-sides-relate).
 func (s PeerStatus) Reachable() bool { return s == PeerStatusOK }
 
 // Pending reports whether the status is not known yet: UNKNOWN means qualify has
 // not been answered since the peer was (re)loaded, not that it is down. Poll with a
-// deadline instead of failing (ASTERISK.md §5).
+// deadline instead of failing (docs/asterisk.md#reloads-and-cli-replies).
 func (s PeerStatus) Pending() bool {
 	return s == PeerStatusUnknown
 }
@@ -64,7 +64,7 @@ type Peer struct {
 	// Description is the peer's description=, empty on Asterisk 1.8.
 	Description string
 	// Truncated is true when the Name/username cell filled its 25 characters, so
-	// Name or User may have been cut (ASTERISK.md §5).
+	// Name or User may have been cut (docs/asterisk.md#reloads-and-cli-replies).
 	Truncated bool
 }
 
@@ -78,7 +78,7 @@ var (
 	// peerRowRE reads a row after its first cell. Only Name/username and Host have
 	// a fixed width; Dyn/Forcerport/Comedia/ACL may be blank or hold spaces
 	// ("Auto (No)") and a long status ("LAGGED (2500 ms)") shifts everything after
-	// it, so the row is anchored on "<port> <status>" (ASTERISK.md §5).
+	// it, so the row is anchored on "<port> <status>" (docs/asterisk.md#reloads-and-cli-replies).
 	peerRowRE = regexp.MustCompile(`^(\S+)(.*?)\s([0-9]{1,5})\s+(OK \(([0-9]{1,9}) ms\)|LAGGED \(([0-9]{1,9}) ms\)|UNREACHABLE|UNKNOWN|Unmonitored)(?:\s+(.*?))?\s*$`)
 
 	// peersSummaryRE is the line chan_sip prints after the rows.

@@ -10,7 +10,7 @@ import (
 
 // IsNotRunning reports whether `asterisk -rx` failed because no Asterisk is
 // running: it exits non-zero (1) and prints "Unable to connect to remote asterisk
-// (does .../asterisk.ctl exist?)" (ASTERISK.md §5). Every other failure exits 0,
+// (does .../asterisk.ctl exist?)" (docs/asterisk.md#reloads-and-cli-replies). Every other failure exits 0,
 // so both the status and the text are required.
 func IsNotRunning(out []byte, exitCode int) bool {
 	return exitCode != 0 && bytes.Contains(out, []byte(notRunningText))
@@ -19,7 +19,7 @@ func IsNotRunning(out []byte, exitCode int) bool {
 // IsNoSuchCommand reports whether out is Asterisk's "No such command '...' (type
 // 'core show help ...' for other possible commands)": the module that owns the
 // command is not loaded, or the command does not exist on this version. The exit
-// status is 0 in that case (ASTERISK.md §5).
+// status is 0 in that case (docs/asterisk.md#reloads-and-cli-replies).
 func IsNoSuchCommand(out []byte) bool {
 	for _, l := range cliLines(out) {
 		if strings.HasPrefix(l, noSuchCommandText) {
@@ -29,7 +29,7 @@ func IsNoSuchCommand(out []byte) bool {
 	return false
 }
 
-// Success texts of the reload commands (ASTERISK.md §5).
+// Success texts of the reload commands (docs/asterisk.md#reloads-and-cli-replies).
 const (
 	dialplanReloaded = "Dialplan reloaded."
 	moduleReloadedF  = "Module '%s' reloaded successfully."
@@ -45,7 +45,7 @@ const (
 //
 // A nil error proves only that Asterisk accepted the command. `sip reload` is
 // asynchronous, and the other two print their text even when the configuration
-// has errors, which reach only the log (ASTERISK.md §5): verify the objects with
+// has errors, which reach only the log (docs/asterisk.md#reloads-and-cli-replies): verify the objects with
 // `sip show peer`, `pjsip show endpoint` or `dialplan show` afterwards.
 func ParseReload(command string, out []byte) error {
 	cmd := strings.Join(strings.Fields(command), " ")

@@ -48,7 +48,7 @@ func checkPBXFiles(names PBXFiles) error {
 }
 
 // renderPeer writes the chan_sip peer with the seed's keys in the seed's order
-// (ASTERISK.md §1, §2), plus qualifyfreq: chan_sip's own qualify period for this
+// (docs/asterisk.md#scenarios-and-ports, #how-the-two-sides-relate), plus qualifyfreq: chan_sip's own qualify period for this
 // peer, the fleet's qualify frequency (the manual's 60 s is chan_sip's default
 // too), so the PBX notices the far side going away as fast as OMniLeads does and
 // pbxfleet never needs to force a qualify (a forced one that gets no answer

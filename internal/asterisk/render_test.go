@@ -368,7 +368,7 @@ func TestRenderIPv6RemoteHosts(t *testing.T) {
 }
 
 // hostileFragments are pieces of text that would change what Asterisk's config
-// parser or a dial string reads (ASTERISK.md §6, AST-2010-002).
+// parser or a dial string reads (docs/asterisk.md#unsafe-values, AST-2010-002).
 var hostileFragments = []string{
 	"\n", "\r", "\n[evil]\ntype=friend", "[", "]", ";", ";--", "#include /etc/passwd", "#exec id", "&", "$",
 	"${SHELL}", "(", ")", ",", "|", "{", "}", "\"", "\t", "\x00", " ",

@@ -1,10 +1,10 @@
 // Package asterisk holds everything pbxfleet knows about Asterisk text: it renders
 // the chan_sip peer, the pjsip wizard section and the dialplan of one trunk, and it
 // parses the CLI output the agents read back. It is pure: no I/O, no clock, no
-// imports of other pbxfleet packages. The facts it relies on are in ASTERISK.md.
+// imports of other pbxfleet packages. The facts it relies on are in docs/asterisk.md.
 package asterisk
 
-// Scenario says where OMniLeads runs relative to the PBX (ASTERISK.md §1).
+// Scenario says where OMniLeads runs relative to the PBX (docs/asterisk.md#scenarios-and-ports).
 type Scenario string
 
 // The three deployment scenarios of the seed.
@@ -17,7 +17,7 @@ const (
 // Scenarios lists the valid scenarios in a fixed order.
 var Scenarios = []Scenario{ScenarioLAN, ScenarioCloud, ScenarioDocker}
 
-// AgentRouting says how the PBX reaches OMniLeads agents (ASTERISK.md §3).
+// AgentRouting says how the PBX reaches OMniLeads agents (docs/asterisk.md#calls-from-the-pbx-to-omnileads).
 type AgentRouting string
 
 // The two ways the PBX can send calls to agents.
@@ -57,7 +57,7 @@ type Agent struct {
 }
 
 // DialNumber returns the number OMniLeads expects for this agent: SIP number then id
-// (1006 and 1 give 10061, ASTERISK.md §3).
+// (1006 and 1 give 10061, docs/asterisk.md#calls-from-the-pbx-to-omnileads).
 func (a Agent) DialNumber() string { return a.SIPNumber + a.ID }
 
 // LocalNumber returns the number dialled on the PBX for this agent.
@@ -113,11 +113,11 @@ type Trunk struct {
 	AgentPattern string
 
 	// ProbeNumber is dialled over the trunk to prove it without ringing anyone
-	// (ASTERISK.md §7). It must exist on neither side.
+	// (docs/asterisk.md#the-probe-call). It must exist on neither side.
 	ProbeNumber string
 }
 
-// NATFlags are the OML endpoint NAT options of a scenario (ASTERISK.md §1).
+// NATFlags are the OML endpoint NAT options of a scenario (docs/asterisk.md#scenarios-and-ports).
 type NATFlags struct {
 	RTPSymmetric   bool
 	ForceRport     bool
@@ -137,7 +137,7 @@ func NATFlagsFor(s Scenario) NATFlags {
 }
 
 // PeerHost returns the chan_sip peer's host=: the OML address, except in the docker
-// scenario where OML runs on the PBX host itself (ASTERISK.md §1).
+// scenario where OML runs on the PBX host itself (docs/asterisk.md#scenarios-and-ports).
 func (t Trunk) PeerHost() string {
 	if t.Scenario == ScenarioDocker {
 		return t.PBXAddress
@@ -157,7 +157,7 @@ type Transport struct {
 	Port int
 }
 
-// The OMniLeads transport profiles (ASTERISK.md §1): 1.x binds one transport per
+// The OMniLeads transport profiles (docs/asterisk.md#scenarios-and-ports): 1.x binds one transport per
 // scenario, 2.x a single trunk-transport on 5060.
 var (
 	ProfileOML1 = TransportProfile{Name: "1.x", Transports: map[Scenario]Transport{

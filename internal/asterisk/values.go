@@ -9,7 +9,7 @@ import (
 )
 
 // Allow-lists for every value that reaches a .conf file or a dial string
-// (ASTERISK.md §6). A value that fails is rejected, never escaped.
+// (docs/asterisk.md#unsafe-values). A value that fails is rejected, never escaped.
 var (
 	nameRE    = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 	numberRE  = regexp.MustCompile(`^[0-9]{1,32}$`)
@@ -29,7 +29,7 @@ func unsafe(what, v string) error {
 }
 
 // CheckName reports an error unless v is an Asterisk object name (^[A-Za-z0-9_]+$).
-// OML trunk names must also match ^\w+$, so hyphens are refused (ASTERISK.md §4).
+// OML trunk names must also match ^\w+$, so hyphens are refused (docs/asterisk.md#where-the-files-go).
 func CheckName(v string) error {
 	if !nameRE.MatchString(v) {
 		return unsafe("name (letters, digits, _; at most 64)", v)
@@ -82,7 +82,7 @@ func CheckPattern(v string) error {
 
 // CheckSecret reports an error unless v uses the safe secret alphabet: no
 // whitespace, ; [ ] # , & ( ) $ { } | or quotes, which Asterisk's parser or a dial
-// string would interpret (ASTERISK.md §6).
+// string would interpret (docs/asterisk.md#unsafe-values).
 func CheckSecret(v string) error {
 	if !secretRE.MatchString(v) {
 		// Never echo the secret itself.

@@ -51,7 +51,7 @@ func checkOMLFiles(names OMLFiles) error {
 
 // renderWizard writes the pjsip wizard section with exactly the seed's keys in the
 // seed's order, each once (the seed's docker block repeats endpoint/rtp_symmetric).
-// Who authenticates as whom follows ASTERISK.md §2: OML sends the PBX's trunk name
+// Who authenticates as whom follows docs/asterisk.md#how-the-two-sides-relate: OML sends the PBX's trunk name
 // as its user, and expects the PBX's defaultuser; both use the one chan_sip secret.
 func renderWizard(t Trunk) string {
 	nat := NATFlagsFor(t.Scenario)

@@ -15,7 +15,7 @@ const (
 // Run is `asterisk -rx '<command>'` on this host: it returns what Asterisk 20.20.1
 // would print and the exit status of `asterisk -rx` — 1 only when Asterisk is not
 // running (not started, closed, FaultStopped), 0 for everything else including
-// unknown and failed commands (ASTERISK.md §5). err is non-nil only when ctx ended.
+// unknown and failed commands (docs/asterisk.md#reloads-and-cli-replies). err is non-nil only when ctx ended.
 func (h *Host) Run(ctx context.Context, command string) (stdout string, exitCode int, err error) {
 	if err := ctx.Err(); err != nil {
 		return "", 0, fmt.Errorf("run %q on %s: %w", command, h.cfg.Name, err)

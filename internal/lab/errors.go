@@ -9,7 +9,7 @@ var (
 	// parser would reject, which makes Asterisk reject the whole file.
 	ErrConfSyntax = errors.New("asterisk config syntax error")
 	// ErrIncludeMissing is wrapped when an #include target does not exist; Asterisk
-	// rejects the including file (ASTERISK.md §4). #tryinclude never fails this way.
+	// rejects the including file (docs/asterisk.md#where-the-files-go). #tryinclude never fails this way.
 	ErrIncludeMissing = errors.New("#include target not found")
 	// ErrIncludeDepth is wrapped when includes nest too deep (an include loop).
 	ErrIncludeDepth = errors.New("#include nesting too deep")

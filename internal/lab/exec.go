@@ -452,7 +452,7 @@ func (l *localOps) hangup(int) {
 
 // originate is `channel originate Local/<exten>@<context> application <App> [data]`:
 // it runs the dialplan in the background and returns at once, printing nothing
-// whatever happens (ASTERISK.md §7).
+// whatever happens (docs/asterisk.md#the-probe-call).
 func (h *Host) originate(args []string) {
 	if len(args) < 3 {
 		return

@@ -4,7 +4,7 @@
 // listeners they declare on loopback, qualifies its peers with real SIP OPTIONS
 // over UDP, answers digest-authenticated INVITEs per the configured credentials,
 // and answers the CLI commands the agents use (`asterisk -rx`) with text in the
-// format of Asterisk 20.20.1 (checked against the captures in shared/fixtures).
+// format of Asterisk 20.20.1 (checked against the captures in internal/testfixtures).
 // It is never presented as Asterisk: it is "the lab".
 //
 // Role "pbx" plays an Issabel PBX (chan_sip, sip.conf); role "oml" plays
@@ -52,7 +52,7 @@ const (
 	// FaultSIPDropped: the CLI works, but no SIP packet is answered and none is sent.
 	FaultSIPDropped
 	// FaultStale: reload commands print what they always print, but the running
-	// configuration does not change (ASTERISK.md §5).
+	// configuration does not change (docs/asterisk.md#reloads-and-cli-replies).
 	FaultStale
 )
 

@@ -37,7 +37,7 @@ func TestTrunkScenarios(t *testing.T) {
 		},
 		{
 			// The seed's lan block: secret=omnileads on the PBX, issabelOML on OML.
-			// Both qualify checks are green, yet no call gets through (ASTERISK.md §2).
+			// Both qualify checks are green, yet no call gets through (docs/asterisk.md#how-the-two-sides-relate).
 			name:       "seed mismatched secret",
 			site:       site{pbxAddr: "127.0.11.2", omlAddr: "127.0.11.3", pbxSecret: "omnileads", omlInPass: "issabelOML", omlOutPass: "issabelOML"},
 			peerStatus: "OK (", contactStatus: "Avail",

@@ -55,7 +55,7 @@ func (n *Network) lookup(a netip.AddrPort) *Host {
 }
 
 // reachable reports whether anything would answer a SIP request sent to a: any
-// reply counts, whatever the far configuration (ASTERISK.md §2).
+// reply counts, whatever the far configuration (docs/asterisk.md#how-the-two-sides-relate).
 func (n *Network) reachable(a netip.AddrPort) bool {
 	far := n.lookup(a)
 	return far != nil && !far.silent()

@@ -12,9 +12,9 @@ type qualifyStatus int
 
 const (
 	// qualifyPending: not qualified since the last (re)load: chan_sip UNKNOWN,
-	// pjsip NonQual with the endpoint Unavailable (ASTERISK.md §5).
+	// pjsip NonQual with the endpoint Unavailable (docs/asterisk.md#reloads-and-cli-replies).
 	qualifyPending qualifyStatus = iota
-	// qualifyUp: any reply came back, even 401/404 (ASTERISK.md §2).
+	// qualifyUp: any reply came back, even 401/404 (docs/asterisk.md#how-the-two-sides-relate).
 	qualifyUp
 	// qualifyDown: no reply within the qualify timeout.
 	qualifyDown
@@ -43,7 +43,7 @@ type qualifyState struct {
 // resetTargetsLocked rebuilds the qualify targets from the running configuration:
 // after a (re)load every peer/contact starts over as pending. chan_sip pokes its
 // peers right away; res_pjsip spreads the first qualify over the frequency, which
-// is why OML showed NonQual for 54 s after a start (ASTERISK.md §5).
+// is why OML showed NonQual for 54 s after a start (docs/asterisk.md#reloads-and-cli-replies).
 func (h *Host) resetTargetsLocked() {
 	h.gen++
 	h.targets = map[string]*qualifyState{}

@@ -26,7 +26,7 @@ import (
 const DefaultSocket = "/var/run/asterisk/asterisk.ctl"
 
 // NotRunning is what `asterisk -rx` prints on stderr, with exit status 1, when
-// no Asterisk listens on the control socket (ASTERISK.md §5).
+// no Asterisk listens on the control socket (docs/asterisk.md#reloads-and-cli-replies).
 func NotRunning(socket string) string {
 	return fmt.Sprintf("Unable to connect to remote asterisk (does %s exist?)\n", socket)
 }

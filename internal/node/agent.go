@@ -354,7 +354,7 @@ func (a *Agent) apply(ctx context.Context, d events.Desired, h *busHandles) (res
 		}
 		res.Files = append(res.Files, events.FileHash{Name: f.Name, SHA256: sha256Hex(f.Content)})
 	}
-	// The targets exist now; only then add the includes (ASTERISK.md §4).
+	// The targets exist now; only then add the includes (docs/asterisk.md#where-the-files-go).
 	for _, inc := range rendered.Includes {
 		if _, err := ensureInclude(a.path(inc.Parent), inc.Line); err != nil {
 			return a.rollback(work, res, inf, err.Error()), true

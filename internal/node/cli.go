@@ -12,7 +12,7 @@ import (
 // returns what it printed (stdout and stderr) and its exit status. err is for a
 // command that could not be run at all. A *lab.Host satisfies it in-process.
 // Asterisk exits 0 for almost everything, so callers judge by the text
-// (ASTERISK.md §5).
+// (docs/asterisk.md#reloads-and-cli-replies).
 type CLI interface {
 	Run(ctx context.Context, command string) (stdout string, exitCode int, err error)
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // Config is the agent's local configuration file. Paths and commands come only
-// from here, never from the wire (DESIGN.md, "The flow" step 4). The zero value
+// from here, never from the wire (docs/design.md#the-node-agent). The zero value
 // of every optional field means its default.
 type Config struct {
 	// Node is the node id, <site>.<role> (e.g. bsas-1.pbx); the role picks the side.

@@ -104,7 +104,7 @@ func hasLine(content []byte, line string) bool {
 }
 
 // ensureInclude adds line to the end of parent once. It creates parent when it
-// is missing. The include target must already exist (ASTERISK.md §4: a missing
+// is missing. The include target must already exist (docs/asterisk.md#where-the-files-go: a missing
 // #include target makes Asterisk reject the whole parent file).
 func ensureInclude(parent, line string) (added bool, err error) {
 	old, exists, err := readOptional(parent)

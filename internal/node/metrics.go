@@ -64,7 +64,7 @@ func newAgentMetrics(reg prometheus.Registerer, node, role, version string) (*ag
 		drift: prometheus.NewGauge(prometheus.GaugeOpts(opts("drift",
 			"1 when a managed file was changed outside pbxfleet, at the last status refresh, else 0."))),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts(opts("probes_total",
-			"Probe calls placed, by verdict (ASTERISK.md §7).")), []string{"verdict"}),
+			"Probe calls placed, by verdict (docs/asterisk.md#the-probe-call).")), []string{"verdict"}),
 	}
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts(opts("build_info",
 		"Always 1; the agent's version.")), []string{"version"})

@@ -38,7 +38,7 @@ type Side struct {
 	dialplan func(t events.Trunk) map[string][]string
 }
 
-// PBXSide returns the Issabel (chan_sip) side (ASTERISK.md §4, §5).
+// PBXSide returns the Issabel (chan_sip) side (docs/asterisk.md#where-the-files-go, #reloads-and-cli-replies).
 func PBXSide() Side {
 	return Side{
 		Role:        events.RolePBX,
@@ -95,12 +95,12 @@ func PBXSide() Side {
 	}
 }
 
-// OMLSide returns the OMniLeads (pjsip wizard) side (ASTERISK.md §4, §5).
+// OMLSide returns the OMniLeads (pjsip wizard) side (docs/asterisk.md#where-the-files-go, #reloads-and-cli-replies).
 func OMLSide() Side {
 	return Side{
 		Role:    events.RoleOML,
 		Program: "agents-node",
-		// `pjsip reload` does not exist on a stock 20.x (ASTERISK.md §5).
+		// `pjsip reload` does not exist on a stock 20.x (docs/asterisk.md#reloads-and-cli-replies).
 		Reloads:      []string{"module reload res_pjsip.so", "dialplan reload"},
 		ListCommand:  "pjsip show endpoints",
 		forceQualify: true,

@@ -24,7 +24,7 @@ const (
 	CheckProbe    = "probe"
 )
 
-// Probe verdicts (ASTERISK.md §7).
+// Probe verdicts (docs/asterisk.md#the-probe-call).
 const (
 	// VerdictTrunkWorks: cause 1, the far side authenticated us and found no such
 	// number: the trunk carries calls in this direction.
@@ -77,7 +77,7 @@ type verifier struct {
 
 // run executes one CLI command with the command deadline and fails on the
 // not-running answer, which is the only case where the exit status matters
-// (ASTERISK.md §5).
+// (docs/asterisk.md#reloads-and-cli-replies).
 func (v verifier) run(ctx context.Context, command string) (string, error) {
 	cctx, cancel := context.WithTimeout(ctx, v.cfg.Deadlines.Command)
 	defer cancel()
@@ -92,7 +92,7 @@ func (v verifier) run(ctx context.Context, command string) (string, error) {
 }
 
 // reload runs the side's reload commands and checks each reply. A good reply
-// proves only that the command ran (ASTERISK.md §5); the checks that follow prove
+// proves only that the command ran (docs/asterisk.md#reloads-and-cli-replies); the checks that follow prove
 // the configuration.
 func (v verifier) reload(ctx context.Context) events.Check {
 	defer v.metrics.observePhase(events.PhaseReload, time.Now())
@@ -324,7 +324,7 @@ func (v verifier) checkDialplan(ctx context.Context, t events.Trunk) events.Chec
 var probeValueRE = regexp.MustCompile(`^([A-Z]+):([0-9]{1,3})$`)
 
 // checkProbe dials the probe number over the trunk once, through the managed
-// probe context, and reads the outcome back from AstDB (ASTERISK.md §7). Cause 1
+// probe context, and reads the outcome back from AstDB (docs/asterisk.md#the-probe-call). Cause 1
 // proves the trunk. It is never retried: a failed call is an authentication
 // failure in the far side's log, which fail2ban counts (its stock asterisk filter
 // bans after a handful); the caller places it only once the far side runs the

@@ -1,6 +1,6 @@
 // Package bus connects pbxfleet to NATS: it runs an embedded NATS server with
 // JetStream on a file store, or connects to an existing NATS (URL, credentials,
-// TLS), and creates the buckets and streams of DESIGN.md ("The wire") idempotently.
+// TLS), and creates the buckets and streams of docs/design.md#the-wire idempotently.
 package bus
 
 import (

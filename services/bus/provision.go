@@ -53,7 +53,7 @@ func (c ProvisionConfig) withDefaults() ProvisionConfig {
 }
 
 // Provision creates (or updates to the same shape) the buckets and the stream of
-// DESIGN.md: pbxfleet_desired, pbxfleet_status, pbxfleet_rollouts and
+// docs/design.md#the-wire: pbxfleet_desired, pbxfleet_status, pbxfleet_rollouts and
 // PBXFLEET_RESULTS. Running it twice changes nothing.
 func Provision(ctx context.Context, js jetstream.JetStream, cfg ProvisionConfig) error {
 	cfg = cfg.withDefaults()

@@ -1,4 +1,4 @@
-// Package orchestrator is pbxfleet's rollout engine (DESIGN.md, "The flow",
+// Package orchestrator is pbxfleet's rollout engine (docs/design.md#the-rollout-engine,
 // step 3): it takes a plan (each node's intent) and a strategy (canary, waves,
 // parallelism, bake, site deadline, failure budget, on-failure action), puts
 // each node's desired state in KV pbxfleet_desired wave by wave, reads the

@@ -52,8 +52,8 @@ func WithVersion(v string) Option { return func(e *Engine) { e.version = v } }
 // DefaultKeepRollouts, at least 1).
 func WithKeepRollouts(n int) Option { return func(e *Engine) { e.keep = max(1, n) } }
 
-// Engine drives rollouts. Its state lives in JetStream (see DESIGN.md, "The
-// wire"), so any number of engines may exist; a rollout is driven by whichever
+// Engine drives rollouts. Its state lives in JetStream (see
+// docs/design.md#the-wire), so any number of engines may exist; a rollout is driven by whichever
 // runs it, and a new engine picks up where a dead one stopped.
 type Engine struct {
 	js          jetstream.JetStream

@@ -11,7 +11,7 @@ var (
 	// ErrUnknownSite means a site asked for by id (Spec.Select) is not in the spec.
 	ErrUnknownSite = errors.New("unknown site")
 	// ErrRelationBroken means a rendered pair of files breaks a relation of
-	// ASTERISK.md §2. Validation makes this impossible for a valid spec, so it
+	// docs/asterisk.md#how-the-two-sides-relate. Validation makes this impossible for a valid spec, so it
 	// signals a renderer bug; the plan is refused rather than published.
 	ErrRelationBroken = errors.New("trunk relation broken")
 	// ErrBadCurrent means the current desired state handed to BuildPlan is not

@@ -7,10 +7,10 @@ import (
 
 // omlAgentPattern is how OMniLeads' [from-pbx] recognises an agent call: the SIP
 // number (four digits starting with 1) followed by the agent id, ${EXTEN:4}
-// (ASTERISK.md §3).
+// (docs/asterisk.md#calls-from-the-pbx-to-omnileads).
 const omlAgentPattern = "_1XXX."
 
-// pattern is a compiled Asterisk extension pattern over digits (ASTERISK.md §3):
+// pattern is a compiled Asterisk extension pattern over digits (docs/asterisk.md#calls-from-the-pbx-to-omnileads):
 // X is 0-9, Z is 1-9, N is 2-9, [..] a set with ranges, and a final . (one or
 // more of anything) or ! (zero or more).
 type pattern struct {

@@ -13,7 +13,7 @@ func TestPatternMatch(t *testing.T) {
 		yes     []string
 		no      []string
 	}{
-		// OML's [from-pbx] agent route: SIP number then id (ASTERISK.md §3).
+		// OML's [from-pbx] agent route: SIP number then id (docs/asterisk.md#calls-from-the-pbx-to-omnileads).
 		{"_1XXX.", []string{"10061", "10072", "1006123"}, []string{"1006", "20061", "", "1a061"}},
 		// The old default would miss agents 1 to 9: '.' needs at least one more digit.
 		{"_1XXXX.", []string{"100610", "100612"}, []string{"10061", "10072"}},

@@ -49,7 +49,7 @@ type Plan struct {
 type SitePlan struct {
 	// Site is the resolved site (its Trunk holds the secret).
 	Site Site
-	// Relations is the table of ASTERISK.md §2 filled from the rendered files.
+	// Relations is the table of docs/asterisk.md#how-the-two-sides-relate filled from the rendered files.
 	Relations []Relation
 	// Nodes are the PBX node, then the OML node.
 	Nodes []NodePlan
@@ -76,7 +76,7 @@ type NodePlan struct {
 // BuildPlan plans spec against current, the desired states the fleet has now
 // keyed by node id (nil or empty for a fleet that has none). Per site it renders
 // both sides with the agents' renderer at the node's next revision and checks
-// the relations of ASTERISK.md §2 on the rendered text. The plan hash is sha256
+// the relations of docs/asterisk.md#how-the-two-sides-relate on the rendered text. The plan hash is sha256
 // over "pbxfleet-plan-v1", then each node id and its intent as JSON, in node
 // order; revisions are left out, so the same fleet file gives the same hash
 // whatever the fleet runs now. It returns an error wrapping ErrBadCurrent for a

@@ -223,7 +223,7 @@ func TestRelationsCheckTheRenderedFiles(t *testing.T) {
 		pbx, oml asterisk.Rendered
 		broken   string
 	}{
-		// The seed's own bug (ASTERISK.md §2): the two sides disagree on the secret.
+		// The seed's own bug (docs/asterisk.md#how-the-two-sides-relate): the two sides disagree on the secret.
 		{"seed's secret mismatch", replace(pbx, "secret="+testSecret, "secret=omnileads"), oml, "secret (both directions)"},
 		{"one password differs", pbx, replace(oml, "outbound_auth/password="+testSecret, "outbound_auth/password=issabelOML"), "secret (both directions)"},
 		{"auth user is not the peer", pbx, replace(oml, "outbound_auth/username=omnileads", "outbound_auth/username=issabel"), "trunk name / OML auth user"},

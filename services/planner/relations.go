@@ -10,7 +10,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
 )
 
-// Relation is one row of the table of ASTERISK.md §2 for one site: what the PBX
+// Relation is one row of the table of docs/asterisk.md#how-the-two-sides-relate for one site: what the PBX
 // side says, what the OML side says, and whether the relation between them holds.
 // The values are read back from the rendered files, not from the model, so the
 // table checks the renderer too. It never holds a secret.
@@ -31,7 +31,7 @@ type Relation struct {
 
 // confSection returns the options of one section of an Asterisk .conf text: each
 // key with its values in order. Comments (; to the end of the line) and other
-// sections are skipped; the allow-lists keep ; out of every value (ASTERISK.md §6).
+// sections are skipped; the allow-lists keep ; out of every value (docs/asterisk.md#unsafe-values).
 func confSection(content []byte, section string) (map[string][]string, bool) {
 	opts := make(map[string][]string)
 	in, found := false, false
@@ -80,7 +80,7 @@ func fileContent(r asterisk.Rendered, name string) []byte {
 	return nil
 }
 
-// relations fills the table of ASTERISK.md §2 for a site from the files its two
+// relations fills the table of docs/asterisk.md#how-the-two-sides-relate for a site from the files its two
 // nodes would write.
 func relations(site Site, pbx, oml asterisk.Rendered) []Relation {
 	t := site.Trunk

@@ -1,6 +1,6 @@
 // Package planner turns a fleet file into a plan: it decodes the file strictly,
 // validates every value that reaches an Asterisk file or a dial string and every
-// cross-side relation of ASTERISK.md §2, resolves the secrets, builds one trunk
+// cross-side relation of docs/asterisk.md#how-the-two-sides-relate, resolves the secrets, builds one trunk
 // intent per node (<site>.pbx, <site>.oml), renders both sides with the renderer
 // the agents use, and compares the result with what the fleet runs now.
 //
@@ -49,7 +49,7 @@ type File struct {
 // agent_pattern _1XXX., probe_number 99999 (and see PBXSpec and OMLSpec). The
 // secret has no built-in default.
 type Settings struct {
-	// Scenario is lan, cloud or docker (ASTERISK.md §1).
+	// Scenario is lan, cloud or docker (docs/asterisk.md#scenarios-and-ports).
 	Scenario *string `yaml:"scenario"`
 	// PBX describes the Issabel side.
 	PBX PBXSpec `yaml:"pbx"`
@@ -60,11 +60,11 @@ type Settings struct {
 	// newline is dropped) or, for labs only, the literal value.
 	Secret *string `yaml:"secret"`
 	// AgentRouting is pattern (one dialplan pattern for every agent) or per_agent
-	// (one extension per agent), ASTERISK.md §3.
+	// (one extension per agent), docs/asterisk.md#calls-from-the-pbx-to-omnileads.
 	AgentRouting *string `yaml:"agent_routing"`
 	// AgentPattern is the PBX dialplan pattern of pattern routing.
 	AgentPattern *string `yaml:"agent_pattern"`
-	// ProbeNumber is dialled over the trunk to prove it (ASTERISK.md §7); it must
+	// ProbeNumber is dialled over the trunk to prove it (docs/asterisk.md#the-probe-call); it must
 	// be no DID, agent number or local extension.
 	ProbeNumber *Number `yaml:"probe_number"`
 }
@@ -100,13 +100,13 @@ type OMLSpec struct {
 	// Container is the name of OML's Asterisk container (docker and podman); like
 	// Deployment it is shown, not sent.
 	Container *string `yaml:"container"`
-	// Profile is the OMniLeads transport profile, 1.x or 2.x (ASTERISK.md §1).
+	// Profile is the OMniLeads transport profile, 1.x or 2.x (docs/asterisk.md#scenarios-and-ports).
 	Profile *string `yaml:"profile"`
-	// TrunkName is the pjsip wizard's section name; ^\w+$ (ASTERISK.md §4).
+	// TrunkName is the pjsip wizard's section name; ^\w+$ (docs/asterisk.md#where-the-files-go).
 	TrunkName *string `yaml:"trunk_name"`
 	// User is outbound_auth/username and endpoint/from_user. chan_sip takes the
 	// digest user for the peer's section name, so it must equal pbx.trunk_name
-	// (ASTERISK.md §2); leave it unset.
+	// (docs/asterisk.md#how-the-two-sides-relate); leave it unset.
 	User *string `yaml:"user"`
 	// Codecs is the wizard's endpoint/allow list.
 	Codecs []string `yaml:"codecs"`
@@ -137,7 +137,7 @@ type DIDSpec struct {
 }
 
 // AgentSpec is an OML agent: the PBX reaches it by dialling SIP number then id
-// (1006 and 1 give 10061, ASTERISK.md §3).
+// (1006 and 1 give 10061, docs/asterisk.md#calls-from-the-pbx-to-omnileads).
 type AgentSpec struct {
 	// ID is the OML agent id.
 	ID Number `yaml:"id"`

@@ -26,14 +26,14 @@ const (
 	DefaultQualifyFrequency = 60
 	DefaultAgentRouting     = asterisk.AgentRoutingPattern
 	// DefaultAgentPattern matches what OMniLeads' [from-pbx] takes for an agent
-	// call, SIP number then id (ASTERISK.md §3): 10061 for agent 1 on SIP 1006.
+	// call, SIP number then id (docs/asterisk.md#calls-from-the-pbx-to-omnileads): 10061 for agent 1 on SIP 1006.
 	// (_1XXXX. would need six digits and miss agents 1 to 9.)
 	DefaultAgentPattern = omlAgentPattern
 	DefaultProbeNumber  = "99999"
 )
 
 // DefaultPBXCodecs and DefaultOMLCodecs return the built-in codec lists of the
-// seed (ASTERISK.md §1).
+// seed (docs/asterisk.md#scenarios-and-ports).
 func DefaultPBXCodecs() []string { return []string{"alaw"} }
 
 // DefaultOMLCodecs returns the built-in OML codec list, alaw then ulaw.
@@ -428,7 +428,7 @@ func (v *validator) resolveSite(s *SiteSpec, sp path) Site {
 }
 
 // checkAddresses fills the addresses and the transport of t per scenario and
-// profile (ASTERISK.md §1).
+// profile (docs/asterisk.md#scenarios-and-ports).
 func (v *validator) checkAddresses(r *resolvedSite, t *asterisk.Trunk) {
 	if !r.pbxAddr.set() {
 		v.errorf(r.sp.with("pbx", "address"), r.id, "required: the Issabel host's IP address or DNS name")
@@ -436,7 +436,7 @@ func (v *validator) checkAddresses(r *resolvedSite, t *asterisk.Trunk) {
 	docker := t.Scenario == asterisk.ScenarioDocker
 	switch {
 	case docker && !r.omlAddr.set():
-		// OML runs in Docker on the PBX host itself (ASTERISK.md §1).
+		// OML runs in Docker on the PBX host itself (docs/asterisk.md#scenarios-and-ports).
 		t.OMLAddress = t.PBXAddress
 	case docker && r.pbxAddr.ok && r.omlAddr.ok && !sameHost(t.OMLAddress, t.PBXAddress):
 		v.errorf(r.sp.with("oml", "address"), r.id,
@@ -476,11 +476,11 @@ func sameHost(a, b string) bool {
 	return strings.EqualFold(a, b)
 }
 
-// checkRelations checks the cross-side relations of ASTERISK.md §2 that depend on
+// checkRelations checks the cross-side relations of docs/asterisk.md#how-the-two-sides-relate that depend on
 // the operator's values; the others hold by construction of the Trunk model.
 func (v *validator) checkRelations(r *resolvedSite, t *asterisk.Trunk) {
 	// chan_sip takes the digest user name for the peer's section name, so OML must
-	// authenticate as the PBX trunk name (ASTERISK.md §2).
+	// authenticate as the PBX trunk name (docs/asterisk.md#how-the-two-sides-relate).
 	if r.omlUser.set() && r.omlUser.ok && r.pbxTrunk.ok && r.omlUser.v != r.pbxTrunk.v {
 		relationf(v, r, r.omlUser, "must equal pbx.trunk_name %q: chan_sip takes OML's auth user for the peer's section name (leave oml.user out)",
 			r.pbxTrunk.v)
@@ -577,13 +577,13 @@ func (v *validator) warnSharedSecrets(sites []Site) {
 
 // checkNumbers checks the DIDs, the agents and the probe number of a site and
 // fills them into t: no number that two routes claim, and a probe that rings no
-// one (ASTERISK.md §3, §7).
+// one (docs/asterisk.md#calls-from-the-pbx-to-omnileads, #the-probe-call).
 func (v *validator) checkNumbers(r *resolvedSite, s *SiteSpec, t *asterisk.Trunk) {
 	sp := r.sp
 	perAgent := r.routing.ok && r.routing.v == string(asterisk.AgentRoutingPerAgent)
 	patternRouting := r.routing.ok && r.routing.v == string(asterisk.AgentRoutingPattern)
 
-	// OML side: the agent dial numbers, then the DIDs (ASTERISK.md §3).
+	// OML side: the agent dial numbers, then the DIDs (docs/asterisk.md#calls-from-the-pbx-to-omnileads).
 	dialOwner := make(map[string]int, len(s.Agents))
 	idOwner := make(map[string]int, len(s.Agents))
 	sipOwner := make(map[string]int, len(s.Agents))
@@ -681,7 +681,7 @@ func (v *validator) checkNumbers(r *resolvedSite, s *SiteSpec, t *asterisk.Trunk
 			v.errorf(dp.with("number"), r.id, "is also the dial number of agents[%d]: OML's [from-pbx] would send the call to that agent", i)
 		} else if v.omlAgent.match(num) {
 			v.warnf(dp.with("number"), r.id,
-				"starts with 1 and has 5 or more digits: OML's [from-pbx] takes it for an agent call (_1XXX.) before its inbound routes (ASTERISK.md §3)")
+				"starts with 1 and has 5 or more digits: OML's [from-pbx] takes it for an agent call (_1XXX.) before its inbound routes (docs/asterisk.md#calls-from-the-pbx-to-omnileads)")
 		}
 	}
 	for j, d := range s.DIDs {
@@ -738,7 +738,7 @@ func (v *validator) checkNumbers(r *resolvedSite, s *SiteSpec, t *asterisk.Trunk
 		}
 	}
 
-	// The probe must ring no one on either side (ASTERISK.md §7).
+	// The probe must ring no one on either side (docs/asterisk.md#the-probe-call).
 	if !r.probe.ok {
 		return
 	}
@@ -833,7 +833,7 @@ func checkProfile(s string) error {
 }
 
 func checkQualify(n int) error {
-	// 0 would switch qualify off, and verification needs it (ASTERISK.md §5).
+	// 0 would switch qualify off, and verification needs it (docs/asterisk.md#reloads-and-cli-replies).
 	if n < 1 || n > maxQualifyFrequency {
 		return fmt.Errorf("%d is out of range (1-%d seconds)", n, maxQualifyFrequency)
 	}

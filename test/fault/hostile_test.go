@@ -287,6 +287,20 @@ func hostileSet(g *hostileGen, n int) []hostile {
 	g.rnd.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
 	i := slices.Index(kinds, kindInjected)
 	kinds[0], kinds[i] = kinds[i], kinds[0]
+	// The agent skips a value identical to the one it read last (a
+	// resubscription delivers it again), so two replays never follow each
+	// other: the second would get no answer, by design.
+	for i := 1; i < len(kinds); i++ {
+		if kinds[i] != kindReplay || kinds[i-1] != kindReplay {
+			continue
+		}
+		for j := i + 1; j < len(kinds); j++ {
+			if kinds[j] != kindReplay && (j+1 == len(kinds) || kinds[j+1] != kindReplay) {
+				kinds[i], kinds[j] = kinds[j], kinds[i]
+				break
+			}
+		}
+	}
 	out := make([]hostile, n)
 	for i, k := range kinds {
 		out[i] = g.make(k)

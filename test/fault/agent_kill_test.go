@@ -22,6 +22,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
 	"github.com/pbxfleet/pbxfleet/internal/node"
+	"github.com/pbxfleet/pbxfleet/internal/proctest"
 )
 
 // startLabHost writes a fresh host's stock files into dir and starts a lab
@@ -142,7 +143,7 @@ func TestAgentKilledBetweenWriteAndReload(t *testing.T) {
 
 	root := t.TempDir()
 	pbxConf, pbxState := filepath.Join(root, "pbx", "etc"), filepath.Join(root, "pbx", "state")
-	sock := filepath.Join(shortDir(t), "pbx.ctl")
+	sock := filepath.Join(proctest.ShortDir(t), "pbx.ctl")
 	serveCLI(t, sock, startLabHost(t, lab.RolePBX, pbxID, pbxConf, pbxAddr))
 
 	// The OMniLeads side, so that the trunk can converge: a lab host and an
@@ -157,23 +158,23 @@ func TestAgentKilledBetweenWriteAndReload(t *testing.T) {
 
 	marker := filepath.Join(root, "killed.pid")
 	script := filepath.Join(root, "asterisk-rx-killer.sh")
-	require.NoError(t, os.WriteFile(script, []byte(fmt.Sprintf(killerScript, marker, binPBXFleet, sock)), 0o755))
+	require.NoError(t, os.WriteFile(script, []byte(fmt.Sprintf(killerScript, marker, bins.PBXFleet, sock)), 0o755))
 	killerCfg := writeAgentConfig(t, filepath.Join(root, "pbx-node-killer.yaml"), pbxID, srv.URL, pbxConf, pbxState, []string{script})
-	first := startProc(t, "pbx-node-1", binPBXNode, "--config", killerCfg, "--log-format", "text")
+	first := proctest.Start(t, "pbx-node-1", bins.PBXNode, "--config", killerCfg, "--log-format", "text")
 
 	startOrchestratorService(t, srv.JS, srv.Conn)
 	putDesiredOnOrder(ctx, t, srv.JS, pbxPlan.Desired)
 	putDesiredOnOrder(ctx, t, srv.JS, omlPlan.Desired)
 	t.Logf("injected: desired revision %d on %s and %s; pbx-node's command is a wrapper that SIGKILLs pbx-node (its parent) on `sip reload`", rev, pbxID, omlID)
 
-	first.wait(t, 30*time.Second)
-	sig, ok := first.killedBy()
-	require.True(t, ok, "pbx-node ended without a signal: %v\n%s", first.err, tail(first.output(), 20))
+	first.Wait(t, 30*time.Second)
+	sig, ok := first.KilledBy()
+	require.True(t, ok, "pbx-node ended without a signal: %v\n%s", first.Err(), proctest.Tail(first.Output(), 20))
 	require.Equal(t, syscall.SIGKILL, sig)
 	b, err := os.ReadFile(marker)
 	require.NoError(t, err)
-	require.Equal(t, strconv.Itoa(first.pid()), strings.TrimSpace(string(b)), "the wrapper killed this pbx-node")
-	t.Logf("checked: pbx-node (pid %d) ended by SIGKILL (%v) at its reload", first.pid(), sig)
+	require.Equal(t, strconv.Itoa(first.PID()), strings.TrimSpace(string(b)), "the wrapper killed this pbx-node")
+	t.Logf("checked: pbx-node (pid %d) ended by SIGKILL (%v) at its reload", first.PID(), sig)
 
 	j := readJournal(t, pbxState)
 	require.NotNil(t, j.InFlight, "journal: the apply is in flight")
@@ -200,9 +201,9 @@ func TestAgentKilledBetweenWriteAndReload(t *testing.T) {
 		j.InFlight.Revision, j.InFlight.Phase, len(pbxPlan.Rendered.Files))
 
 	normalCfg := writeAgentConfig(t, filepath.Join(root, "pbx-node.yaml"), pbxID, srv.URL, pbxConf, pbxState,
-		[]string{binPBXFleet, "lab", "rx", "--socket", sock})
-	second := startProc(t, "pbx-node-2", binPBXNode, "--config", normalCfg, "--log-format", "text")
-	t.Logf("injected: restarted pbx-node (pid %d) on the same state dir with the plain `pbxfleet lab rx` prefix", second.pid())
+		[]string{bins.PBXFleet, "lab", "rx", "--socket", sock})
+	second := proctest.Start(t, "pbx-node-2", bins.PBXNode, "--config", normalCfg, "--log-format", "text")
+	t.Logf("injected: restarted pbx-node (pid %d) on the same state dir with the plain `pbxfleet lab rx` prefix", second.PID())
 
 	var pbxRes, omlRes []storedResult
 	eventually(t, 60*time.Second, "both nodes report revision "+strconv.FormatUint(rev, 10), func() (bool, string) {
@@ -214,7 +215,7 @@ func TestAgentKilledBetweenWriteAndReload(t *testing.T) {
 	require.Equal(t, events.OutcomeConverged, pbxRes[0].res.Outcome, pbxRes[0].res.Reason)
 	require.Len(t, omlRes, 1)
 	require.Equal(t, events.OutcomeConverged, omlRes[0].res.Outcome, omlRes[0].res.Reason)
-	require.Contains(t, second.output(), "an apply was interrupted; restoring the previous files", "the restarted agent recovered first")
+	require.Contains(t, second.Output(), "an apply was interrupted; restoring the previous files", "the restarted agent recovered first")
 
 	j = readJournal(t, pbxState)
 	require.Nil(t, j.InFlight)

@@ -19,6 +19,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
 	"github.com/pbxfleet/pbxfleet/internal/node"
+	"github.com/pbxfleet/pbxfleet/internal/proctest"
 )
 
 // stopScript is the agent's `asterisk -rx` for a stop: the Nth time it is
@@ -88,7 +89,7 @@ func stopAtPhase(t *testing.T, addr int, trigger string, nth int, failing, finis
 
 	root := t.TempDir()
 	pbxConf, pbxState := filepath.Join(root, "pbx", "etc"), filepath.Join(root, "pbx", "state")
-	sock := filepath.Join(shortDir(t), "pbx.ctl")
+	sock := filepath.Join(proctest.ShortDir(t), "pbx.ctl")
 	serveCLI(t, sock, startLabHost(t, lab.RolePBX, pbxID, pbxConf, pbxAddr))
 	omlConf := filepath.Join(root, "oml", "etc")
 	omlHost := startLabHost(t, lab.RoleOML, omlID, omlConf, omlAddr)
@@ -100,24 +101,24 @@ func stopAtPhase(t *testing.T, addr int, trigger string, nth int, failing, finis
 
 	counter, marker := filepath.Join(root, "count"), filepath.Join(root, "stopped.pid")
 	script := filepath.Join(root, "asterisk-rx-stopper.sh")
-	require.NoError(t, os.WriteFile(script, []byte(fmt.Sprintf(stopScript, trigger, counter, counter, nth, marker, binPBXFleet, sock)), 0o755))
+	require.NoError(t, os.WriteFile(script, []byte(fmt.Sprintf(stopScript, trigger, counter, counter, nth, marker, bins.PBXFleet, sock)), 0o755))
 	cfg := writeAgentConfig(t, filepath.Join(root, "pbx-node-stopper.yaml"), pbxID, srv.URL, pbxConf, pbxState, []string{script})
 	if failing { // the checks fail at their deadline: keep it short
 		b, err := os.ReadFile(cfg)
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(cfg, bytes.Replace(b, []byte("verify: 40s"), []byte("verify: 6s"), 1), 0o600))
 	}
-	first := startProc(t, "pbx-node-1", binPBXNode, "--config", cfg, "--log-format", "text")
+	first := proctest.Start(t, "pbx-node-1", bins.PBXNode, "--config", cfg, "--log-format", "text")
 	putDesiredOnOrder(ctx, t, srv.JS, omlPlan.Desired)
 	putDesiredOnOrder(ctx, t, srv.JS, pbxPlan.Desired)
 
-	first.wait(t, 60*time.Second)
+	first.Wait(t, 60*time.Second)
 	require.FileExists(t, marker, "the agent was stopped at %q #%d", trigger, nth)
-	require.NoError(t, first.err, "pbx-node exits cleanly on SIGTERM:\n%s", tail(first.output(), 20))
+	require.NoError(t, first.Err(), "pbx-node exits cleanly on SIGTERM:\n%s", proctest.Tail(first.Output(), 20))
 	final := resultsFor(allResults(ctx, t, srv.JS), pbxID, rev)
 	j := readJournal(t, pbxState)
 	if finish {
-		require.Len(t, final, 1, "the apply ran to its end and reported it:\n%s", tail(first.output(), 20))
+		require.Len(t, final, 1, "the apply ran to its end and reported it:\n%s", proctest.Tail(first.Output(), 20))
 		require.Nil(t, j.InFlight, "nothing left in flight")
 		want := events.OutcomeConverged
 		if failing {
@@ -149,9 +150,9 @@ func stopAtPhase(t *testing.T, addr int, trigger string, nth int, failing, finis
 		map[bool]string{true: "the apply ran to its end and reported it", false: "the journal shows the apply in flight, no end reported"}[finish])
 
 	normal := writeAgentConfig(t, filepath.Join(root, "pbx-node.yaml"), pbxID, srv.URL, pbxConf, pbxState,
-		[]string{binPBXFleet, "lab", "rx", "--socket", sock})
-	second := startProc(t, "pbx-node-2", binPBXNode, "--config", normal, "--log-format", "text")
-	t.Cleanup(second.stop)
+		[]string{bins.PBXFleet, "lab", "rx", "--socket", sock})
+	second := proctest.Start(t, "pbx-node-2", bins.PBXNode, "--config", normal, "--log-format", "text")
+	t.Cleanup(second.Stop)
 	wantApplied := rev
 	if failing {
 		wantApplied = 0

@@ -21,6 +21,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/lab"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
+	"github.com/pbxfleet/pbxfleet/internal/proctest"
 	"github.com/pbxfleet/pbxfleet/services/bus"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
@@ -53,14 +54,14 @@ func TestAuthenticatedControlPlaneCLI(t *testing.T) {
 	}
 	fleetFile := filepath.Join(root, "fleet.yaml")
 	require.NoError(t, os.WriteFile(fleetFile, labfleet.FleetYAML(sites, secrets), 0o600))
-	var procs []*proc
+	var procs []*proctest.Proc
 
 	// pbxfleet creds
 	credsDir := filepath.Join(root, "creds")
-	credsProc := startProc(t, "creds", binPBXFleet, "creds", "--fleet", fleetFile, "--out", credsDir)
+	credsProc := proctest.Start(t, "creds", bins.PBXFleet, "creds", "--fleet", fleetFile, "--out", credsDir)
 	procs = append(procs, credsProc)
-	credsProc.wait(t, 30*time.Second)
-	require.NoError(t, credsProc.err, "pbxfleet creds:\n%s", credsProc.output())
+	credsProc.Wait(t, 30*time.Second)
+	require.NoError(t, credsProc.Err(), "pbxfleet creds:\n%s", credsProc.Output())
 	operatorNK := filepath.Join(credsDir, "operator.nk")
 	var nodeIDs []string
 	for _, s := range sites {
@@ -79,16 +80,16 @@ func TestAuthenticatedControlPlaneCLI(t *testing.T) {
 	t.Logf("checked: pbxfleet creds wrote an nkey and a curve seed (0600) for each of %d nodes and the orchestrator, and operator.nk", len(nodeIDs))
 
 	// pbxfleet serve --auth
-	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	listen := "127.0.0.1:" + strconv.Itoa(proctest.FreePort(t))
 	url := "nats://" + listen
-	serve := startProc(t, "serve", binPBXFleet, "serve", "--auth", credsDir, "--data", filepath.Join(root, "data"),
+	serve := proctest.Start(t, "serve", bins.PBXFleet, "serve", "--auth", credsDir, "--data", filepath.Join(root, "data"),
 		"--listen", listen, "--log-format", "text")
 	procs = append(procs, serve)
 	eventually(t, 30*time.Second, "pbxfleet serve --auth provisioned", func() (bool, string) {
-		if serve.exited() {
-			t.Fatalf("pbxfleet serve --auth ended: %v\n%s", serve.err, tail(serve.output(), 20))
+		if serve.Exited() {
+			t.Fatalf("pbxfleet serve --auth ended: %v\n%s", serve.Err(), proctest.Tail(serve.Output(), 20))
 		}
-		return strings.Contains(serve.output(), controlPlaneUp), tail(serve.output(), 3)
+		return strings.Contains(serve.Output(), controlPlaneUp), proctest.Tail(serve.Output(), 3)
 	})
 	operatorOpt, err := nats.NkeyOptionFromSeed(operatorNK)
 	require.NoError(t, err)
@@ -122,21 +123,21 @@ func TestAuthenticatedControlPlaneCLI(t *testing.T) {
 	// Lab hosts in process (their CLI on a Unix socket), agents as processes
 	// with their own credentials.
 	confDirs := map[string]string{}
-	sockDir := shortDir(t)
+	sockDir := proctest.ShortDir(t)
 	for _, s := range sites {
 		for _, role := range []string{events.RolePBX, events.RoleOML} {
 			id := events.NodeID(s.ID, role)
-			addr, bin := s.PBXAddress, binPBXNode
+			addr, bin := s.PBXAddress, bins.PBXNode
 			if role == events.RoleOML {
-				addr, bin = s.OMLAddress, binAgentsNode
+				addr, bin = s.OMLAddress, bins.AgentsNode
 			}
 			confDirs[id] = filepath.Join(root, id, "etc")
 			sock := filepath.Join(sockDir, id+".ctl")
 			serveCLI(t, sock, startLabHost(t, lab.Role(role), id, confDirs[id], addr))
 			cfg := writeAgentConfig(t, filepath.Join(root, id+".yaml"), id, url, confDirs[id], filepath.Join(root, id, "state"),
-				[]string{binPBXFleet, "lab", "rx", "--socket", sock},
+				[]string{bins.PBXFleet, "lab", "rx", "--socket", sock},
 				agentCreds{nkey: filepath.Join(credsDir, id+".nk"), secretKey: filepath.Join(credsDir, id+".xk")})
-			procs = append(procs, startProc(t, id, bin, "--config", cfg, "--log-format", "text"))
+			procs = append(procs, proctest.Start(t, id, bin, "--config", cfg, "--log-format", "text"))
 		}
 	}
 	for _, id := range nodeIDs {
@@ -153,12 +154,12 @@ func TestAuthenticatedControlPlaneCLI(t *testing.T) {
 	t.Logf("checked: %d agent processes (nats.nkey + secret_key_file from pbxfleet creds) connected and put their status", len(nodeIDs))
 
 	// pbxfleet rollout --seal --nkey operator.nk
-	rollout := startProc(t, "rollout", binPBXFleet, "rollout", fleetFile, "--seal", credsDir,
+	rollout := proctest.Start(t, "rollout", bins.PBXFleet, "rollout", fleetFile, "--seal", credsDir,
 		"--nats-url", url, "--nkey", operatorNK, "--no-progress", "--site-deadline", "45s")
 	procs = append(procs, rollout)
-	rollout.wait(t, 60*time.Second)
-	rout := rollout.output()
-	require.NoError(t, rollout.err, "pbxfleet rollout exits 0:\n%s", rout)
+	rollout.Wait(t, 60*time.Second)
+	rout := rollout.Output()
+	require.NoError(t, rollout.Err(), "pbxfleet rollout exits 0:\n%s", rout)
 	m := regexp.MustCompile(`rollout (\S+) started: `).FindStringSubmatch(rout)
 	require.NotNil(t, m, "the rollout's id:\n%s", rout)
 	id := m[1]
@@ -213,7 +214,7 @@ func TestAuthenticatedControlPlaneCLI(t *testing.T) {
 	// checks never print a secret themselves.)
 	for _, p := range procs {
 		for site, secret := range secrets {
-			require.False(t, strings.Contains(p.output(), secret), "%s's output holds %s's secret", p.name, site)
+			require.False(t, strings.Contains(p.Output(), secret), "%s's output holds %s's secret", p.Name, site)
 		}
 	}
 	for i, o := range cliOut {
@@ -226,7 +227,7 @@ func TestAuthenticatedControlPlaneCLI(t *testing.T) {
 	hist := desiredHistory(ctx, t, js, selfID)
 	require.NotEmpty(t, hist)
 	sealed := []byte(hist[len(hist)-1].Trunk.SealedSecret)
-	serve.stop()
+	serve.Stop()
 	store, size, seen := snapshot(t, filepath.Join(root, "data")), 0, false
 	for name, b := range store {
 		size += len(b)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
+	"github.com/pbxfleet/pbxfleet/internal/proctest"
 	"github.com/pbxfleet/pbxfleet/services/bus"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
@@ -25,7 +26,7 @@ func startCluster(t *testing.T, n int) []*bus.Embedded {
 	t.Helper()
 	ports := make([]int, n)
 	for i := range ports {
-		ports[i] = freePort(t)
+		ports[i] = proctest.FreePort(t)
 	}
 	servers := make([]*bus.Embedded, n)
 	for i := range servers {
@@ -92,7 +93,7 @@ func TestClusterServerLostMidRollout(t *testing.T) {
 	eng := orchestrator.New(js, nc, orchestrator.WithLogger(slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("--- orchestrator log ---\n%s", tail(logBuf.String(), 60))
+			t.Logf("--- orchestrator log ---\n%s", proctest.Tail(logBuf.String(), 60))
 			if r, err := readRollout(context.Background(), js, started.ID); err == nil {
 				b, _ := json.MarshalIndent(r, "", " ")
 				t.Logf("--- record ---\n%s", b)
@@ -121,7 +122,7 @@ func TestClusterServerLostMidRollout(t *testing.T) {
 	if stall := r.FinishedAt.Sub(downAt); stall > 20*time.Second {
 		// Not a failure (nothing here is timed), but worth seeing why.
 		t.Logf("note: the rollout ended %.1fs after the shutdown at %s; orchestrator log:\n%s",
-			stall.Seconds(), downAt.Format(time.StampMilli), tail(logBuf.String(), 40))
+			stall.Seconds(), downAt.Format(time.StampMilli), proctest.Tail(logBuf.String(), 40))
 		for _, s := range r.Sites {
 			line := fmt.Sprintf("note: %s wave %d started %s decided %s; results:", s.Site, s.Wave,
 				s.StartedAt.Format(time.StampMilli), s.FinishedAt.Format(time.StampMilli))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
+	"github.com/pbxfleet/pbxfleet/internal/proctest"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 
@@ -27,10 +28,10 @@ func TestControlPlaneKilledMidRollout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 85*time.Second)
 	defer cancel()
 	dataDir := t.TempDir()
-	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	listen := "127.0.0.1:" + strconv.Itoa(proctest.FreePort(t))
 	url := "nats://" + listen
 	args := []string{"serve", "--data", dataDir, "--listen", listen, "--log-format", "text"}
-	first := startProc(t, "serve-1", binPBXFleet, args...)
+	first := proctest.Start(t, "serve-1", bins.PBXFleet, args...)
 	nc, js := dial(t, url)
 
 	sites := labfleet.Sites("cpk", addrServeKill, sitesPerRollout)
@@ -38,17 +39,17 @@ func TestControlPlaneKilledMidRollout(t *testing.T) {
 	startLabFleet(t, sites, url)
 	id := startRollout(ctx, t, nc, orchestratorPlan(plan), waveStrategy())
 	at := awaitRecord(ctx, t, js, id, "a wave after the canary in flight", midWave)
-	first.kill(t)
-	sig, ok := first.killedBy()
-	require.True(t, ok && sig == syscall.SIGKILL, "serve ended by %v", first.err)
-	t.Logf("injected: SIGKILL to pbxfleet serve (pid %d; embedded NATS + orchestrator) during rollout %s: %s", first.pid(), id, describeWave(at))
+	first.Kill(t)
+	sig, ok := first.KilledBy()
+	require.True(t, ok && sig == syscall.SIGKILL, "serve ended by %v", first.Err())
+	t.Logf("injected: SIGKILL to pbxfleet serve (pid %d; embedded NATS + orchestrator) during rollout %s: %s", first.PID(), id, describeWave(at))
 
-	second := startProc(t, "serve-2", binPBXFleet, args...)
-	t.Logf("injected: restarted pbxfleet serve (pid %d) on the same data dir and %s", second.pid(), listen)
+	second := proctest.Start(t, "serve-2", bins.PBXFleet, args...)
+	t.Logf("injected: restarted pbxfleet serve (pid %d) on the same data dir and %s", second.PID(), listen)
 	r := awaitTerminal(t, js, id, 70*time.Second)
 	require.Equal(t, orchestrator.PhaseSucceeded, r.Phase, "%s: %s", r, r.Message)
 	require.Equal(t, sitesPerRollout, r.Counters.Converged, r.String())
-	require.Contains(t, second.output(), pickedUp, "the restarted serve drove the rollout on")
+	require.Contains(t, second.Output(), pickedUp, "the restarted serve drove the rollout on")
 	n := checkOncePerNode(ctx, t, js, r)
 	t.Logf("checked: rollout %s %s (%d/%d sites converged) after the restart; %d nodes: each exactly 1 put of its revision in %s history and exactly 1 converged result in %s, and no other result of the rollout",
 		id, r.Phase, r.Counters.Converged, r.Counters.Sites, n, events.BucketDesired, events.StreamResults)
@@ -65,12 +66,12 @@ func TestControlPlaneKilledMidRollout(t *testing.T) {
 func TestOrchestratorKilledMidWave(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 85*time.Second)
 	defer cancel()
-	port := strconv.Itoa(freePort(t))
+	port := strconv.Itoa(proctest.FreePort(t))
 	url := "nats://127.0.0.1:" + port
-	natsProc := startProc(t, "nats-server", binNATSServer, "-js", "-sd", t.TempDir(), "-a", "127.0.0.1", "-p", port, "-n", "fault-nats")
+	natsProc := proctest.Start(t, "nats-server", bins.NATSServer, "-js", "-sd", t.TempDir(), "-a", "127.0.0.1", "-p", port, "-n", "fault-nats")
 	args := []string{"serve", "--nats-url", url, "--log-format", "text"}
 	nc, js := dial(t, url)
-	first := startProc(t, "orchestrator-1", binPBXFleet, args...)
+	first := proctest.Start(t, "orchestrator-1", bins.PBXFleet, args...)
 
 	sites := labfleet.Sites("ork", addrDriverKill, sitesPerRollout)
 	plan := fleetPlan(t, sites)
@@ -79,10 +80,10 @@ func TestOrchestratorKilledMidWave(t *testing.T) {
 
 	// Kill 1: the record says wave 2's sites are in flight.
 	at := awaitRecord(ctx, t, js, id, "a wave after the canary in flight", midWave)
-	first.kill(t)
+	first.Kill(t)
 	requireSIGKILL(t, first)
-	t.Logf("injected: SIGKILL to the orchestrator (pbxfleet serve --nats-url, pid %d) as it marked wave %d in flight: %s", first.pid(), at.Wave, describeWave(at))
-	require.False(t, natsProc.exited(), "nats-server is untouched")
+	t.Logf("injected: SIGKILL to the orchestrator (pbxfleet serve --nats-url, pid %d) as it marked wave %d in flight: %s", first.PID(), at.Wave, describeWave(at))
+	require.False(t, natsProc.Exited(), "nats-server is untouched")
 	stalled, err := readRollout(ctx, js, id)
 	require.NoError(t, err)
 	require.False(t, stalled.Phase.Terminal(), "the rollout is not finished without its driver: %s", stalled)
@@ -91,8 +92,8 @@ func TestOrchestratorKilledMidWave(t *testing.T) {
 		stalled.Phase, at.Wave, put, reported)
 
 	// Kill 2: every node of the next wave has its revision on its key.
-	second := startProc(t, "orchestrator-2", binPBXFleet, args...)
-	t.Logf("injected: started orchestrator 2 (pid %d)", second.pid())
+	second := proctest.Start(t, "orchestrator-2", bins.PBXFleet, args...)
+	t.Logf("injected: started orchestrator 2 (pid %d)", second.PID())
 	next := at.Wave + 1
 	var nextNodes []string
 	for _, s := range at.Sites {
@@ -101,29 +102,29 @@ func TestOrchestratorKilledMidWave(t *testing.T) {
 		}
 	}
 	awaitPuts(ctx, t, js, id, nextNodes)
-	second.kill(t)
+	second.Kill(t)
 	requireSIGKILL(t, second)
-	require.Contains(t, second.output(), pickedUp, "orchestrator 2 picked the rollout up")
-	t.Logf("injected: SIGKILL to orchestrator 2 (pid %d) once wave %d's %d nodes all had their revision put", second.pid(), next+1, len(nextNodes))
+	require.Contains(t, second.Output(), pickedUp, "orchestrator 2 picked the rollout up")
+	t.Logf("injected: SIGKILL to orchestrator 2 (pid %d) once wave %d's %d nodes all had their revision put", second.PID(), next+1, len(nextNodes))
 	mid, err := readRollout(ctx, js, id)
 	require.NoError(t, err)
 	require.False(t, mid.Phase.Terminal(), mid.String())
 
-	third := startProc(t, "orchestrator-3", binPBXFleet, args...)
-	t.Logf("injected: started orchestrator 3 (pid %d)", third.pid())
+	third := proctest.Start(t, "orchestrator-3", bins.PBXFleet, args...)
+	t.Logf("injected: started orchestrator 3 (pid %d)", third.PID())
 	r := awaitTerminal(t, js, id, 60*time.Second)
 	require.Equal(t, orchestrator.PhaseSucceeded, r.Phase, "%s: %s", r, r.Message)
 	require.Equal(t, sitesPerRollout, r.Counters.Converged, r.String())
-	require.Contains(t, third.output(), pickedUp, "orchestrator 3 picked the rollout up")
+	require.Contains(t, third.Output(), pickedUp, "orchestrator 3 picked the rollout up")
 	n := checkOncePerNode(ctx, t, js, r)
 	t.Logf("checked: nats-server (pid %d) kept running; orchestrators 2 and 3 each picked rollout %s up and it %s (%d/%d converged); %d nodes: each exactly 1 put of its revision and 1 converged result, no other result of the rollout",
-		natsProc.pid(), id, r.Phase, r.Counters.Converged, r.Counters.Sites, n)
+		natsProc.PID(), id, r.Phase, r.Counters.Converged, r.Counters.Sites, n)
 }
 
-func requireSIGKILL(t *testing.T, p *proc) {
+func requireSIGKILL(t *testing.T, p *proctest.Proc) {
 	t.Helper()
-	sig, ok := p.killedBy()
-	require.True(t, ok && sig == syscall.SIGKILL, "%s ended by %v", p.name, p.err)
+	sig, ok := p.KilledBy()
+	require.True(t, ok && sig == syscall.SIGKILL, "%s ended by %v (exit code %d)", p.Name, sig, p.ExitCode())
 }
 
 // wavePuts counts, for wave w of rollout r, the nodes whose key got r's

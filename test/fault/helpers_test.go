@@ -8,14 +8,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,133 +43,6 @@ const (
 	addrStop        = 3080
 	sitesPerRollout = 6
 )
-
-// ---------------------------------------------------------------------------
-// Processes
-
-// proc is a child process the test started; it is killed (by its PID only)
-// when the test ends, and its output is kept in a log file shown on failure.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error // cmd.Wait's error, once done is closed
-}
-
-// startProc starts bin with args, its stdout and stderr in a log file.
-func startProc(t *testing.T, name, bin string, args ...string) *proc {
-	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	f, err := os.Create(logPath)
-	require.NoError(t, err)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	require.NoError(t, cmd.Start(), "start %s", name)
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		_ = f.Close()
-		close(p.done)
-	}()
-	t.Logf("started %s (pid %d): %s %s", name, cmd.Process.Pid, filepath.Base(bin), strings.Join(args, " "))
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("--- last lines of %s's log ---\n%s", name, tail(p.output(), 40))
-		}
-	})
-	return p
-}
-
-// pid returns the process id.
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop ends the process if it still runs: SIGTERM, then SIGKILL after 10 s.
-func (p *proc) stop() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return
-	case <-time.After(10 * time.Second):
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-// kill sends SIGKILL to the process (by its PID) and waits until it is gone.
-func (p *proc) kill(t *testing.T) {
-	t.Helper()
-	require.False(t, p.exited(), "%s ended before the test killed it:\n%s", p.name, tail(p.output(), 20))
-	require.NoError(t, syscall.Kill(p.pid(), syscall.SIGKILL))
-	p.wait(t, 30*time.Second)
-}
-
-// wait waits for the process to end, failing the test after d.
-func (p *proc) wait(t *testing.T, d time.Duration) {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(d):
-		t.Fatalf("%s (pid %d) still runs after %s", p.name, p.pid(), d)
-	}
-}
-
-// killedBy returns the signal that ended the process, if a signal did.
-func (p *proc) killedBy() (syscall.Signal, bool) {
-	<-p.done
-	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if !ok || !ws.Signaled() {
-		return 0, false
-	}
-	return ws.Signal(), true
-}
-
-func (p *proc) output() string {
-	b, _ := os.ReadFile(p.log)
-	return string(b)
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	return port
-}
-
-// shortDir returns a fresh directory with a short path (Unix socket paths are
-// limited to 107 bytes), removed when the test ends.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "pf")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return dir
-}
 
 // ---------------------------------------------------------------------------
 // NATS

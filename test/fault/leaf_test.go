@@ -13,6 +13,7 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
+	"github.com/pbxfleet/pbxfleet/internal/proctest"
 	"github.com/pbxfleet/pbxfleet/services/bus"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
@@ -26,7 +27,7 @@ import (
 func TestLeafCutDuringWave(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 85*time.Second)
 	defer cancel()
-	leafListen := freePort(t)
+	leafListen := proctest.FreePort(t)
 	hub, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{
 		DataDir: t.TempDir(), Host: "127.0.0.1", Port: -1, ServerName: "fault-hub",
 		Options: func(o *server.Options) {
@@ -38,7 +39,7 @@ func TestLeafCutDuringWave(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(hub.Shutdown)
 
-	leafPort := freePort(t)
+	leafPort := proctest.FreePort(t)
 	leafDir := t.TempDir()
 	hubLink, err := url.Parse(fmt.Sprintf("nats-leaf://127.0.0.1:%d", leafListen))
 	require.NoError(t, err)

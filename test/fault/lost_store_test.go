@@ -12,6 +12,7 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
+	"github.com/pbxfleet/pbxfleet/internal/proctest"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 
@@ -27,10 +28,10 @@ func TestLostControlPlaneStore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 85*time.Second)
 	defer cancel()
 	dataDir := t.TempDir()
-	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	listen := "127.0.0.1:" + strconv.Itoa(proctest.FreePort(t))
 	url := "nats://" + listen
 	args := []string{"serve", "--data", dataDir, "--listen", listen, "--log-format", "text"}
-	first := startProc(t, "serve-1", binPBXFleet, args...)
+	first := proctest.Start(t, "serve-1", bins.PBXFleet, args...)
 	nc, js := dial(t, url)
 
 	sites := labfleet.Sites("lost", addrLostStore, 3)
@@ -54,13 +55,13 @@ func TestLostControlPlaneStore(t *testing.T) {
 	}
 	t.Logf("checked: 3 rollouts converged; every node runs revision 3")
 
-	first.kill(t)
-	sig, ok := first.killedBy()
-	require.True(t, ok && sig == syscall.SIGKILL, "serve ended by %v", first.err)
+	first.Kill(t)
+	sig, ok := first.KilledBy()
+	require.True(t, ok && sig == syscall.SIGKILL, "serve ended by %v", first.Err())
 	require.NoError(t, os.RemoveAll(dataDir))
 	require.NoError(t, os.MkdirAll(dataDir, 0o755))
-	second := startProc(t, "serve-2", binPBXFleet, args...)
-	t.Logf("injected: SIGKILL to pbxfleet serve (pid %d), its data directory deleted; serve started again (pid %d) on an empty one", first.pid(), second.pid())
+	second := proctest.Start(t, "serve-2", bins.PBXFleet, args...)
+	t.Logf("injected: SIGKILL to pbxfleet serve (pid %d), its data directory deleted; serve started again (pid %d) on an empty one", first.PID(), second.PID())
 
 	// Right away, before the nodes report again: the new store knows nothing.
 	id := startRollout(ctx, t, nc, plan, st)

@@ -248,7 +248,12 @@ func dialNATS(t testing.TB, url string) *nats.Conn {
 // agentConfig writes the config of the site's role agent and returns its path.
 func (r *rig) agentConfig(role string, statusInterval time.Duration) string {
 	r.t.Helper()
-	argv, err := json.Marshal(r.lab.cli(role))
+	// The agent runs Asterisk's CLI through a wrapper that records each
+	// command, so a test can tell what pbxfleet asked Asterisk to do.
+	wrapper := filepath.Join(r.dir, role+"-cli.sh")
+	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$*\" >> %q\nexec %s \"$@\"\n", r.commandLog(role), strings.Join(r.lab.cli(role), " "))
+	require.NoError(r.t, os.WriteFile(wrapper, []byte(script), 0o700))
+	argv, err := json.Marshal([]string{wrapper})
 	require.NoError(r.t, err)
 	cfg := fmt.Sprintf(`node: %s.%s
 nats:
@@ -262,6 +267,9 @@ status_interval: %s
 	require.NoError(r.t, os.WriteFile(path, []byte(cfg), 0o600))
 	return path
 }
+
+// commandLog is where role's CLI wrapper records the commands it ran.
+func (r *rig) commandLog(role string) string { return filepath.Join(r.dir, role+"-commands.log") }
 
 // writeFleet writes the one-site fleet file for r.site and returns its path.
 func (r *rig) writeFleet() string {

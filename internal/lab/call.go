@@ -57,6 +57,16 @@ func (h *Host) resolveDial(run running, dest string) (dialTarget, *dialResult) {
 			// chan_sip treats an unknown peer as a host name it cannot resolve.
 			return dialTarget{}, &dialResult{status: "CHANUNAVAIL", cause: causeUnregistered}
 		}
+		if p.qualify {
+			// chan_sip dials a qualified peer only while it answers within
+			// qualifymax: UNREACHABLE and LAGGED refuse the call at once
+			// (cause 20), as real Asterisk 20.20.1 does.
+			if st := h.states()[p.name]; st != nil && (st.status == qualifyDown ||
+				(st.status == qualifyUp && sipLastMS(st.rtt) > p.maxMS)) {
+				h.log.Info("Unable to create channel of type 'SIP' (cause 20 - Subscriber absent)", "peer", p.name)
+				return dialTarget{}, &dialResult{status: "CHANUNAVAIL", cause: causeUnregistered}
+			}
+		}
 		user := p.defaultUser
 		if user == "" {
 			user = p.name

@@ -191,7 +191,7 @@ type fleetSite struct {
 // rig is a one-site fleet on a real Asterisk lab: pbxfleet serve, pbx-node
 // and agents-node as processes, and a NATS connection for the test to look.
 type rig struct {
-	t        *testing.T
+	t        testing.TB
 	lab      *asteriskLab
 	site     fleetSite
 	dir      string
@@ -206,7 +206,7 @@ type rig struct {
 const siteID = "real-1"
 
 // newRig starts the lab, serve and both agents for site.
-func newRig(t *testing.T, site fleetSite, statusInterval time.Duration) *rig {
+func newRig(t testing.TB, site fleetSite, statusInterval time.Duration) *rig {
 	t.Helper()
 	if site.Profile == "" {
 		site.Profile = "1.x"

@@ -70,8 +70,15 @@ func renderPeer(t Trunk) string {
 		{"fromuser", t.PBXUser},
 		{"defaultuser", t.PBXUser},
 		{"context", "from-internal"},
+		// The revision, shown by `sip show peer(s)`: `sip reload` returns
+		// before chan_sip has read the file, and a changed secret is not
+		// visible, so this is how the agent tells the new peer landed.
+		{"description", PeerDescription(t.Revision)},
 	} {
 		b.WriteString(kv[0] + "=" + kv[1] + "\n")
 	}
 	return b.String()
 }
+
+// PeerDescription is the chan_sip description= of the peer of revision rev.
+func PeerDescription(rev uint64) string { return "pbxfleet r" + strconv.FormatUint(rev, 10) }

@@ -182,6 +182,9 @@ func TestRenderMatchesSeedBlocks(t *testing.T) {
 			// as the OMniLeads side's aor/qualify_frequency (60: chan_sip's default).
 			at := slices.Index(wantPeer, "qualify=yes") + 1
 			wantPeer = slices.Insert(wantPeer, at, "qualifyfreq=60")
+			// And the revision as the peer's description, so the agent can
+			// tell when chan_sip's (asynchronous) reload has landed.
+			wantPeer = append(wantPeer, "description="+PeerDescription(tr.Revision))
 			sections, gotPeer := sectionKV(pbx.Files[0].Content)
 			assert.Equal(t, []string{"[omnileads]"}, sections)
 			assert.Equal(t, wantPeer, gotPeer)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Texts the lab's CLI prints outside any command's own format.
@@ -68,7 +69,23 @@ func (h *Host) command(run running, fault Fault, a []string, line string) (strin
 		h.forceQualify([]string{a[3]})
 		return "", true
 	case pbx && is("sip", "reload") && len(a) == 2:
-		h.reloadSIP(fault)
+		// chan_sip only schedules the reload (its monitor thread does it), so
+		// the command returns before the new peers exist: with 3,000 peers
+		// real Asterisk took 0.39-0.49 s.
+		h.wg.Add(1)
+		h.reloading.Add(1)
+		go func() {
+			defer h.wg.Done()
+			defer h.reloading.Done()
+			select {
+			case <-time.After(h.cfg.SIPReloadLag):
+			case <-h.lifeCtx.Done():
+				return
+			}
+			h.reloadMu.Lock()
+			defer h.reloadMu.Unlock()
+			h.reloadSIP(fault)
+		}()
 		return "", true
 
 	case !pbx && is("pjsip", "show", "endpoints") && len(a) == 3:

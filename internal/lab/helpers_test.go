@@ -238,6 +238,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 func qualified(t testing.TB, p *pair, peer, endpoint string) {
 	t.Helper()
 	rx(t, p.pbx, "sip reload")
+	p.pbx.reloading.Wait() // chan_sip's reload lands after the command returns
 	rx(t, p.oml, "module reload res_pjsip.so")
 	rx(t, p.pbx, "sip qualify peer "+peer)
 	waitFor(t, "PBX qualify", func() bool {

@@ -24,6 +24,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -74,6 +75,12 @@ func (f Fault) String() string {
 // DefaultQualifyTimeout is how long a qualify waits for any reply.
 const DefaultQualifyTimeout = 2 * time.Second
 
+// DefaultSIPReloadLag is how long a lab `sip reload` takes to land after the
+// command returned: long enough that a caller that reads `sip show peer` once
+// right after the reload sees the old configuration, as on a real PBX with
+// thousands of peers.
+const DefaultSIPReloadLag = 150 * time.Millisecond
+
 // Config configures one lab host. The zero value of every optional field means its
 // default.
 type Config struct {
@@ -97,6 +104,10 @@ type Config struct {
 	// QualifyTimeout is how long a qualify waits for a reply before the peer is
 	// UNREACHABLE / the contact Unavail. Default DefaultQualifyTimeout.
 	QualifyTimeout time.Duration
+	// SIPReloadLag is how long after `sip reload` returns the new sip.conf
+	// takes effect (chan_sip reloads in its monitor thread, after the
+	// command has returned). Default DefaultSIPReloadLag; negative: at once.
+	SIPReloadLag time.Duration
 	// Logger receives the host's log ("NOTICE"-like lines); nil discards.
 	Logger *slog.Logger
 }
@@ -154,6 +165,12 @@ type Host struct {
 	kick       chan struct{}
 	// lifeMu serialises Start, Close and SetFault (which may re-bind on restart).
 	lifeMu sync.Mutex
+	// reloadMu keeps asynchronous reloads in the order they were asked;
+	// reloading counts those not landed yet (tests wait on it).
+	reloadMu  sync.Mutex
+	reloading sync.WaitGroup
+	// authFailures counts requests refused for their credentials.
+	authFailures atomic.Int64
 
 	mu        sync.Mutex
 	state     hostState
@@ -180,6 +197,12 @@ func NewHost(cfg Config) (*Host, error) {
 	}
 	if cfg.QualifyTimeout == 0 {
 		cfg.QualifyTimeout = DefaultQualifyTimeout
+	}
+	switch {
+	case cfg.SIPReloadLag == 0:
+		cfg.SIPReloadLag = DefaultSIPReloadLag
+	case cfg.SIPReloadLag < 0:
+		cfg.SIPReloadLag = 0
 	}
 	log := cfg.Logger
 	if log == nil {

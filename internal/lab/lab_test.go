@@ -65,7 +65,9 @@ func TestTrunkScenarios(t *testing.T) {
 			name:       "wrong port: nothing listens",
 			site:       site{pbxAddr: "127.0.15.2", omlAddr: "127.0.15.3", peerPort: 5170},
 			peerStatus: "UNREACHABLE", contactStatus: "Avail",
-			pbxToOML: "NOANSWER:18",
+			// chan_sip refuses to dial an UNREACHABLE peer (cause 20), as real
+			// Asterisk 20.20.1 does (test/realasterisk TestLabAgreesWithRealAsterisk).
+			pbxToOML: "CHANUNAVAIL:20",
 		},
 		{
 			// 5162 is OML's NAT transport: it answers, and pjsip identifies the PBX by
@@ -130,10 +132,11 @@ func TestFaultStopped(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, code)
 	assert.Equal(t, "Unable to connect to remote asterisk (does /var/run/asterisk/asterisk.ctl exist?)\n", out)
-	// SIP is silent: the PBX's qualify goes unanswered and its probe rings out.
+	// SIP is silent: the PBX's qualify goes unanswered, and chan_sip then
+	// refuses to dial the UNREACHABLE peer.
 	rx(t, p.pbx, "sip qualify peer omnileads")
 	waitFor(t, "UNREACHABLE", func() bool { return strings.Contains(rx(t, p.pbx, "sip show peers"), "UNREACHABLE") })
-	assert.Equal(t, "NOANSWER:18", probe(t, p.pbx, "99999"))
+	assert.Equal(t, "CHANUNAVAIL:20", probe(t, p.pbx, "99999"))
 
 	// A restart reads the configuration again: a trunk renamed meanwhile is gone.
 	wiz := filepath.Join(p.omlDir, "pbxfleet_pjsip_wizard.conf")
@@ -170,11 +173,15 @@ func TestFaultStale(t *testing.T) {
 
 	p.pbx.SetFault(FaultStale)
 	assert.Empty(t, rx(t, p.pbx, "sip reload"))
+	assert.Equal(t, "Peer omnileads2 not found.\n\n", rx(t, p.pbx, "sip show peer omnileads2"),
+		"sip reload returns before the reload lands (chan_sip reloads in its monitor thread)")
+	p.pbx.reloading.Wait()
 	assert.Equal(t, "Dialplan reloaded.\n", rx(t, p.pbx, "dialplan reload"))
 	assert.Equal(t, "Peer omnileads2 not found.\n\n", rx(t, p.pbx, "sip show peer omnileads2"), "running config unchanged")
 
 	p.pbx.SetFault(FaultNone)
 	rx(t, p.pbx, "sip reload")
+	p.pbx.reloading.Wait()
 	assert.Contains(t, rx(t, p.pbx, "sip show peer omnileads2"), "  * Name       : omnileads2\n")
 	assert.Equal(t, "Peer omnileads not found.\n\n", rx(t, p.pbx, "sip show peer omnileads"))
 }
@@ -297,4 +304,29 @@ func TestRestartRebinds(t *testing.T) {
 	assert.False(t, freeUDP("127.0.27.3:5172"), "new transport bound")
 	qualified(t, p, "omnileads", "issabel")
 	assert.Equal(t, "CHANUNAVAIL:1", probe(t, p.pbx, "99999"))
+}
+
+// TestAuthFailuresAsAsteriskLogsThem: one probe call with a wrong secret
+// costs the far side what real Asterisk 20.20.1 logged for it
+// (test/realasterisk TestWrongSecretIsGentleWithFail2ban): 3 res_pjsip lines
+// on OMniLeads for the PBX's call (chan_sip answers 3 challenges), 1 chan_sip
+// line on the PBX for OMniLeads' call (res_pjsip answers one).
+func TestAuthFailuresAsAsteriskLogsThem(t *testing.T) {
+	t.Parallel()
+	p := startPair(t, site{pbxAddr: "127.0.26.12", omlAddr: "127.0.26.13", pbxSecret: "omnileads", omlInPass: "issabelOML", omlOutPass: "issabelOML"})
+	qualified(t, p, "omnileads", "issabel")
+	tests := []struct {
+		from, far *Host
+		number    string
+		want      int
+		outcome   string
+	}{
+		{p.pbx, p.oml, "99999", 3, "CONGESTION:21"},
+		{p.oml, p.pbx, "77777", 1, "CHANUNAVAIL:21"},
+	}
+	for _, tt := range tests {
+		before := tt.far.AuthFailures()
+		assert.Equal(t, tt.outcome, probe(t, tt.from, tt.number))
+		assert.Equal(t, tt.want, tt.far.AuthFailures()-before, "auth failures logged by %s for one probe", tt.far.Name())
+	}
 }

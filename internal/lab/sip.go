@@ -314,8 +314,7 @@ func (h *Host) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if !adm.ok {
 		if cred != nil {
-			h.log.Info("Failed to authenticate", "method", "INVITE", "from", fromUser, "source", src.String(),
-				"callid", callID, "matched", adm.who)
+			h.authFailed(req, src, callID, adm.who)
 		}
 		if adm.code == 401 {
 			realm := "asterisk"
@@ -590,3 +589,32 @@ func (h *Host) sendOptions(ctx context.Context, t qualifyState) (time.Duration, 
 	}
 	return 0, false
 }
+
+// authFailed counts a request that carried credentials that did not match and
+// logs it in the words of the role's channel driver (res_pjsip's
+// pjsip_distributor.c, chan_sip's check_user_full), the lines fail2ban's
+// asterisk filter reads (res_pjsip's) or does not (chan_sip's).
+func (h *Host) authFailed(req *sip.Request, src netip.AddrPort, callID, matched string) {
+	h.authFailures.Add(1)
+	from := ""
+	if f := req.From(); f != nil {
+		from = fmt.Sprintf("%q <sip:%s@%s>", f.DisplayName, f.Address.User, f.Address.Host)
+	}
+	var line string
+	if h.cfg.Role == RoleOML {
+		line = fmt.Sprintf("Request 'INVITE' from '%s' failed for '%s' (callid: %s) - Failed to authenticate", from, src, callID)
+	} else {
+		tag := ""
+		if f := req.From(); f != nil {
+			if v, ok := f.Params.Get("tag"); ok {
+				tag = ";tag=" + v
+			}
+		}
+		line = fmt.Sprintf("Failed to authenticate device %s%s for INVITE, code = -1", from, tag)
+	}
+	h.log.Info(line, "matched", matched)
+}
+
+// AuthFailures returns how many requests with wrong credentials this host
+// refused since it was made, as Asterisk logs them (one line each).
+func (h *Host) AuthFailures() int { return int(h.authFailures.Load()) }

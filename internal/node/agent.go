@@ -388,7 +388,7 @@ func (a *Agent) apply(ctx context.Context, d events.Desired, h *busHandles) (res
 		return a.rollback(work, res, inf, "reload: "+rc.Detail), true
 	}
 	phase = time.Now()
-	v := a.ver.checks(work, d.Trunk)
+	v := a.ver.checks(work, d.Trunk, d.Revision)
 	if a.objects != nil && v.Passed() {
 		// The objects are checked before the probe, which relies on them.
 		v.Checks = append(v.Checks, a.objects.Verify(work, d.Trunk)...)
@@ -488,7 +488,7 @@ func (a *Agent) rollback(ctx context.Context, res events.Result, inf InFlight, r
 		// probe is an authentication failure its fail2ban counts. The
 		// orchestrator puts a failed site back and orders the probe of the
 		// restored revision once both sides run it.
-		v := a.ver.checks(ctx, *applied.Trunk)
+		v := a.ver.checks(ctx, *applied.Trunk, applied.Revision)
 		for _, c := range v.Checks {
 			c.Name = "rollback_" + c.Name
 			res.Checks = append(res.Checks, c)

@@ -58,7 +58,7 @@ func (a *Agent) Check(ctx context.Context, probe bool) (CheckReport, error) {
 		rep.Trunk = events.TrunkState{State: "none"}
 		return rep, nil
 	}
-	v := a.ver.verify(ctx, *applied.Trunk, probe)
+	v := a.ver.verify(ctx, *applied.Trunk, applied.Revision, probe)
 	rep.Checks, rep.Trunk, rep.Probe, rep.Passed = v.Checks, v.Trunk, v.Probe, v.Passed()
 	if fail, ok := v.FirstFailure(); ok {
 		rep.Reason = fail.Name + ": " + fail.Detail

@@ -32,7 +32,11 @@ type Side struct {
 	trunkName   func(t events.Trunk) string
 	showCommand func(name string) string
 	qualify     func(name string) string
-	parseShow   func(out []byte) error
+	// parseShow reads the show command's answer; marker is what marks the
+	// object's revision (chan_sip's description=), "" where there is none.
+	parseShow func(out []byte) (marker string, err error)
+	// wantMarker is the marker of revision rev, "" when the side has none.
+	wantMarker func(rev uint64) string
 	trunkState  func(out []byte, name string) (events.TrunkState, bool, error)
 	// dialplan lists the contexts and extensions the managed dialplan must hold.
 	dialplan func(t events.Trunk) map[string][]string
@@ -59,10 +63,11 @@ func PBXSide() Side {
 		trunkName:   func(t events.Trunk) string { return t.PBXTrunkName },
 		showCommand: func(name string) string { return "sip show peer " + name },
 		qualify:     func(name string) string { return "sip qualify peer " + name },
-		parseShow: func(out []byte) error {
-			_, err := asterisk.ParsePeer(out)
-			return err
+		parseShow: func(out []byte) (string, error) {
+			p, err := asterisk.ParsePeer(out)
+			return p.Description, err
 		},
+		wantMarker: asterisk.PeerDescription,
 		trunkState: func(out []byte, name string) (events.TrunkState, bool, error) {
 			peers, err := asterisk.ParsePeers(out)
 			if err != nil {
@@ -118,10 +123,12 @@ func OMLSide() Side {
 		trunkName:   func(t events.Trunk) string { return t.OMLTrunkName },
 		showCommand: func(name string) string { return "pjsip show endpoint " + name },
 		qualify:     func(name string) string { return "pjsip qualify " + name },
-		parseShow: func(out []byte) error {
+		parseShow: func(out []byte) (string, error) {
 			_, err := asterisk.ParseEndpoint(out)
-			return err
+			return "", err
 		},
+		// res_pjsip's reload is done when the command returns.
+		wantMarker: func(uint64) string { return "" },
 		trunkState: func(out []byte, name string) (events.TrunkState, bool, error) {
 			eps, err := asterisk.ParseEndpoints(out)
 			if err != nil {

@@ -119,8 +119,8 @@ func (v verifier) reload(ctx context.Context) events.Check {
 // managed dialplan, under one verify deadline; it stops at the first failure that
 // makes the next checks meaningless. With probe it then places the probe call
 // (once) under a deadline of its own; status refreshes never place calls.
-func (v verifier) verify(ctx context.Context, t events.Trunk, probe bool) Verification {
-	res := v.checks(ctx, t)
+func (v verifier) verify(ctx context.Context, t events.Trunk, rev uint64, probe bool) Verification {
+	res := v.checks(ctx, t, rev)
 	if !probe || !res.Passed() {
 		return res
 	}
@@ -130,15 +130,15 @@ func (v verifier) verify(ctx context.Context, t events.Trunk, probe bool) Verifi
 	return res
 }
 
-// checks runs the trunk object, qualify and dialplan checks.
-func (v verifier) checks(ctx context.Context, t events.Trunk) Verification {
+// checks runs the trunk object, qualify and dialplan checks of revision rev.
+func (v verifier) checks(ctx context.Context, t events.Trunk, rev uint64) Verification {
 	defer v.metrics.observePhase(events.PhaseVerify, time.Now())
 	var res Verification
 	name := v.side.trunkName(t)
 	vctx, cancel := context.WithTimeout(ctx, v.cfg.Deadlines.Verify)
 	defer cancel()
 
-	obj := v.checkObject(vctx, name)
+	obj := v.checkObject(vctx, name, v.side.wantMarker(rev))
 	res.Checks = append(res.Checks, obj)
 	if !obj.Passed {
 		res.Trunk = events.TrunkState{State: "missing"}
@@ -176,18 +176,24 @@ func (v verifier) outOfTime(check string) string {
 // checkObject polls for the trunk object until it exists or the deadline
 // passes: `sip reload` returns before chan_sip has read the new peers (with 3,000
 // peers a new one appeared 0.4 s after the command returned), so one look right
-// after the reload is not an answer.
-func (v verifier) checkObject(ctx context.Context, name string) events.Check {
+// after the reload is not an answer. Nor is an existing peer of that name: it
+// may be the previous revision's, still running (a changed secret does not show),
+// so on chan_sip it also waits for the peer to carry want, its revision's
+// description (an unmarked peer, written before pbxfleet marked them, passes).
+func (v verifier) checkObject(ctx context.Context, name, want string) events.Check {
 	cmd := v.side.showCommand(name)
 	c := events.Check{Name: CheckObject}
 	var (
-		out string
-		err error
+		out, marker string
+		err         error
 	)
 	for {
 		out, err = v.run(ctx, cmd)
 		if err == nil {
-			err = v.side.parseShow([]byte(out))
+			marker, err = v.side.parseShow([]byte(out))
+		}
+		if err == nil && want != "" && marker != "" && marker != want {
+			err = fmt.Errorf("%w: it still runs another revision (%q, want %q)", ErrVerifyFailed, marker, want)
 		}
 		if err == nil || errors.Is(err, ErrAsteriskDown) || !sleepCtx(ctx, v.cfg.PollInterval) {
 			break
@@ -198,6 +204,9 @@ func (v verifier) checkObject(ctx context.Context, name string) events.Check {
 	case err == nil:
 		c.Passed = true
 		c.Detail = fmt.Sprintf("%s %s exists", v.side.objectKind(), name)
+	case marker != "" && want != "" && marker != want:
+		c.Detail = fmt.Sprintf("%s %s still runs another revision %s after the reload (%q, want %q): the reload did not land",
+			v.side.objectKind(), name, v.cfg.Deadlines.Verify, marker, want)
 	case ctx.Err() != nil && !errors.Is(err, ErrAsteriskDown):
 		c.Detail = fmt.Sprintf("%s %s does not exist %s after the reload: %v", v.side.objectKind(), name, v.cfg.Deadlines.Verify, err)
 	default:

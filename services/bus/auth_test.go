@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -588,24 +589,46 @@ func TestAuthorizedAgentsConverge(t *testing.T) {
 	require.NoError(t, bus.RestrictRollups(ctx, ojs), "the orchestrator may harden what it provisioned")
 	desired, err := ojs.KeyValue(ctx, events.BucketDesired)
 	require.NoError(t, err)
+	// As in a rollout, each node probes on the orchestrator's order, once both
+	// sides of its site run the revision: a probe that met a far side still
+	// reloading would fail its authentication.
+	revisions := map[string]uint64{}
 	for _, sp := range plan.Sites {
 		for _, np := range sp.Nodes {
+			np.Desired.Probe = events.ProbeOnOrder
 			data, _, err := events.Encode(events.SourceOrchestrator, np.Desired)
 			require.NoError(t, err)
 			_, err = desired.Put(ctx, np.Desired.Node, data)
 			require.NoError(t, err)
+			revisions[np.Desired.Node] = np.Desired.Revision
 		}
 	}
 
-	// The orchestrator reads the results...
+	// The orchestrator reads the results, orders the probes...
 	c, err := ojs.OrderedConsumer(ctx, events.StreamResults, jetstream.OrderedConsumerConfig{})
 	require.NoError(t, err)
 	got := map[string]events.Result{}
+	awaiting := map[string]bool{}
+	ordered := false
 	for len(got) < len(ids) {
 		msg, err := c.Next(jetstream.FetchContext(ctx))
 		require.NoError(t, err, "results so far: %v", got)
 		r, err := events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject())
 		require.NoError(t, err)
+		if r.Outcome == events.OutcomeAwaitingProbe {
+			awaiting[r.Node] = true
+			if len(awaiting) == len(ids) && !ordered {
+				ordered = true
+				for _, id := range ids {
+					site, role, _ := events.ParseNodeID(id)
+					body, err := json.Marshal(events.ProbeOrder{Revision: revisions[id], Action: events.ProbeActionProbe})
+					require.NoError(t, err)
+					_, err = orch.RequestWithContext(ctx, events.ProbeSubject(site, role), body)
+					require.NoError(t, err, "the orchestrator orders %s's probe", id)
+				}
+			}
+			continue
+		}
 		got[r.Node] = r
 	}
 	for _, id := range ids {

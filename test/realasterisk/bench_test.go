@@ -19,7 +19,7 @@ import (
 func BenchmarkPutToResultRealAsterisk(b *testing.B) {
 	labScript(b)
 	const rollouts = 20
-	r := newRig(b, fleetSite{Scenario: "lan", PBXIP: "127.0.36.2", OMLIP: "127.0.36.3", Secret: strongSecret(9)}, 15*time.Second)
+	r := newRig(b, fleetSite{Scenario: "lan", PBXIP: "127.0.136.2", OMLIP: "127.0.136.3", Secret: strongSecret(9)}, 15*time.Second)
 	ctx := context.Background()
 	kv, err := r.js.KeyValue(ctx, events.BucketDesired)
 	require.NoError(b, err)

@@ -5,3 +5,7 @@
 // says and logs. The build and its lab script are found only through
 // PBXFLEET_ASTERISK_LAB; without it every test skips, saying why.
 package realasterisk
+
+// Each test takes its own loopback addresses in 127.0.121.0-127.0.138.255,
+// a range no other package's tests use, so packages run in parallel never
+// bind the same address and port.

@@ -27,7 +27,7 @@ import (
 func TestStatusFollowsReachability(t *testing.T) {
 	labScript(t)
 	const statusInterval, qualifyFreq = 2 * time.Second, 5
-	r := newRig(t, fleetSite{Scenario: "lan", PBXIP: "127.0.31.2", OMLIP: "127.0.31.3", Secret: strongSecret(3),
+	r := newRig(t, fleetSite{Scenario: "lan", PBXIP: "127.0.131.2", OMLIP: "127.0.131.3", Secret: strongSecret(3),
 		QualifyFreq: qualifyFreq}, statusInterval)
 	rec, code, _ := r.rollout()
 	requireConverged(t, rec, code)
@@ -105,7 +105,7 @@ func fail2banMatches(t *testing.T, lines []string) int {
 // filter matches to the far side's log.
 func TestWrongSecretIsGentleWithFail2ban(t *testing.T) {
 	labScript(t)
-	r := newRig(t, fleetSite{Scenario: "lan", PBXIP: "127.0.32.2", OMLIP: "127.0.32.3", Secret: strongSecret(4)}, 15*time.Second)
+	r := newRig(t, fleetSite{Scenario: "lan", PBXIP: "127.0.132.2", OMLIP: "127.0.132.3", Secret: strongSecret(4)}, 15*time.Second)
 	rec, code, _ := r.rollout()
 	requireConverged(t, rec, code)
 
@@ -134,7 +134,13 @@ func TestWrongSecretIsGentleWithFail2ban(t *testing.T) {
 		cancel()
 		require.Error(t, err, "check must fail against a wrong secret:\n%s", out.String())
 		time.Sleep(time.Second) // the far side logs the last attempt after answering it
-		farMatched, nearMatched := fail2banMatches(t, farLog.since(t)), fail2banMatches(t, nearLog.since(t))
+		farLines := farLog.since(t)
+		farMatched, nearMatched := fail2banMatches(t, farLines), fail2banMatches(t, nearLog.since(t))
+		for _, l := range farLines {
+			if strings.Contains(strings.ToLower(l), "authenticat") {
+				t.Logf("%s's log: %s", tt.far, l)
+			}
+		}
 		t.Logf("checked: %s check failed in %s; fail2ban's asterisk filter matched %d line(s) in %s's log (the far side), %d in its own",
 			filepath.Base(tt.agent), time.Since(start).Round(100*time.Millisecond), farMatched, tt.far, nearMatched)
 		require.LessOrEqual(t, farMatched, 4, "at most 4 fail2ban lines per failed verification on the far side")
@@ -153,7 +159,7 @@ func TestWrongSecretIsGentleWithFail2ban(t *testing.T) {
 // and the drift is gone, on real Asterisk.
 func TestDriftThenRepair(t *testing.T) {
 	labScript(t)
-	r := newRig(t, fleetSite{Scenario: "lan", PBXIP: "127.0.33.2", OMLIP: "127.0.33.3", Secret: strongSecret(5)}, 2*time.Second)
+	r := newRig(t, fleetSite{Scenario: "lan", PBXIP: "127.0.133.2", OMLIP: "127.0.133.3", Secret: strongSecret(5)}, 2*time.Second)
 	rec, code, _ := r.rollout()
 	requireConverged(t, rec, code)
 	dialplan := filepath.Join(r.lab.etc("pbx"), "pbxfleet_extensions.conf")
@@ -192,7 +198,7 @@ func TestDriftThenRepair(t *testing.T) {
 // revision by itself, healthy, with the previous secret.
 func TestFarSideStoppedMidRollout(t *testing.T) {
 	labScript(t)
-	r := newRig(t, fleetSite{Scenario: "lan", PBXIP: "127.0.34.2", OMLIP: "127.0.34.3", Secret: strongSecret(6),
+	r := newRig(t, fleetSite{Scenario: "lan", PBXIP: "127.0.134.2", OMLIP: "127.0.134.3", Secret: strongSecret(6),
 		QualifyFreq: 5}, 2*time.Second)
 	rec, code, _ := r.rollout()
 	requireConverged(t, rec, code)

@@ -53,7 +53,7 @@ func normalize(s string, addrs map[string]string) string {
 // runs the same CLI commands on both and compares the answers line by line.
 func TestLabAgreesWithRealAsterisk(t *testing.T) {
 	labScript(t)
-	const realPBX, realOML, labPBX, labOML = "127.0.37.2", "127.0.37.3", "127.0.38.2", "127.0.38.3"
+	const realPBX, realOML, labPBX, labOML = "127.0.137.2", "127.0.137.3", "127.0.138.2", "127.0.138.3"
 	r := newRig(t, fleetSite{Scenario: "lan", PBXIP: realPBX, OMLIP: realOML, Secret: strongSecret(12), QualifyFreq: 5}, 15*time.Second)
 	rec, code, _ := r.rollout()
 	requireConverged(t, rec, code)

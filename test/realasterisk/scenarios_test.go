@@ -51,11 +51,11 @@ func TestScenariosConvergeOnRealAsterisk(t *testing.T) {
 		pbxIP, omlIP string
 		omlPort      string // the port OMniLeads' transport listens on
 	}{
-		{"lan 1.x", "lan", "1.x", "127.0.21.2", "127.0.21.3", "5161"},
-		{"cloud 1.x", "cloud", "1.x", "127.0.22.2", "127.0.22.3", "5162"},
-		{"docker 1.x", "docker", "1.x", "127.0.23.2", "127.0.23.2", "5163"},
-		{"lan 2.x", "lan", "2.x", "127.0.24.2", "127.0.24.3", "5060"},
-		{"cloud 2.x", "cloud", "2.x", "127.0.25.2", "127.0.25.3", "5060"},
+		{"lan 1.x", "lan", "1.x", "127.0.121.2", "127.0.121.3", "5161"},
+		{"cloud 1.x", "cloud", "1.x", "127.0.122.2", "127.0.122.3", "5162"},
+		{"docker 1.x", "docker", "1.x", "127.0.123.2", "127.0.123.2", "5163"},
+		{"lan 2.x", "lan", "2.x", "127.0.124.2", "127.0.124.3", "5060"},
+		{"cloud 2.x", "cloud", "2.x", "127.0.125.2", "127.0.125.3", "5060"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,7 +147,7 @@ faxdetect=no
 // converges (the trunk-object check polls until its deadline).
 func TestRenamesAmongThousandsOfPeers(t *testing.T) {
 	labScript(t)
-	r := newRig(t, fleetSite{Scenario: "lan", PBXIP: "127.0.35.2", OMLIP: "127.0.35.3", Secret: strongSecret(8)}, 15*time.Second)
+	r := newRig(t, fleetSite{Scenario: "lan", PBXIP: "127.0.135.2", OMLIP: "127.0.135.3", Secret: strongSecret(8)}, 15*time.Second)
 	const extensions = 3000
 	require.NoError(t, os.WriteFile(filepath.Join(r.lab.etc("pbx"), "sip_additional.conf"), []byte(issabelExtensions(extensions)), 0o644))
 	r.lab.rx("pbx", "sip reload")
@@ -173,6 +173,21 @@ func TestRenamesAmongThousandsOfPeers(t *testing.T) {
 	}
 	out := r.lab.rx("pbx", "sip show peers")
 	require.Contains(t, out, fmt.Sprintf("%d sip peers", extensions+1), "the old names are gone: %s", lastLine(out))
+
+	// A secret rotation keeps the peer's name: an existing peer right after
+	// `sip reload` may still be the previous revision's (the secret does not
+	// show), so pbx-node waits for the peer's description to name the new
+	// revision before its probe.
+	for i := range 2 {
+		r.site.Secret = strongSecret(13 + i)
+		rec, code, took := r.rollout()
+		requireConverged(t, rec, code)
+		pbx := nodeResult(t, siteOf(t, rec), "pbx")
+		rev := nodeRevision(siteOf(t, rec), "pbx")
+		require.Regexp(t, fmt.Sprintf(`Description\s+: pbxfleet r%d\n`, rev), r.lab.rx("pbx", "sip show peer omnileads"))
+		t.Logf("checked: secret rotation %d among %d extensions converged in %s (probe %s), the peer marked r%d",
+			i+1, extensions, took.Round(time.Millisecond), pbx.Probe, rev)
+	}
 }
 
 func lastLine(s string) string {

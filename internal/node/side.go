@@ -37,7 +37,7 @@ type Side struct {
 	parseShow func(out []byte) (marker string, err error)
 	// wantMarker is the marker of revision rev, "" when the side has none.
 	wantMarker func(rev uint64) string
-	trunkState  func(out []byte, name string) (events.TrunkState, bool, error)
+	trunkState func(out []byte, name string) (events.TrunkState, bool, error)
 	// dialplan lists the contexts and extensions the managed dialplan must hold.
 	dialplan func(t events.Trunk) map[string][]string
 }

@@ -32,6 +32,8 @@ var labNormalizers = []struct {
 	re   *regexp.Regexp
 	with string
 }{
+	// A padded column follows the RTT in `sip show peers`: its width follows the value.
+	{regexp.MustCompile(`\((\d+) ms\) +`), "(N ms) "},
 	{regexp.MustCompile(`\((\d+) ms\)`), "(N ms)"},
 	{regexp.MustCompile(`\b[0-9a-f]{10}\b`), "HASH"},
 	{regexp.MustCompile(`(Avail|Unavail|Unknown)\s+\d+\.\d+`), "$1 RTT"}, // right-aligned: the width follows the value

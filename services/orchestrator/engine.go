@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pbxfleet/pbxfleet/events"
 )
@@ -478,46 +479,18 @@ func (e *Engine) Rollback(ctx context.Context, id string) (Rollout, error) {
 }
 
 // forEach runs fn for 0..n-1 with at most workers at once and returns the
-// errors joined; it stops handing out work after the first error.
+// first error; it stops handing out work after it.
 func forEach(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
-	if n == 0 {
-		return nil
-	}
-	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	next := make(chan int)
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if err := fn(ctx, i); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					cancel()
-				}
-			}
-		}()
-	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(workers, 1))
 	for i := range n {
-		if ctx.Err() != nil {
+		if gctx.Err() != nil {
 			break
 		}
-		next <- i
+		g.Go(func() error { return fn(gctx, i) })
 	}
-	close(next)
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	if len(errs) == 0 {
-		return parent.Err()
+	if err := g.Wait(); err != nil {
+		return err
 	}
-	return errors.Join(errs...)
+	return ctx.Err()
 }

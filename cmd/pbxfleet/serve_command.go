@@ -187,7 +187,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err := bus.WaitForJetStream(ctx, js); err != nil {
 		return err
 	}
-	if err := bus.Provision(ctx, js, bus.ProvisionConfig{Replicas: f.replicas}); err != nil {
+	if err := provision(ctx, f, js, log); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "pbxfleet control plane on %s (orchestrator service %q). Ctrl-C to stop.\n", f.nats.url, "pbxfleet-orchestrator")
@@ -204,6 +204,33 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		return err
 	}
 	return nil
+}
+
+// provision creates the wire's streams, or brings them to pbxfleet's shape.
+// With --auth and the operator's seed in the credentials dir it does so with
+// the operator's key, on a connection of its own closed at once: the
+// orchestrator's key may create the four streams but never update one (so it
+// cannot shrink the results or turn roll-ups on in the status bucket). Without
+// that seed it provisions as the orchestrator, which suffices unless a shape
+// changed.
+func provision(ctx context.Context, f *serveFlags, js jetstream.JetStream, log *slog.Logger) error {
+	cfg := bus.ProvisionConfig{Replicas: f.replicas}
+	if f.authDir == "" {
+		return bus.Provision(ctx, js, cfg)
+	}
+	opSeed := filepath.Join(f.authDir, creds.Operator+creds.UserSeedExt)
+	if _, err := os.Stat(opSeed); err != nil {
+		log.Info("provisioning as the orchestrator (no operator seed in the credentials dir)", "dir", f.authDir)
+		return bus.Provision(ctx, js, cfg)
+	}
+	pf := f.nats
+	pf.nkey, pf.creds = opSeed, ""
+	nc, ojs, err := pf.connect(ctx, "pbxfleet serve (provisioning)")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return bus.Provision(ctx, ojs, cfg)
 }
 
 // serveMetrics starts the control plane's Prometheus endpoint on listen and the

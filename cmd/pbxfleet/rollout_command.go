@@ -333,7 +333,7 @@ func newRolloutOpCommand(verb, short, long string) *cobra.Command {
 				endpoint = events.RolloutStatus
 			}
 			var r orchestrator.Rollout
-			if err := request(ctx, nc, endpoint, orchestrator.IDRequest{ID: id}, &r); err != nil {
+			if err := request(ctx, nc, endpoint, orchestrator.IDRequest{ID: id, Current: id == ""}, &r); err != nil {
 				if verb == "watch" {
 					return fmt.Errorf("watch: %w", err) // request names the status endpoint
 				}

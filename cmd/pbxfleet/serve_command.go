@@ -57,7 +57,7 @@ func newServeCommand() *cobra.Command {
     pbxfleet_rollouts, PBXFLEET_RESULTS), created or updated idempotently;
   - the orchestrator as the NATS service pbxfleet-orchestrator, so rollouts can be
     started, watched, paused, resumed, aborted and rolled back from pbxfleet or the
-    nats CLI (nats req pbxfleet.rollout.status '');
+    nats CLI (nats req pbxfleet.rollout.status '{"current":true}');
   - with --metrics-listen, Prometheus metrics at http://<address>/metrics: the
     current (or last) rollout's phase and sites by outcome, and the results received
     (pbxfleet_rollout_*, pbxfleet_results_received_total), refreshed every 5s.

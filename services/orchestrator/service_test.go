@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -87,11 +88,11 @@ func TestServiceDrivesRolloutsOverNATS(t *testing.T) {
 	assert.Equal(t, 3, r.Counters.Converged)
 	assert.Equal(t, 3, r.Waves)
 
-	data, code = request(t, nc, events.RolloutStatus, nil)
+	data, code = request(t, nc, events.RolloutStatus, []byte(`{"current":true}`))
 	require.Empty(t, code, string(data))
 	var status orchestrator.Rollout
 	require.NoError(t, json.Unmarshal(data, &status))
-	assert.Equal(t, started.ID, status.ID, "an empty body means the current or last rollout")
+	assert.Equal(t, started.ID, status.ID, `{"current":true} means the current or last rollout`)
 	assert.Equal(t, orchestrator.PhaseSucceeded, status.Phase)
 
 	// A second rollout held in flight, then aborted through the service.
@@ -116,6 +117,17 @@ func TestServiceDrivesRolloutsOverNATS(t *testing.T) {
 		{"status of an unknown rollout", events.RolloutStatus, []byte(`{"id":"19990101-000000-000000"}`), orchestrator.CodeNotFound},
 		{"pause with an unknown field", events.RolloutPause, []byte(`{"rollout":"x"}`), orchestrator.CodeBadRequest},
 		{"resume a finished rollout", events.RolloutResume, mustJSON(t, orchestrator.IDRequest{ID: started.ID}), orchestrator.CodeConflict},
+		{"status with an empty body", events.RolloutStatus, nil, orchestrator.CodeBadRequest},
+		{"pause with an empty body", events.RolloutPause, nil, orchestrator.CodeBadRequest},
+		{"resume with an empty body", events.RolloutResume, nil, orchestrator.CodeBadRequest},
+		{"abort with an empty body", events.RolloutAbort, nil, orchestrator.CodeBadRequest},
+		{"rollback with an empty body", events.RolloutRollback, nil, orchestrator.CodeBadRequest},
+		{"abort with {}", events.RolloutAbort, []byte(`{}`), orchestrator.CodeBadRequest},
+		{"abort with null", events.RolloutAbort, []byte(`null`), orchestrator.CodeBadRequest},
+		{"abort with an empty id", events.RolloutAbort, []byte(`{"id":""}`), orchestrator.CodeBadRequest},
+		{"abort with current false", events.RolloutAbort, []byte(`{"current":false}`), orchestrator.CodeBadRequest},
+		{"abort with both id and current", events.RolloutAbort, []byte(`{"id":"` + second.ID + `","current":true}`), orchestrator.CodeBadRequest},
+		{"abort with two objects", events.RolloutAbort, []byte(`{"current":true}{"current":true}`), orchestrator.CodeBadRequest},
 	}
 	for _, tc := range errCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,7 +136,47 @@ func TestServiceDrivesRolloutsOverNATS(t *testing.T) {
 		})
 	}
 
-	data, code = request(t, nc, events.RolloutAbort, nil)
+	// Requests JetStream delivers (a push consumer's deliveries, anything with
+	// its headers) are neither acted on nor answered, whatever their body.
+	abort := []byte(`{"current":true}`)
+	js := srv.JS
+	_, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "HOSTILE", Subjects: []string{"hostile.>"}})
+	require.NoError(t, err)
+	_, err = js.Publish(context.Background(), "hostile.abort", abort)
+	require.NoError(t, err)
+	hostile := []struct {
+		name string
+		send func() error
+	}{
+		{"a push consumer delivering to the abort verb", func() error {
+			_, err := js.CreateOrUpdateConsumer(context.Background(), "HOSTILE", jetstream.ConsumerConfig{
+				Name: "evil", DeliverSubject: events.RolloutSubject(events.RolloutAbort), AckPolicy: jetstream.AckNonePolicy,
+			})
+			return err
+		}},
+		{"a Nats-Stream header", func() error {
+			m := nats.NewMsg(events.RolloutSubject(events.RolloutAbort))
+			m.Data = abort
+			m.Header.Set("Nats-Stream", "HOSTILE")
+			m.Reply = nc.NewRespInbox()
+			return nc.PublishMsg(m)
+		}},
+		{"a $JS.ACK reply", func() error {
+			return nc.PublishRequest(events.RolloutSubject(events.RolloutAbort), "$JS.ACK.HOSTILE.evil.1.1.1.1700000000000000000.0", abort)
+		}},
+	}
+	for _, h := range hostile {
+		t.Run(h.name, func(t *testing.T) {
+			require.NoError(t, h.send())
+			require.NoError(t, nc.Flush())
+			time.Sleep(300 * time.Millisecond)
+			r, err := e.Get(context.Background(), second.ID)
+			require.NoError(t, err)
+			assert.False(t, r.Phase.Terminal(), "the rollout must not be aborted: %s", r.Phase)
+		})
+	}
+
+	data, code = request(t, nc, events.RolloutAbort, abort)
 	require.Empty(t, code, string(data))
 	r = waitPhase(t, e, second.ID, orchestrator.PhaseAborted)
 	assert.Equal(t, orchestrator.SiteCancelled, siteOutcomes(r)["s1"])

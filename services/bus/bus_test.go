@@ -2,6 +2,11 @@ package bus_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,4 +100,43 @@ func TestStartEmbeddedNeedsDataDir(t *testing.T) {
 func TestClientTLSRejectsHalfPair(t *testing.T) {
 	_, err := bus.ClientTLS("", "cert.pem", "")
 	require.ErrorIs(t, err, bus.ErrTLSConfig)
+}
+
+// TestDataDirIsLocked: two embedded servers never share a store: the second
+// is refused with the holder's pid, whether the store is held by this process
+// or by another one; the lock goes with the holder.
+func TestDataDirIsLocked(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	first, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Port: -1})
+	require.NoError(t, err)
+	_, err = bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Port: -1})
+	require.ErrorIs(t, err, bus.ErrDataDirLocked)
+	require.ErrorContains(t, err, "held by pid "+strconv.Itoa(os.Getpid()))
+	first.Shutdown()
+
+	// Another process (flock(1)) holds it: refused with that process's pid.
+	flock, err := exec.LookPath("flock")
+	if err != nil {
+		t.Skip("flock(1) not installed")
+	}
+	lock := filepath.Join(dir, bus.LockFile)
+	holder := exec.Command(flock, "--exclusive", "--no-fork", lock, "sh", "-c", `echo $$ > "$0"; exec sleep 30`, lock)
+	require.NoError(t, holder.Start())
+	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
+	var pid string
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(lock)
+		pid = strings.TrimSpace(string(b))
+		return pid != "" && pid != strconv.Itoa(os.Getpid())
+	}, 5*time.Second, 20*time.Millisecond)
+	_, err = bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Port: -1})
+	require.ErrorIs(t, err, bus.ErrDataDirLocked)
+	require.ErrorContains(t, err, "held by pid "+pid)
+	require.NoError(t, holder.Process.Kill())
+	_ = holder.Wait()
+	again, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Port: -1})
+	require.NoError(t, err, "the kernel released the dead holder's lock")
+	again.Shutdown()
 }

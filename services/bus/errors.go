@@ -6,6 +6,9 @@ import "errors"
 var (
 	// ErrNoDataDir means an embedded server was asked for without a JetStream store directory.
 	ErrNoDataDir = errors.New("embedded nats needs a data directory")
+	// ErrDataDirLocked means another embedded server (another `pbxfleet serve`)
+	// holds the JetStream store directory.
+	ErrDataDirLocked = errors.New("data directory in use")
 	// ErrNotReady means the embedded server did not accept connections in time.
 	ErrNotReady = errors.New("nats server not ready")
 	// ErrTLSConfig means the TLS files given could not be used.

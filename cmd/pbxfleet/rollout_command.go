@@ -175,6 +175,7 @@ func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
 		return fmt.Errorf("plan %s: %w", path, err)
 	}
 	op := orchestratorPlan(plan)
+	op.AcceptWeakSecrets = f.weak // the orchestrator holds the same policy
 	if f.sealWith != "" {
 		if err := sealPlan(&op, f.sealWith, current); err != nil {
 			return &exitError{code: 2, err: err}

@@ -60,6 +60,17 @@ func waitPhase(t *testing.T, e *orchestrator.Engine, id string, phase orchestrat
 	return last
 }
 
+// withSecret returns p with every node's secret set to secret.
+func withSecret(p orchestrator.Plan, secret string) orchestrator.Plan {
+	for i, t := range p.Targets {
+		for role, tr := range t.Nodes {
+			tr.Secret = secret
+			p.Targets[i].Nodes[role] = tr
+		}
+	}
+	return p
+}
+
 func TestServiceDrivesRolloutsOverNATS(t *testing.T) {
 	srv := natstest.Start(t)
 	names := sites(3)
@@ -114,6 +125,8 @@ func TestServiceDrivesRolloutsOverNATS(t *testing.T) {
 		{"start with a body that is not JSON", events.RolloutStart, []byte("{"), orchestrator.CodeBadRequest},
 		{"start with an empty plan", events.RolloutStart, []byte(`{"plan":{"targets":[]},"strategy":{}}`), orchestrator.CodeBadRequest},
 		{"start with a bad strategy", events.RolloutStart, mustJSON(t, map[string]any{"plan": plan(5090, "s9"), "strategy": map[string]any{"on_failure": "shrug"}}), orchestrator.CodeBadRequest},
+		{"start with the secret omnileads", events.RolloutStart, mustJSON(t, orchestrator.StartRequest{Plan: withSecret(plan(5090, "s9"), "omnileads")}), orchestrator.CodeBadRequest},
+		{"start with a 3-character secret", events.RolloutStart, mustJSON(t, orchestrator.StartRequest{Plan: withSecret(plan(5090, "s9"), "x7Q")}), orchestrator.CodeBadRequest},
 		{"status of an unknown rollout", events.RolloutStatus, []byte(`{"id":"19990101-000000-000000"}`), orchestrator.CodeNotFound},
 		{"pause with an unknown field", events.RolloutPause, []byte(`{"rollout":"x"}`), orchestrator.CodeBadRequest},
 		{"resume a finished rollout", events.RolloutResume, mustJSON(t, orchestrator.IDRequest{ID: started.ID}), orchestrator.CodeConflict},

@@ -861,6 +861,12 @@ func (v *validator) checkPattern(s string) error {
 	if err != nil {
 		return err
 	}
+	// Every number the route matches goes to OMniLeads: a catch-all (_X., _!,
+	// _.) would send emergency numbers and every outside call there.
+	if n := p.outside(v.omlAgent); n != "" {
+		return fmt.Errorf("%w: %s also matches numbers that are no agent's, such as %s: the PBX would send them to OMniLeads; "+
+			"agents are reached by a SIP number 1000-1999 then the agent id (%s)", errCatchAllPattern, s, n, omlAgentPattern)
+	}
 	v.patterns[s] = p
 	return nil
 }

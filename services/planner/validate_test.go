@@ -77,6 +77,11 @@ func TestValidationRejects(t *testing.T) {
 		{"agent pattern unsafe", fleet("", s1("agent_pattern: '_1XXX.,1,System(x)'")), []string{"sites[s1].agent_pattern"}, "unsafe value"},
 		{"agent pattern unclosed set", fleet("", s1("agent_pattern: '_1[0-3XXX.'")), []string{"sites[s1].agent_pattern"}, "[ without ]"},
 		{"agent pattern wildcard not last", fleet("", s1("agent_pattern: '_1.X'")), []string{"sites[s1].agent_pattern"}, "must be the last"},
+		{"agent pattern catches everything", fleet("", s1("agent_pattern: _X.")), []string{"sites[s1].agent_pattern"}, "_X. also matches numbers that are no agent's, such as 00"},
+		{"agent pattern catches everything, even nothing", fleet("", s1("agent_pattern: _!")), []string{"sites[s1].agent_pattern"}, "_! also matches numbers that are no agent's"},
+		{"agent pattern catches every number", fleet("", s1("agent_pattern: _.")), []string{"sites[s1].agent_pattern"}, "no agent's"},
+		{"agent pattern catches 3 digits", fleet("", s1("agent_pattern: _1XX.")), []string{"sites[s1].agent_pattern"}, "such as 1000"},
+		{"agent pattern in defaults catches everything", fleet("agent_pattern: _X.", s1("")), []string{"defaults.agent_pattern"}, "no agent's"},
 		{"agent pattern misses agents", fleet("agent_pattern: _1XXXX.", s1("")), []string{"sites[s1].agent_pattern"}, "the dial numbers of agents[0] (10061), agents[1] (10072)"},
 
 		// DIDs.

@@ -463,7 +463,7 @@ func TestCheckAndStatusServices(t *testing.T) {
 	h.put(1, seedTrunk())
 	require.Equal(t, events.OutcomeConverged, h.nextResult().Outcome)
 
-	msg, err := srv.Conn.Request(events.CheckSubject("bsas-1", events.RoleOML), nil, 10*time.Second)
+	msg, err := srv.Conn.Request(events.CheckSubject("bsas-1", events.RoleOML), []byte(`{"probe":true}`), 10*time.Second)
 	require.NoError(t, err)
 	assert.Contains(t, string(msg.Data), `"passed":true`)
 	assert.Contains(t, string(msg.Data), `"verdict":"trunk_works"`)

@@ -97,7 +97,7 @@ func TestNodeEndpointsRefuseJetStreamDeliveries(t *testing.T) {
 			m.Header.Set("Nats-Stream", "HOSTILE")
 			return srv.Conn.PublishMsg(m)
 		}},
-		{"a $JS.ACK reply", func(string) error {
+		{"a $JS.ACK reply (the server refuses it from a client too)", func(string) error {
 			return srv.Conn.PublishRequest(check, "$JS.ACK.HOSTILE.evil.1.1.1.1700000000000000000.0", body)
 		}},
 	}

@@ -174,7 +174,7 @@ func TestServiceDrivesRolloutsOverNATS(t *testing.T) {
 			m.Reply = nc.NewRespInbox()
 			return nc.PublishMsg(m)
 		}},
-		{"a $JS.ACK reply", func() error {
+		{"a $JS.ACK reply (the server refuses it from a client too)", func() error {
 			return nc.PublishRequest(events.RolloutSubject(events.RolloutAbort), "$JS.ACK.HOSTILE.evil.1.1.1.1700000000000000000.0", abort)
 		}},
 	}

@@ -190,7 +190,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err := provision(ctx, f, js, log); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "pbxfleet control plane on %s (orchestrator service %q). Ctrl-C to stop.\n", f.nats.url, "pbxfleet-orchestrator")
+	fmt.Fprintf(cmd.OutOrStdout(), "pbxfleet control plane on %s (orchestrator service %q). Ctrl-C to stop.\n", bus.RedactURLs(f.nats.url), "pbxfleet-orchestrator")
 	eng := orchestrator.New(js, nc, orchestrator.WithLogger(log), orchestrator.WithVersion(semver(version)),
 		orchestrator.WithKeepRollouts(f.keepRollouts), orchestrator.WithRepairInterval(f.repairInterval))
 	if f.metricsListen != "" {

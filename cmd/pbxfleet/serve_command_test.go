@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pbxfleet/pbxfleet/internal/natstest"
 	"github.com/pbxfleet/pbxfleet/services/bus"
 )
 
@@ -68,4 +72,58 @@ func TestServeRefusesAHeldDataDir(t *testing.T) {
 	again, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: data, Port: -1})
 	require.NoError(t, err, "free once the first stopped")
 	again.Shutdown()
+}
+
+// lockedBuffer is a bytes.Buffer safe for a command writing while a test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestServeBannerHidesThePassword: serve on an external NATS whose URL holds a
+// password prints the URL without it.
+func TestServeBannerHidesThePassword(t *testing.T) {
+	srv := natstest.Start(t)
+	url := strings.Replace(srv.URL, "nats://", "nats://op:Sup3r-S3cret@", 1)
+	root := newRootCommand()
+	var out, errOut lockedBuffer
+	root.SetArgs([]string{"serve", "--nats-url", url, "--log-level", "debug"})
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "control plane on") }, 20*time.Second, 20*time.Millisecond, errOut.String())
+	cancel()
+	require.NoError(t, <-done)
+	assert.Contains(t, out.String(), "nats://op:xxxxx@127.0.0.1:")
+	assert.NotContains(t, out.String()+errOut.String(), "Sup3r-S3cret")
+}
+
+// TestNATSURLsThatAreNotNATS: a --nats-url that nats.go would not dial as
+// written exits 2 naming it (without its password), instead of connecting to
+// 127.0.0.1:4222.
+func TestNATSURLsThatAreNotNATS(t *testing.T) {
+	for _, url := range []string{"http://127.0.0.1:4222", "file:///etc/passwd", "nats://127.0.0.1:4222,,junk", "nats://op:Sup3r-S3cret@127.0.0.1:4222,"} {
+		for _, cmd := range [][]string{{"status"}, {"serve"}, {"watch"}} {
+			t.Run(cmd[0]+" "+url, func(t *testing.T) {
+				r := run(t, "", append(cmd, "--nats-url", url, "--connect-timeout", "1s")...)
+				assert.Equal(t, 2, r.code(), r.all())
+				assert.ErrorIs(t, r.err, bus.ErrBadURL)
+				assert.NotContains(t, r.all(), "Sup3r-S3cret")
+			})
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
@@ -139,4 +140,58 @@ func TestDataDirIsLocked(t *testing.T) {
 	again, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Port: -1})
 	require.NoError(t, err, "the kernel released the dead holder's lock")
 	again.Shutdown()
+}
+
+// TestCheckURLs: only nats, tls, ws and wss URLs with a host pass; nats.go
+// would otherwise drop or rewrite the others and dial 127.0.0.1:4222. No error
+// holds a password.
+func TestCheckURLs(t *testing.T) {
+	tests := []struct {
+		list string
+		ok   bool
+	}{
+		{"nats://127.0.0.1:4222", true},
+		{"tls://nats.example.net:4222", true},
+		{"nats://hub-1:4222,nats://hub-2:4222", true},
+		{"nats://hub-1:4222, nats://hub-2:4222", true},
+		{"nats://op:Sup3r-S3cret@hub-1:4222", true},
+		{"wss://hub-1:443", true},
+		{"http://127.0.0.1:4222", false},
+		{"file:///etc/passwd", false},
+		{"nats://hub-1:4222,,junk", false},
+		{"nats://hub-1:4222,", false},
+		{"", false},
+		{"hub-1:4222", false},
+		{"nats://", false},
+		{"nats://op:Sup3r-S3cret@:4222", false},
+		{"http://op:Sup3r-S3cret@hub-1:4222", false},
+		{"nats://op:Sup3r-S3cret@hub-1:4222,,x", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.list, func(t *testing.T) {
+			err := bus.CheckURLs(tt.list)
+			if tt.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, bus.ErrBadURL)
+			require.NotContains(t, err.Error(), "Sup3r-S3cret")
+		})
+	}
+}
+
+// TestConnectErrorsHideThePassword: a connect that fails names the URL without
+// its password.
+func TestConnectErrorsHideThePassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, url := range []string{"nats://op:Sup3r-S3cret@127.0.0.1:1", "nats://127.0.0.1:1,nats://op:Sup3r-S3cret@127.0.0.1:2", "http://op:Sup3r-S3cret@127.0.0.1:1"} {
+		nc, err := bus.Connect(ctx, bus.ConnConfig{URL: url})
+		if nc != nil {
+			nc.Close()
+		}
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), "Sup3r-S3cret", url)
+	}
+	assert.Equal(t, "nats://op:xxxxx@hub-1:4222,nats://hub-2:4222", bus.RedactURLs("nats://op:Sup3r-S3cret@hub-1:4222,nats://hub-2:4222"))
 }

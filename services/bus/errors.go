@@ -11,6 +11,9 @@ var (
 	ErrDataDirLocked = errors.New("data directory in use")
 	// ErrNotReady means the embedded server did not accept connections in time.
 	ErrNotReady = errors.New("nats server not ready")
+	// ErrBadURL means a NATS URL list holds an entry nats.go cannot dial as
+	// written (empty, no host, not nats/tls/ws/wss).
+	ErrBadURL = errors.New("invalid nats url")
 	// ErrTLSConfig means the TLS files given could not be used.
 	ErrTLSConfig = errors.New("invalid tls configuration")
 )

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -37,6 +39,9 @@ that the two CLI checks of the manual procedure are green.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// A flag that does not parse (unknown, bad value) is bad input: exit 2, as
+	// documented, like every other refusal of what was typed.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: 2, err: err} })
 	root.AddCommand(
 		newPlanCommand(),
 		newParseCommand(),
@@ -50,6 +55,20 @@ that the two CLI checks of the manual procedure are green.`,
 	)
 	root.AddCommand(rolloutOpCommands()...)
 	return root
+}
+
+// clipValue caps a value echoed in an error at 64 bytes (at a rune boundary)
+// and marks the cut with "…", so a huge argument cannot flood stderr.
+func clipValue(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func main() {
@@ -67,6 +86,9 @@ func main() {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		os.Exit(ee.code)
+	}
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		os.Exit(2)
 	}
 	os.Exit(1)
 }

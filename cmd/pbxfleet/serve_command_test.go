@@ -127,3 +127,24 @@ func TestNATSURLsThatAreNotNATS(t *testing.T) {
 		}
 	}
 }
+
+// TestBadFlagsExit2: a flag that is unknown or does not parse is bad input,
+// exit 2 as documented, for every command.
+func TestBadFlagsExit2(t *testing.T) {
+	tests := [][]string{
+		{"plan", "--nope", "x.yaml"},
+		{"serve", "--nope"},
+		{"status", "--nope"},
+		{"status", "--connect-timeout", "soon"},
+		{"rollout", "x.yaml", "--canary", "many"},
+		{"watch", "--nope"},
+		{"creds", "--nope"},
+		{"--nope"},
+	}
+	for _, args := range tests {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			r := run(t, "", args...)
+			assert.Equal(t, 2, r.code(), r.all())
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Allow-lists for every value that reaches a .conf file or a dial string
@@ -25,7 +26,24 @@ var (
 var ErrUnsafeValue = errors.New("unsafe value")
 
 func unsafe(what, v string) error {
-	return fmt.Errorf("%w: %s %q", ErrUnsafeValue, what, v)
+	return fmt.Errorf("%w: %s %q", ErrUnsafeValue, what, Clip(v))
+}
+
+// MaxEcho is how many bytes of a refused value an error repeats.
+const MaxEcho = 64
+
+// Clip returns v cut to MaxEcho bytes (at a rune boundary) with "…" added when
+// it was longer, so a refused 50 MB value does not become a 50 MB error. Quote
+// the result (%q) so no newline in it can start a line of its own.
+func Clip(v string) string {
+	if len(v) <= MaxEcho {
+		return v
+	}
+	cut := MaxEcho
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return v[:cut] + "…"
 }
 
 // CheckName reports an error unless v is an Asterisk object name (^[A-Za-z0-9_]+$).

@@ -51,7 +51,8 @@ func resolveSecret(ref, baseDir string, opts Options) *secretResult {
 		name := strings.TrimPrefix(ref, secretEnvPrefix)
 		r.source = secretEnvPrefix + name
 		if !envNameRE.MatchString(name) {
-			r.err = fmt.Errorf("%q is not an environment variable name", clip(name))
+			// Not echoed: what follows env: may be the secret itself.
+			r.err = errors.New("what follows env: is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*); not shown, as it may be the secret itself")
 			return r
 		}
 		v, ok := opts.lookupEnv(name)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
@@ -78,9 +79,34 @@ type Problem struct {
 // String returns "path: message", or the message alone when there is no path.
 func (p Problem) String() string {
 	if p.Path == "" {
-		return p.Msg
+		return oneLine(p.Msg)
 	}
-	return p.Path + ": " + p.Msg
+	return oneLine(p.Path + ": " + p.Msg)
+}
+
+// oneLine escapes what could break a problem's line: a newline in a value
+// echoed unquoted must not start a line of its own (a forged "FILE:LINE:" in
+// a CI log), nor a carriage return or another control character rewrite it.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneError }) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f || r == utf8.RuneError:
+			fmt.Fprintf(&b, `\x%02x`, r&0xff)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // ValidationError lists every problem that makes a fleet file unusable. It

@@ -14,7 +14,6 @@ import (
 var (
 	nameRE    = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 	numberRE  = regexp.MustCompile(`^[0-9]{1,32}$`)
-	codecRE   = regexp.MustCompile(`^[a-z0-9_]{1,16}$`)
 	hostRE    = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
 	patternRE = regexp.MustCompile(`^_[0-9XZN\[\]\-.!]{1,32}$`)
 	secretRE  = regexp.MustCompile(`^[A-Za-z0-9_.+=@%:/~^*!?-]{1,128}$`)
@@ -63,17 +62,37 @@ func CheckNumber(v string) error {
 	return nil
 }
 
-// CheckCodec reports an error unless v looks like an Asterisk codec name (alaw, ulaw, g729, opus).
+// CheckCodec reports an error unless v is the name of an audio codec Asterisk
+// knows (`core show codecs`: alaw, ulaw, g729, opus, ...), exactly and in lower
+// case: a name Asterisk does not know (opus9000) is dropped from allow= with a
+// warning, leaving a trunk with fewer codecs than planned.
 func CheckCodec(v string) error {
-	if !codecRE.MatchString(v) {
-		return unsafe("codec", v)
+	if !audioCodec(v) {
+		return unsafe("codec (an Asterisk audio codec: alaw, ulaw, g722, g729, gsm, opus, ...)", v)
 	}
 	return nil
 }
 
+// audioCodec reports whether v is an audio codec name of Asterisk 13 to 20
+// (main/codec_builtin.c and the opus/silk/codec2 modules).
+func audioCodec(v string) bool {
+	switch v {
+	case "ulaw", "alaw", "gsm", "g726", "g726aal2", "adpcm", "lpc10", "g729", "g723",
+		"speex", "speex16", "speex32", "ilbc", "g722", "siren7", "siren14", "g719",
+		"opus", "silk", "silk8", "silk12", "silk16", "silk24", "codec2", "testlaw",
+		"slin", "slin12", "slin16", "slin24", "slin32", "slin44", "slin48", "slin96", "slin192":
+		return true
+	}
+	return false
+}
+
 // CheckHost reports an error unless v is an IP address or a DNS host name.
 func CheckHost(v string) error {
-	if net.ParseIP(v) != nil {
+	if ip := net.ParseIP(v); ip != nil {
+		// Not one host: any address, multicast, the limited broadcast.
+		if ip.IsUnspecified() || ip.IsMulticast() || ip.Equal(net.IPv4bcast) {
+			return unsafe("address: not a host address (unspecified, multicast or broadcast)", v)
+		}
 		return nil
 	}
 	if len(v) > 253 || !hostRE.MatchString(v) || strings.Trim(v, "0123456789.") == "" {

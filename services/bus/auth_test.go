@@ -797,3 +797,47 @@ func TestOrchestratorProvisionsWithoutUpdates(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, st.CachedInfo().Config.AllowRollup)
 }
+
+// TestOrchestratorProvisionsAStoreOfAnOlderVersion: a store provisioned the
+// way earlier versions did (jetstream's CreateOrUpdateKeyValue, then roll-ups
+// turned off and the desired bucket's consumer cap raised) already has
+// pbxfleet's shape: the orchestrator's key provisions it with reads alone.
+func TestOrchestratorProvisionsAStoreOfAnOlderVersion(t *testing.T) {
+	s := startBareAuthServer(t, "a-1.pbx")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	op, _ := s.connect(t, "operator")
+	js, err := jetstream.New(op)
+	require.NoError(t, err)
+	for _, kc := range []jetstream.KeyValueConfig{
+		{Bucket: events.BucketDesired, Description: "pbxfleet desired state per node (<site>.<role>), written by the orchestrator",
+			History: 10, Replicas: 1, MaxValueSize: events.MaxEventBytes},
+		{Bucket: events.BucketStatus, Description: "pbxfleet node health and drift (<site>.<role>), written by each node",
+			History: 1, TTL: 2 * time.Minute, Replicas: 1, MaxValueSize: events.MaxEventBytes},
+		{Bucket: events.BucketRollouts, Description: "pbxfleet rollouts and the rollout lock, written by the orchestrator",
+			History: 5, Replicas: 1},
+	} {
+		_, err := js.CreateOrUpdateKeyValue(ctx, kc)
+		require.NoError(t, err)
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: events.StreamResults, Description: "pbxfleet apply results, one per node and revision",
+		Subjects: []string{events.ResultSubjects}, Storage: jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
+		MaxAge: 30 * 24 * time.Hour, MaxMsgSize: events.MaxEventBytes, Duplicates: 10 * time.Minute, Replicas: 1,
+	})
+	require.NoError(t, err)
+	st, err := js.Stream(ctx, "KV_"+events.BucketDesired)
+	require.NoError(t, err)
+	cfg := st.CachedInfo().Config
+	cfg.MaxConsumers = 100_000
+	_, err = js.UpdateStream(ctx, cfg)
+	require.NoError(t, err)
+	require.NoError(t, bus.RestrictRollups(ctx, js))
+
+	orch, v := s.connect(t, "orchestrator")
+	ojs, err := jetstream.New(orch)
+	require.NoError(t, err)
+	require.NoError(t, bus.Provision(ctx, ojs, bus.ProvisionConfig{}))
+	require.NoError(t, orch.Flush())
+	assert.Empty(t, v.all(), "no update was needed")
+}

@@ -42,6 +42,21 @@ that the two CLI checks of the manual procedure are green.`,
 	// A flag that does not parse (unknown, bad value) is bad input: exit 2, as
 	// documented, like every other refusal of what was typed.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: 2, err: err} })
+	// So are arguments a command does not take (too many, too few).
+	var badArgs func(c *cobra.Command)
+	badArgs = func(c *cobra.Command) {
+		if check := c.Args; check != nil {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			badArgs(sub)
+		}
+	}
 	root.AddCommand(
 		newPlanCommand(),
 		newParseCommand(),
@@ -54,6 +69,9 @@ that the two CLI checks of the manual procedure are green.`,
 		newLabCommand(),
 	)
 	root.AddCommand(rolloutOpCommands()...)
+	for _, c := range root.Commands() {
+		badArgs(c)
+	}
 	return root
 }
 

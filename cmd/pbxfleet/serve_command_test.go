@@ -128,8 +128,8 @@ func TestNATSURLsThatAreNotNATS(t *testing.T) {
 	}
 }
 
-// TestBadFlagsExit2: a flag that is unknown or does not parse is bad input,
-// exit 2 as documented, for every command.
+// TestBadFlagsExit2: a flag that is unknown or does not parse, or arguments a
+// command does not take, are bad input: exit 2 as documented, for every command.
 func TestBadFlagsExit2(t *testing.T) {
 	tests := [][]string{
 		{"plan", "--nope", "x.yaml"},
@@ -140,6 +140,10 @@ func TestBadFlagsExit2(t *testing.T) {
 		{"watch", "--nope"},
 		{"creds", "--nope"},
 		{"--nope"},
+		{"status", "extra"},
+		{"serve", "extra"},
+		{"plan"},
+		{"watch", "a", "b"},
 	}
 	for _, args := range tests {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {

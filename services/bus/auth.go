@@ -116,7 +116,9 @@ func NodePermissions(site, role string) *server.Permissions {
 //
 // The known allowance: the consumers its key-value watches use are push
 // consumers (nats.go watches deliver to an inbox), and the server does not
-// check a consumer's deliver subject against its creator's permissions.
+// check a consumer's deliver subject against its creator's permissions. It
+// may publish to the nodes' endpoints anyway, the services refuse what
+// JetStream delivers, and no stream stores a delivery (so none forges a result).
 func OrchestratorPermissions() *server.Permissions {
 	pub := []string{jsAccountInfo}
 	for _, st := range Streams() {

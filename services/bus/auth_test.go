@@ -841,3 +841,31 @@ func TestOrchestratorProvisionsAStoreOfAnOlderVersion(t *testing.T) {
 	require.NoError(t, orch.Flush())
 	assert.Empty(t, v.all(), "no update was needed")
 }
+
+// TestOrchestratorConsumersCannotForgeResults: the orchestrator's key may create
+// consumers on its streams (its key-value watches are push consumers) and the
+// server does not check their deliver subject; a consumer of its rollouts bucket
+// delivering to a node's result subject still stores nothing in the results
+// stream: deliveries are not captured by streams.
+func TestOrchestratorConsumersCannotForgeResults(t *testing.T) {
+	s := startAuthServer(t, "a-1.pbx")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	orch, _ := s.connect(t, "orchestrator")
+	js, err := jetstream.New(orch)
+	require.NoError(t, err)
+	_, err = js.CreateOrUpdateConsumer(ctx, "KV_"+events.BucketRollouts, jetstream.ConsumerConfig{
+		Name: "forge", DeliverSubject: events.ResultSubject("a-1", "pbx"), AckPolicy: jetstream.AckNonePolicy,
+	})
+	require.NoError(t, err)
+	kv, err := js.KeyValue(ctx, events.BucketRollouts)
+	require.NoError(t, err)
+	_, err = kv.PutString(ctx, "forged", `{"outcome":"converged"}`)
+	require.NoError(t, err)
+	time.Sleep(500 * time.Millisecond)
+	results, err := js.Stream(ctx, events.StreamResults)
+	require.NoError(t, err)
+	info, err := results.Info(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, info.State.Msgs, "a delivery became a result")
+}

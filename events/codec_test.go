@@ -164,6 +164,12 @@ func TestDecodeRejectsStructured(t *testing.T) {
 		{"content type text", desired, map[string][]string{"Content-Type": {"text/plain"}}, []error{ErrMalformed}},
 		{"content type garbage", desired, map[string][]string{"Content-Type": {"//"}}, []error{ErrMalformed}},
 		{"content type twice", desired, map[string][]string{"Content-Type": {ContentTypeCloudEvents, ContentTypeCloudEvents}}, []error{ErrMalformed}},
+		{"unknown attribute", edit(desired, func(m map[string]any) { m["command"] = "reload" }), nil, []error{ErrMalformed}},
+		{"unknown extension", edit(desired, func(m map[string]any) { m["partitionkey"] = "x" }), nil, []error{ErrMalformed}},
+		{"data_base64 beside data", edit(desired, func(m map[string]any) { m["data_base64"] = "e30=" }), nil, []error{ErrMalformed}},
+		{"the secret twice (the last would win)", bytes.Replace(desired, []byte(`"secret":"issabelOML"`), []byte(`"secret":"issabelOML","secret":"0ther-Secret-42"`), 1), nil, []error{ErrMalformed}},
+		{"the subject twice", bytes.Replace(desired, []byte(`"subject":"bsas-1.pbx"`), []byte(`"subject":"bsas-1.pbx","subject":"bsas-1.pbx"`), 1), nil, []error{ErrMalformed}},
+		{"a key twice deep in data", bytes.Replace(desired, []byte(`"number":"098098"`), []byte(`"number":"098098","number":"098098"`), 1), nil, []error{ErrMalformed}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,6 +212,8 @@ func TestDecodeRejectsBinary(t *testing.T) {
 		{"two values", body, with(func(h map[string][]string) { h["Ce-Id"] = []string{"a", "b"} }), ErrMalformed},
 		{"ce-datacontenttype", body, with(func(h map[string][]string) { h["ce-datacontenttype"] = []string{"application/json"} }), ErrMalformed},
 		{"bad extension name", body, with(func(h map[string][]string) { h["ce-bad_name"] = []string{"x"} }), ErrMalformed},
+		{"unknown attribute header", body, with(func(h map[string][]string) { h["ce-command"] = []string{"reload"} }), ErrMalformed},
+		{"the secret twice in the data", bytes.Replace(body, []byte(`"secret":"issabelOML"`), []byte(`"secret":"issabelOML","secret":"0ther-Secret-42"`), 1), base, ErrMalformed},
 		{"bad time", body, with(func(h map[string][]string) { h["ce-time"] = []string{"now"} }), ErrMalformed},
 		{"xml data", body, with(func(h map[string][]string) { h["Content-Type"] = []string{"application/xml"} }), ErrMalformed},
 		{"no data", nil, base, ErrMalformed},

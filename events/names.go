@@ -3,6 +3,7 @@ package events
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Storage on the wire (docs/design.md#the-wire). The key of a node in
@@ -219,9 +220,13 @@ func EventTypes() []string { return []string{TypeDesired, TypeResult, TypeStatus
 // clip shortens a value quoted in an error so a hostile payload cannot make the
 // error (and the log line) arbitrarily long.
 func clip(s string) string {
-	const maxLen = 80
+	const maxLen = 64
 	if len(s) <= maxLen {
 		return s
 	}
-	return s[:maxLen] + "..."
+	cut := maxLen
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

@@ -187,8 +187,8 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 		"nats --server %[1]s kv get pbxfleet_desired %[2]s.pbx --raw",
 		"nats --server %[1]s sub --stream PBXFLEET_RESULTS --all --count %[3]d --raw 'pbxfleet.result.%[2]s.>'",
 		"nats --server %[1]s micro ls",
-		"nats --server %[1]s req pbxfleet.node.%[2]s.oml.check ''",
-		"nats --server %[1]s req pbxfleet.rollout.status ''",
+		"nats --server %[1]s req pbxfleet.node.%[2]s.oml.check '{\"probe\":true}'",
+		"nats --server %[1]s req pbxfleet.rollout.status '{\"current\":true}'",
 	} {
 		fmt.Fprintf(out, "  "+c+"\n", cp.url, stale.ID, results)
 	}

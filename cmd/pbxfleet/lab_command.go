@@ -23,6 +23,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/lab"
 	"github.com/pbxfleet/pbxfleet/internal/labctl"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
+	"github.com/pbxfleet/pbxfleet/services/bus"
 	"github.com/pbxfleet/pbxfleet/services/planner"
 )
 
@@ -556,7 +557,7 @@ func setupLabFleet(path, dir, natsURL, self string, opts planner.Options) (labFl
 		if err := os.MkdirAll(n.StateDir, 0o700); err != nil {
 			return labFleet{}, fmt.Errorf("lab %s: %s: %w", path, n.Node, err)
 		}
-		if err := writeLabAgentConfig(n, natsURL, self); err != nil {
+		if err := writeLabAgentConfig(n, natsURL, self, opts.AcceptWeakSecrets); err != nil {
 			return labFleet{}, fmt.Errorf("lab %s: %w", path, err)
 		}
 	}
@@ -571,19 +572,23 @@ type labAgentConfig struct {
 	ConfigDir string       `yaml:"config_dir"`
 	Command   []string     `yaml:"command"`
 	StateDir  string       `yaml:"state_dir"`
+	// AcceptWeakSecrets is set when the lab accepts weak secrets: an agent
+	// writes one only when its own configuration says so.
+	AcceptWeakSecrets bool `yaml:"accept_weak_secrets,omitempty"`
 }
 
 type labAgentNATS struct {
 	URL string `yaml:"url"`
 }
 
-func writeLabAgentConfig(n labNode, natsURL, self string) error {
+func writeLabAgentConfig(n labNode, natsURL, self string, acceptWeak bool) error {
 	cfg := labAgentConfig{
-		Node:      n.Node,
-		NATS:      labAgentNATS{URL: natsURL},
-		ConfigDir: n.ConfigDir,
-		Command:   []string{self, "lab", "rx", "--socket", n.Socket},
-		StateDir:  n.StateDir,
+		Node:              n.Node,
+		NATS:              labAgentNATS{URL: natsURL},
+		ConfigDir:         n.ConfigDir,
+		Command:           []string{self, "lab", "rx", "--socket", n.Socket},
+		StateDir:          n.StateDir,
+		AcceptWeakSecrets: acceptWeak,
 	}
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
@@ -728,7 +733,7 @@ func printLabGuide(w io.Writer, lf labFleet, self, natsURL string) error {
 		}
 		ew.printf("  %-11s --config %s &\n", program, n.AgentConfig)
 	}
-	ew.printf("  %s rollout %s --nats-url %s\n", self, lf.FleetFile, natsURL)
+	ew.printf("  %s rollout %s --nats-url %s\n", self, lf.FleetFile, bus.RedactURLs(natsURL))
 	ew.printf("\nAsk a lab host directly, e.g.:\n  %s lab rx --socket %s sip show peers\n", self, lf.Nodes[0].Socket)
 	ew.printf("\nThe lab runs until interrupted (Ctrl-C).\n")
 	return ew.err

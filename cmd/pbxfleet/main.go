@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -37,6 +39,24 @@ that the two CLI checks of the manual procedure are green.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// A flag that does not parse (unknown, bad value) is bad input: exit 2, as
+	// documented, like every other refusal of what was typed.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: 2, err: err} })
+	// So are arguments a command does not take (too many, too few).
+	var badArgs func(c *cobra.Command)
+	badArgs = func(c *cobra.Command) {
+		if check := c.Args; check != nil {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			badArgs(sub)
+		}
+	}
 	root.AddCommand(
 		newPlanCommand(),
 		newParseCommand(),
@@ -49,7 +69,24 @@ that the two CLI checks of the manual procedure are green.`,
 		newLabCommand(),
 	)
 	root.AddCommand(rolloutOpCommands()...)
+	for _, c := range root.Commands() {
+		badArgs(c)
+	}
 	return root
+}
+
+// clipValue caps a value echoed in an error at 64 bytes (at a rune boundary)
+// and marks the cut with "…", so a huge argument cannot flood stderr.
+func clipValue(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func main() {
@@ -67,6 +104,9 @@ func main() {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		os.Exit(ee.code)
+	}
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		os.Exit(2)
 	}
 	os.Exit(1)
 }

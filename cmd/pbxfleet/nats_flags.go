@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -50,6 +51,9 @@ func (f *natsFlags) connect(ctx context.Context, name string) (*nats.Conn, jetst
 	cctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	nc, err := bus.Connect(cctx, f.config(name))
+	if errors.Is(err, bus.ErrBadURL) {
+		return nil, nil, &exitError{code: 2, err: fmt.Errorf("--nats-url: %w", err)}
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w (is `pbxfleet serve` running, or pass --nats-url)", err)
 	}

@@ -175,6 +175,7 @@ func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
 		return fmt.Errorf("plan %s: %w", path, err)
 	}
 	op := orchestratorPlan(plan)
+	op.AcceptWeakSecrets = f.weak // the orchestrator holds the same policy
 	if f.sealWith != "" {
 		if err := sealPlan(&op, f.sealWith, current); err != nil {
 			return &exitError{code: 2, err: err}
@@ -333,7 +334,7 @@ func newRolloutOpCommand(verb, short, long string) *cobra.Command {
 				endpoint = events.RolloutStatus
 			}
 			var r orchestrator.Rollout
-			if err := request(ctx, nc, endpoint, orchestrator.IDRequest{ID: id}, &r); err != nil {
+			if err := request(ctx, nc, endpoint, orchestrator.IDRequest{ID: id, Current: id == ""}, &r); err != nil {
 				if verb == "watch" {
 					return fmt.Errorf("watch: %w", err) // request names the status endpoint
 				}

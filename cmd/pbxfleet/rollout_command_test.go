@@ -100,6 +100,28 @@ func TestStatusHealthyRightAfterRollout(t *testing.T) {
 	st := run(t, "", "status", "--nats-url", srv.URL) // at once: no wait, no retry
 	assert.Equal(t, 0, exitCode(st.err), "status right after the rollout:\n%s", st.all())
 	assert.Equal(t, 6, strings.Count(st.stdout, " ok "), st.stdout)
+
+	// --site names what to show: a site no node belongs to is bad input.
+	for _, tc := range []struct {
+		sites []string
+		code  int
+		nodes int
+	}{
+		{[]string{sites[0].ID}, 0, 2},
+		{[]string{"nope"}, 2, 0},
+		{[]string{sites[0].ID, "nope"}, 2, 0},
+	} {
+		args := []string{"status", "--nats-url", srv.URL}
+		for _, s := range tc.sites {
+			args = append(args, "--site", s)
+		}
+		st := run(t, "", args...)
+		assert.Equal(t, tc.code, exitCode(st.err), "%v:\n%s", tc.sites, st.all())
+		assert.Equal(t, tc.nodes, strings.Count(st.stdout, " ok "), st.stdout)
+		if tc.code == 2 {
+			assert.ErrorContains(t, st.err, `--site "nope": no node of such a site`)
+		}
+	}
 }
 
 // startCommandFleet starts a real NATS server, the orchestrator service and a

@@ -57,7 +57,7 @@ func newServeCommand() *cobra.Command {
     pbxfleet_rollouts, PBXFLEET_RESULTS), created or updated idempotently;
   - the orchestrator as the NATS service pbxfleet-orchestrator, so rollouts can be
     started, watched, paused, resumed, aborted and rolled back from pbxfleet or the
-    nats CLI (nats req pbxfleet.rollout.status '');
+    nats CLI (nats req pbxfleet.rollout.status '{"current":true}');
   - with --metrics-listen, Prometheus metrics at http://<address>/metrics: the
     current (or last) rollout's phase and sites by outcome, and the results received
     (pbxfleet_rollout_*, pbxfleet_results_received_total), refreshed every 5s.
@@ -187,10 +187,10 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err := bus.WaitForJetStream(ctx, js); err != nil {
 		return err
 	}
-	if err := bus.Provision(ctx, js, bus.ProvisionConfig{Replicas: f.replicas}); err != nil {
+	if err := provision(ctx, f, js, log); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "pbxfleet control plane on %s (orchestrator service %q). Ctrl-C to stop.\n", f.nats.url, "pbxfleet-orchestrator")
+	fmt.Fprintf(cmd.OutOrStdout(), "pbxfleet control plane on %s (orchestrator service %q). Ctrl-C to stop.\n", bus.RedactURLs(f.nats.url), "pbxfleet-orchestrator")
 	eng := orchestrator.New(js, nc, orchestrator.WithLogger(log), orchestrator.WithVersion(semver(version)),
 		orchestrator.WithKeepRollouts(f.keepRollouts), orchestrator.WithRepairInterval(f.repairInterval))
 	if f.metricsListen != "" {
@@ -204,6 +204,33 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		return err
 	}
 	return nil
+}
+
+// provision creates the wire's streams, or brings them to pbxfleet's shape.
+// With --auth and the operator's seed in the credentials dir it does so with
+// the operator's key, on a connection of its own closed at once: the
+// orchestrator's key may create the four streams but never update one (so it
+// cannot shrink the results or turn roll-ups on in the status bucket). Without
+// that seed it provisions as the orchestrator, which suffices unless a shape
+// changed.
+func provision(ctx context.Context, f *serveFlags, js jetstream.JetStream, log *slog.Logger) error {
+	cfg := bus.ProvisionConfig{Replicas: f.replicas}
+	if f.authDir == "" {
+		return bus.Provision(ctx, js, cfg)
+	}
+	opSeed := filepath.Join(f.authDir, creds.Operator+creds.UserSeedExt)
+	if _, err := os.Stat(opSeed); err != nil {
+		log.Info("provisioning as the orchestrator (no operator seed in the credentials dir)", "dir", f.authDir)
+		return bus.Provision(ctx, js, cfg)
+	}
+	pf := f.nats
+	pf.nkey, pf.creds = opSeed, ""
+	nc, ojs, err := pf.connect(ctx, "pbxfleet serve (provisioning)")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return bus.Provision(ctx, ojs, cfg)
 }
 
 // serveMetrics starts the control plane's Prometheus endpoint on listen and the

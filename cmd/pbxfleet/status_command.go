@@ -141,7 +141,8 @@ func newStatusCommand() *cobra.Command {
 		Long: `status reads what every node last reported (KV pbxfleet_status) next to what it
 should run (KV pbxfleet_desired). A node is unhealthy when it stopped reporting, runs
 another revision than its desired one, its managed files drifted (edited by hand), or
-its trunk does not answer qualify. Exit status 1 when any node is unhealthy.`,
+its trunk does not answer qualify. Exit status 1 when any node is unhealthy, 2 on bad
+input (a --site no node belongs to).`,
 		Example: `  pbxfleet status
   pbxfleet status --site bsas-1 --output json
   pbxfleet status --nats-url nats://hub.example:4222 --creds ops.creds`,
@@ -168,6 +169,15 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 		return err
 	}
 	if len(f.sites) > 0 {
+		var unknown []string
+		for _, site := range f.sites {
+			if !slices.ContainsFunc(views, func(v nodeView) bool { return v.Site == site }) {
+				unknown = append(unknown, fmt.Sprintf("%q", clipValue(site)))
+			}
+		}
+		if len(unknown) > 0 {
+			return &exitError{code: 2, err: fmt.Errorf("--site %s: no node of such a site has a desired state or a status", strings.Join(unknown, ", "))}
+		}
 		views = slices.DeleteFunc(views, func(v nodeView) bool { return !slices.Contains(f.sites, v.Site) })
 	}
 	unhealthy := 0

@@ -6,6 +6,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Allow-lists for every value that reaches a .conf file or a dial string
@@ -13,7 +14,6 @@ import (
 var (
 	nameRE    = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 	numberRE  = regexp.MustCompile(`^[0-9]{1,32}$`)
-	codecRE   = regexp.MustCompile(`^[a-z0-9_]{1,16}$`)
 	hostRE    = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
 	patternRE = regexp.MustCompile(`^_[0-9XZN\[\]\-.!]{1,32}$`)
 	secretRE  = regexp.MustCompile(`^[A-Za-z0-9_.+=@%:/~^*!?-]{1,128}$`)
@@ -25,7 +25,24 @@ var (
 var ErrUnsafeValue = errors.New("unsafe value")
 
 func unsafe(what, v string) error {
-	return fmt.Errorf("%w: %s %q", ErrUnsafeValue, what, v)
+	return fmt.Errorf("%w: %s %q", ErrUnsafeValue, what, Clip(v))
+}
+
+// MaxEcho is how many bytes of a refused value an error repeats.
+const MaxEcho = 64
+
+// Clip returns v cut to MaxEcho bytes (at a rune boundary) with "…" added when
+// it was longer, so a refused 50 MB value does not become a 50 MB error. Quote
+// the result (%q) so no newline in it can start a line of its own.
+func Clip(v string) string {
+	if len(v) <= MaxEcho {
+		return v
+	}
+	cut := MaxEcho
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return v[:cut] + "…"
 }
 
 // CheckName reports an error unless v is an Asterisk object name (^[A-Za-z0-9_]+$).
@@ -45,17 +62,37 @@ func CheckNumber(v string) error {
 	return nil
 }
 
-// CheckCodec reports an error unless v looks like an Asterisk codec name (alaw, ulaw, g729, opus).
+// CheckCodec reports an error unless v is the name of an audio codec Asterisk
+// knows (`core show codecs`: alaw, ulaw, g729, opus, ...), exactly and in lower
+// case: a name Asterisk does not know (opus9000) is dropped from allow= with a
+// warning, leaving a trunk with fewer codecs than planned.
 func CheckCodec(v string) error {
-	if !codecRE.MatchString(v) {
-		return unsafe("codec", v)
+	if !audioCodec(v) {
+		return unsafe("codec (an Asterisk audio codec: alaw, ulaw, g722, g729, gsm, opus, ...)", v)
 	}
 	return nil
 }
 
+// audioCodec reports whether v is an audio codec name of Asterisk 13 to 20
+// (main/codec_builtin.c and the opus/silk/codec2 modules).
+func audioCodec(v string) bool {
+	switch v {
+	case "ulaw", "alaw", "gsm", "g726", "g726aal2", "adpcm", "lpc10", "g729", "g723",
+		"speex", "speex16", "speex32", "ilbc", "g722", "siren7", "siren14", "g719",
+		"opus", "silk", "silk8", "silk12", "silk16", "silk24", "codec2", "testlaw",
+		"slin", "slin12", "slin16", "slin24", "slin32", "slin44", "slin48", "slin96", "slin192":
+		return true
+	}
+	return false
+}
+
 // CheckHost reports an error unless v is an IP address or a DNS host name.
 func CheckHost(v string) error {
-	if net.ParseIP(v) != nil {
+	if ip := net.ParseIP(v); ip != nil {
+		// Not one host: any address, multicast, the limited broadcast.
+		if ip.IsUnspecified() || ip.IsMulticast() || ip.Equal(net.IPv4bcast) {
+			return unsafe("address: not a host address (unspecified, multicast or broadcast)", v)
+		}
 		return nil
 	}
 	if len(v) > 253 || !hostRE.MatchString(v) || strings.Trim(v, "0123456789.") == "" {

@@ -18,6 +18,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/intent"
 	"github.com/pbxfleet/pbxfleet/internal/seal"
+	"github.com/pbxfleet/pbxfleet/internal/secretpolicy"
 )
 
 // SecretOpener opens a trunk secret sealed to this node's key.
@@ -309,6 +310,11 @@ func (a *Agent) apply(ctx context.Context, d events.Desired, h *busHandles) (res
 
 	secret, err := a.openSecret(d.Trunk)
 	if err != nil {
+		return a.finishRejected(d, "secret: "+err.Error()), true
+	}
+	// The policy plan and the orchestrator hold, on the secret as opened (a
+	// sealed one is only readable here), before anything is written.
+	if err := secretpolicy.Check(secret, secretpolicy.Options{AcceptWeak: a.cfg.AcceptWeakSecrets}); err != nil {
 		return a.finishRejected(d, "secret: "+err.Error()), true
 	}
 	t := intent.ToTrunk(d.Trunk)

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -58,6 +60,8 @@ type harness struct {
 	statusInterval time.Duration
 	// probeWait overrides the wait for a probe order (default 20s).
 	probeWait time.Duration
+	// acceptWeak is the agent's accept_weak_secrets.
+	acceptWeak bool
 }
 
 func newHarness(t *testing.T, srv *natstest.Server, role string) *harness {
@@ -98,6 +102,7 @@ func (h *harness) config() Config {
 		Deadlines: Deadlines{Command: 10 * time.Second, Verify: h.verify, Probe: 5 * time.Second,
 			ProbeWait: cmp.Or(h.probeWait, 20*time.Second)},
 		StatusInterval: cmp.Or(h.statusInterval, 300*time.Millisecond), PollInterval: 50 * time.Millisecond,
+		AcceptWeakSecrets: h.acceptWeak,
 	}
 }
 
@@ -458,7 +463,7 @@ func TestCheckAndStatusServices(t *testing.T) {
 	h.put(1, seedTrunk())
 	require.Equal(t, events.OutcomeConverged, h.nextResult().Outcome)
 
-	msg, err := srv.Conn.Request(events.CheckSubject("bsas-1", events.RoleOML), nil, 10*time.Second)
+	msg, err := srv.Conn.Request(events.CheckSubject("bsas-1", events.RoleOML), []byte(`{"probe":true}`), 10*time.Second)
 	require.NoError(t, err)
 	assert.Contains(t, string(msg.Data), `"passed":true`)
 	assert.Contains(t, string(msg.Data), `"verdict":"trunk_works"`)
@@ -550,4 +555,49 @@ func TestApplyCurrentOnce(t *testing.T) {
 	_, ok, err = a.ApplyCurrent(context.Background())
 	require.NoError(t, err)
 	assert.False(t, ok, "nothing new to apply")
+}
+
+// TestAgentEnforcesTheSecretPolicy: the agent refuses, before writing
+// anything, a desired state whose secret the policy of plan and the
+// orchestrator refuses (a hand put, an older orchestrator): the manual's
+// omnileads, 3 characters, an nkey seed; with accept_weak_secrets (a lab) it
+// writes a weak one, never a key.
+func TestAgentEnforcesTheSecretPolicy(t *testing.T) {
+	kp, err := nkeys.CreateUser()
+	require.NoError(t, err)
+	seed, err := kp.Seed()
+	require.NoError(t, err)
+	tests := []struct {
+		name, secret string
+		acceptWeak   bool
+		want         string // the reason's phrase; "" converges
+	}{
+		{"the manual's omnileads", "omnileads", false, "weak secret: a well-known password"},
+		{"three characters", "x7Q", false, "weak secret: shorter than 12"},
+		{"an nkey seed", string(seed), false, "key material"},
+		{"an nkey seed in a lab", string(seed), true, "key material"},
+		{"omnileads in a lab", "omnileads", true, ""},
+	}
+	srv := natstest.Start(t)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			site := fmt.Sprintf("policy-%d", i)
+			h := newHarnessFor(t, srv, site, events.RolePBX)
+			h.acceptWeak = tt.acceptWeak
+			h.start()
+			tr := seedTrunkFor(site)
+			tr.Secret = tt.secret
+			h.put(1, tr)
+			r := h.nextResult()
+			if tt.want == "" {
+				require.Equal(t, events.OutcomeConverged, r.Outcome, r.Reason)
+				return
+			}
+			require.Equal(t, events.OutcomeRejected, r.Outcome, r.Reason)
+			assert.Contains(t, r.Reason, tt.want)
+			assert.NotContains(t, r.Reason, tt.secret)
+			_, err := os.Stat(filepath.Join(h.confDir, managedName(events.RolePBX)))
+			assert.True(t, os.IsNotExist(err), "nothing written")
+		})
+	}
 }

@@ -45,6 +45,10 @@ type Config struct {
 	OpenSecretKeyFile string `yaml:"secret_key_file"`
 	// MetricsListen, when set (e.g. 127.0.0.1:9310), serves Prometheus metrics.
 	MetricsListen string `yaml:"metrics_listen"`
+	// AcceptWeakSecrets lets the agent write a weak trunk secret (well known,
+	// short; internal/secretpolicy), for labs only. Off, such a desired state is
+	// rejected before anything is written; key material is rejected always.
+	AcceptWeakSecrets bool `yaml:"accept_weak_secrets"`
 }
 
 // NATSConfig is the agent's NATS connection.

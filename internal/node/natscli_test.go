@@ -39,7 +39,7 @@ func TestNatsCLIDrivesAnAgent(t *testing.T) {
 	out = natstest.RunCLI(t, bin, srv.URL, nil, "micro", "ls")
 	assert.Contains(t, out, events.ServiceNode)
 
-	out = natstest.RunCLI(t, bin, srv.URL, nil, "req", events.CheckSubject("bsas-1", events.RolePBX), "", "--timeout", "20s")
+	out = natstest.RunCLI(t, bin, srv.URL, nil, "req", events.CheckSubject("bsas-1", events.RolePBX), `{"probe":true}`, "--timeout", "20s")
 	assert.Contains(t, out, `"passed":true`, "nats req exits 0 even with no responder: the body is what counts")
 
 	// Breaking the far side makes the next revision roll back, visible with nats sub.

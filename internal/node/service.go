@@ -1,10 +1,12 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,10 +26,47 @@ type CheckReport struct {
 	Probe    *events.Probe     `json:"probe,omitempty"`
 }
 
-// CheckRequest is the optional body of a check request.
+// CheckRequest is the body of a check request: {"probe":true} runs the checks
+// and places the probe call, {"probe":false} only the checks. The field is
+// required: an empty body (a delivery nobody meant as a request) runs nothing.
 type CheckRequest struct {
-	// Probe places the probe call too (default true).
-	Probe *bool `json:"probe,omitempty"`
+	// Probe places the probe call too.
+	Probe *bool `json:"probe"`
+}
+
+// DecodeCheckRequest reads a check request strictly: one JSON object with the
+// probe field and no other. It returns an error saying what is wrong.
+func DecodeCheckRequest(data []byte) (CheckRequest, error) {
+	const want = `body must be {"probe":true} or {"probe":false}`
+	var cr CheckRequest
+	if len(bytes.TrimSpace(data)) == 0 {
+		return cr, fmt.Errorf("check request: empty body: %s", want)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cr); err != nil {
+		return cr, fmt.Errorf("check request: %s: %w", want, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return cr, fmt.Errorf("check request: data after the object: %s", want)
+	}
+	if cr.Probe == nil {
+		return cr, fmt.Errorf("check request: no probe field: %s", want)
+	}
+	return cr, nil
+}
+
+// clientOnly wraps a handler so that it acts only on requests a client sent:
+// what JetStream delivers or republishes to an endpoint (see
+// events.FromJetStream) is dropped unanswered, whoever chose the subject.
+func (a *Agent) clientOnly(h micro.Handler) micro.Handler {
+	return micro.HandlerFunc(func(req micro.Request) {
+		if events.FromJetStream(req.Reply(), req.Headers()) {
+			a.log.Warn("refused a request delivered by JetStream", "subject", req.Subject(), "reply", req.Reply())
+			return
+		}
+		h.Handle(req)
+	})
 }
 
 // Check verifies the applied trunk now, without changing anything: the trunk
@@ -69,7 +108,7 @@ func (a *Agent) Check(ctx context.Context, probe bool) (CheckReport, error) {
 var semverRE = regexp.MustCompile(`^v?(\d+\.\d+\.\d+)`)
 
 // startService registers the node's NATS service (nats.go/micro) so that
-// `nats micro ls` lists every agent and `nats req pbxfleet.node.<site>.<role>.check ”`
+// `nats micro ls` lists every agent and `nats req pbxfleet.node.<site>.<role>.check '{"probe":true}'`
 // runs its checks.
 func (a *Agent) startService() (micro.Service, error) {
 	ver := "0.0.0"
@@ -87,15 +126,12 @@ func (a *Agent) startService() (micro.Service, error) {
 	}
 	g := svc.AddGroup(events.NodeServiceGroup(a.site, a.role))
 	checkH := micro.ContextHandler(context.Background(), func(ctx context.Context, req micro.Request) {
-		cr := CheckRequest{}
-		if len(req.Data()) > 0 {
-			if err := json.Unmarshal(req.Data(), &cr); err != nil {
-				_ = req.Error("400", "check request: "+err.Error(), nil)
-				return
-			}
+		cr, err := DecodeCheckRequest(req.Data())
+		if err != nil {
+			_ = req.Error("400", err.Error(), nil)
+			return
 		}
-		probe := cr.Probe == nil || *cr.Probe
-		rep, err := a.Check(ctx, probe)
+		rep, err := a.Check(ctx, *cr.Probe)
 		if err != nil {
 			_ = req.Error("500", err.Error(), nil)
 			return
@@ -106,9 +142,9 @@ func (a *Agent) startService() (micro.Service, error) {
 		_ = req.RespondJSON(a.Status(ctx))
 	})
 	err = errors.Join(
-		g.AddEndpoint(events.EndpointCheck, checkH, micro.WithEndpointMetadata(map[string]string{"description": "verify the trunk now: object, qualify, dialplan, probe call"})),
-		g.AddEndpoint(events.EndpointStatus, statusH, micro.WithEndpointMetadata(map[string]string{"description": "applied revision, trunk state, drift"})),
-		g.AddEndpoint(events.EndpointProbe, a.probeHandler(), micro.WithEndpointMetadata(map[string]string{"description": "the orchestrator's probe order for the revision this node awaits a probe for"})),
+		g.AddEndpoint(events.EndpointCheck, a.clientOnly(checkH), micro.WithEndpointMetadata(map[string]string{"description": "verify the trunk now: object, qualify, dialplan, probe call"})),
+		g.AddEndpoint(events.EndpointStatus, a.clientOnly(statusH), micro.WithEndpointMetadata(map[string]string{"description": "applied revision, trunk state, drift"})),
+		g.AddEndpoint(events.EndpointProbe, a.clientOnly(a.probeHandler()), micro.WithEndpointMetadata(map[string]string{"description": "the orchestrator's probe order for the revision this node awaits a probe for"})),
 	)
 	if err != nil {
 		_ = svc.Stop()

@@ -97,40 +97,75 @@ func NodePermissions(site, role string) *server.Permissions {
 }
 
 // OrchestratorPermissions returns the permissions of the orchestrator and the
-// control plane (`pbxfleet serve`): the JetStream API (provisioning, consumers
-// of the results and the status, reads of every bucket), puts and deletes in
-// the desired and rollout buckets, requests to the nodes' endpoints and to the
-// discovery of services, serving the rollout endpoints, its default _INBOX, and
-// answering requests. It may not publish a node's result or status, nor delete
-// a stream, purge one other than its rollouts bucket, or purge the account.
+// control plane (`pbxfleet serve`), each JetStream API call by name and only on
+// pbxfleet's four streams (the buckets pbxfleet_desired, pbxfleet_status,
+// pbxfleet_rollouts and the stream PBXFLEET_RESULTS): account info; stream info
+// and stream create of those four (a fresh store; creating one that exists
+// with another shape fails); direct gets on the buckets; message gets on the
+// results; the consumers its watches and feeds use (create, info, next,
+// delete, flow control and acks); and the purge of its own rollouts bucket
+// (kv.PurgeDeletes). It puts and deletes in the desired and rollout buckets,
+// sends requests to the nodes' endpoints and to the discovery of services,
+// serves the rollout endpoints, reads its default _INBOX and answers requests.
+//
+// It may not update any stream (so it cannot shrink or reshape the results,
+// re-enable roll-ups on the status bucket, or add a source, mirror or
+// republish to any of them), create any other stream, delete a stream or a
+// message, purge one other than its rollouts bucket, purge the account, publish
+// a node's result or status, or touch another account's API.
+//
+// The known allowance: the consumers its key-value watches use are push
+// consumers (nats.go watches deliver to an inbox), and the server does not
+// check a consumer's deliver subject against its creator's permissions. It
+// may publish to the nodes' endpoints anyway, the services refuse what
+// JetStream delivers, and no stream stores a delivery (so none forges a result).
 func OrchestratorPermissions() *server.Permissions {
-	pub := []string{
-		jsAPIPrefix + ">",
-		"$JS.ACK.>",
-		jsFlowControl + ">",
-		kvSubjectPrefix + events.BucketDesired + ".>",
-		kvSubjectPrefix + events.BucketRollouts + ".>",
-		events.NodeSubjectPrefix + ".>",
-		srvPrefix + ">",
+	pub := []string{jsAccountInfo}
+	for _, st := range Streams() {
+		pub = append(pub,
+			jsStreamInfo+st,
+			jsAPIPrefix+"STREAM.CREATE."+st,
+			jsAPIPrefix+"CONSUMER.CREATE."+st,
+			jsAPIPrefix+"CONSUMER.CREATE."+st+".>",
+			jsAPIPrefix+"CONSUMER.INFO."+st+".*",
+			jsAPIPrefix+"CONSUMER.DELETE."+st+".*",
+			jsAPIPrefix+"CONSUMER.MSG.NEXT."+st+".*",
+			jsFlowControl+st+".>",
+			"$JS.ACK."+st+".>",
+		)
 	}
-	// Purging is refused on every stream but its own rollouts bucket, whose
-	// delete markers it drops after removing old rollouts (kv.PurgeDeletes).
-	deny := []string{
-		jsAPIPrefix + "STREAM.DELETE.>",
-		jsAPIPrefix + "STREAM.PURGE." + events.StreamResults,
-		jsAPIPrefix + "STREAM.PURGE." + kvStreamPrefix + events.BucketDesired,
-		jsAPIPrefix + "STREAM.PURGE." + kvStreamPrefix + events.BucketStatus,
-		jsAPIPrefix + "ACCOUNT.PURGE.>",
+	for _, b := range []string{events.BucketDesired, events.BucketStatus, events.BucketRollouts} {
+		pub = append(pub, jsDirectGet+kvStreamPrefix+b, jsDirectGet+kvStreamPrefix+b+".>")
 	}
+	pub = append(pub,
+		jsAPIPrefix+"STREAM.MSG.GET."+events.StreamResults,
+		jsAPIPrefix+"STREAM.PURGE."+kvStreamPrefix+events.BucketRollouts,
+		kvSubjectPrefix+events.BucketDesired+".>",
+		kvSubjectPrefix+events.BucketRollouts+".>",
+		events.NodeSubjectPrefix+".>",
+		srvPrefix+">",
+	)
 	sub := append([]string{
 		defaultInbox + ".>",
 		events.RolloutSubjectPrefix + ".>",
 		events.ResultSubjects,
 	}, discoverySubjects(events.ServiceOrchestrator)...)
 	return &server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: pub, Deny: deny},
+		Publish:   &server.SubjectPermission{Allow: pub},
 		Subscribe: &server.SubjectPermission{Allow: sub},
 		Response:  responsePermission(),
+	}
+}
+
+// Streams returns the names of pbxfleet's four streams: the buckets'
+// (KV_pbxfleet_desired, KV_pbxfleet_status, KV_pbxfleet_rollouts) and
+// PBXFLEET_RESULTS.
+func Streams() []string {
+	return []string{
+		kvStreamPrefix + events.BucketDesired,
+		kvStreamPrefix + events.BucketStatus,
+		kvStreamPrefix + events.BucketRollouts,
+		events.StreamResults,
 	}
 }
 
@@ -167,9 +202,11 @@ func responsePermission() *server.ResponsePermission {
 // creates each KV bucket with roll-ups allowed (kv.Purge uses them), and a put
 // to $KV.pbxfleet_status.<own key> with "Nats-Rollup: all" would otherwise
 // empty the whole status bucket. Permissions cannot look at headers, so the
-// stream itself refuses. Stale status still expires by its TTL. Run it after
-// every Provision (CreateOrUpdateKeyValue allows roll-ups again). It returns an
-// error naming the stream when it cannot be read or updated.
+// stream itself refuses. Stale status still expires by its TTL. Provision
+// creates both streams without roll-ups and turns them off again when they
+// were re-enabled; this is the same repair alone (it needs the operator's key:
+// the orchestrator's may not update a stream). It returns an error naming the
+// stream when it cannot be read or updated.
 func RestrictRollups(ctx context.Context, js jetstream.JetStream) error {
 	for _, name := range []string{kvStreamPrefix + events.BucketStatus, events.StreamResults} {
 		s, err := js.Stream(ctx, name)

@@ -39,6 +39,19 @@ type authServer struct {
 // orchestrator and nodes, and provisions it as the operator.
 func startAuthServer(t *testing.T, nodes ...string) *authServer {
 	t.Helper()
+	s := startBareAuthServer(t, nodes...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	op, _ := s.connect(t, "operator")
+	js, err := jetstream.New(op)
+	require.NoError(t, err)
+	require.NoError(t, bus.Provision(ctx, js, bus.ProvisionConfig{}))
+	return s
+}
+
+// startBareAuthServer is startAuthServer without the provisioning: an empty store.
+func startBareAuthServer(t *testing.T, nodes ...string) *authServer {
+	t.Helper()
 	dir := t.TempDir()
 	s := &authServer{seeds: map[string]string{}}
 	var users []*server.NkeyUser
@@ -70,10 +83,6 @@ func startAuthServer(t *testing.T, nodes ...string) *authServer {
 	require.NoError(t, err)
 	t.Cleanup(emb.Shutdown)
 	s.emb = emb
-	op, _ := s.connect(t, "operator")
-	js, err := jetstream.New(op)
-	require.NoError(t, err)
-	require.NoError(t, bus.Provision(ctx, js, bus.ProvisionConfig{}))
 	return s
 }
 
@@ -270,6 +279,24 @@ func TestNodeCannotTouchAnotherNode(t *testing.T) {
 		}},
 		{"delete the results stream", "$JS.API.STREAM.DELETE.PBXFLEET_RESULTS", func(ctx context.Context, _ *nats.Conn, js jetstream.JetStream) error {
 			return js.DeleteStream(ctx, events.StreamResults)
+		}},
+		{"push consumer on its own key delivering to the orchestrator", "$JS.API.CONSUMER.CREATE.KV_pbxfleet_desired.", func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {
+			_, err := nc.RequestWithContext(ctx, "$JS.API.CONSUMER.CREATE.KV_pbxfleet_desired.evil."+dk+"a-1.pbx",
+				[]byte(`{"stream_name":"KV_pbxfleet_desired","config":{"name":"evil","deliver_subject":"pbxfleet.rollout.abort","deliver_group":"q","headers_only":true,"filter_subject":"`+dk+`a-1.pbx","ack_policy":"none"}}`))
+			return err
+		}},
+		{"durable push consumer delivering to another node's check", "$JS.API.CONSUMER.DURABLE.CREATE.KV_pbxfleet_desired.evil", func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {
+			_, err := nc.RequestWithContext(ctx, "$JS.API.CONSUMER.DURABLE.CREATE.KV_pbxfleet_desired.evil",
+				[]byte(`{"stream_name":"KV_pbxfleet_desired","config":{"durable_name":"evil","deliver_subject":"pbxfleet.node.b-1.pbx.check","filter_subject":"`+dk+`a-1.pbx","ack_policy":"none"}}`))
+			return err
+		}},
+		{"consumer on the results", "$JS.API.CONSUMER.CREATE.PBXFLEET_RESULTS", func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {
+			_, err := nc.RequestWithContext(ctx, "$JS.API.CONSUMER.CREATE.PBXFLEET_RESULTS", []byte(`{"stream_name":"PBXFLEET_RESULTS","config":{"ack_policy":"none"}}`))
+			return err
+		}},
+		{"re-enable roll-ups on the status bucket", "$JS.API.STREAM.UPDATE.KV_pbxfleet_status", func(ctx context.Context, nc *nats.Conn, _ jetstream.JetStream) error {
+			_, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.UPDATE.KV_pbxfleet_status", []byte(`{"name":"KV_pbxfleet_status","allow_rollup_hdrs":true}`))
+			return err
 		}},
 	}
 	for _, tt := range tests {
@@ -495,6 +522,65 @@ func TestOrchestratorMayNotSpeakForNodes(t *testing.T) {
 			}
 			return s.Purge(ctx)
 		}},
+		{"shrink the results to one message", "$JS.API.STREAM.UPDATE.PBXFLEET_RESULTS", func(ctx context.Context, js jetstream.JetStream) error {
+			s, err := js.Stream(ctx, events.StreamResults)
+			if err != nil {
+				return err
+			}
+			cfg := s.CachedInfo().Config
+			cfg.MaxMsgs = 1
+			_, err = js.UpdateStream(ctx, cfg)
+			return err
+		}},
+		{"re-enable roll-ups on the status bucket", "$JS.API.STREAM.UPDATE.KV_pbxfleet_status", func(ctx context.Context, js jetstream.JetStream) error {
+			s, err := js.Stream(ctx, "KV_"+events.BucketStatus)
+			if err != nil {
+				return err
+			}
+			cfg := s.CachedInfo().Config
+			cfg.AllowRollup = true
+			_, err = js.UpdateStream(ctx, cfg)
+			return err
+		}},
+		{"republish the desired bucket into the results", "$JS.API.STREAM.UPDATE.KV_pbxfleet_desired", func(ctx context.Context, js jetstream.JetStream) error {
+			s, err := js.Stream(ctx, "KV_"+events.BucketDesired)
+			if err != nil {
+				return err
+			}
+			cfg := s.CachedInfo().Config
+			cfg.RePublish = &jetstream.RePublish{Source: "$KV.pbxfleet_desired.>", Destination: "pbxfleet.result.x.pbx"}
+			_, err = js.UpdateStream(ctx, cfg)
+			return err
+		}},
+		{"create a stream sourced into the results", "$JS.API.STREAM.CREATE.FORGE", func(ctx context.Context, js jetstream.JetStream) error {
+			_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FORGE", Subjects: []string{"forge.>"}})
+			return err
+		}},
+		{"re-create the status bucket with roll-ups", "", func(ctx context.Context, js jetstream.JetStream) error {
+			s, err := js.Stream(ctx, "KV_"+events.BucketStatus)
+			if err != nil {
+				return err
+			}
+			cfg := s.CachedInfo().Config
+			cfg.AllowRollup = true
+			_, err = js.CreateStream(ctx, cfg)
+			return err
+		}},
+		{"delete a result", "$JS.API.STREAM.MSG.DELETE.PBXFLEET_RESULTS", func(ctx context.Context, js jetstream.JetStream) error {
+			s, err := js.Stream(ctx, events.StreamResults)
+			if err != nil {
+				return err
+			}
+			return s.DeleteMsg(ctx, 1)
+		}},
+		{"a consumer on another stream", "$JS.API.CONSUMER.CREATE.OTHER", func(ctx context.Context, js jetstream.JetStream) error {
+			_, err := js.Conn().RequestWithContext(ctx, "$JS.API.CONSUMER.CREATE.OTHER", []byte(`{"stream_name":"OTHER","config":{"ack_policy":"none"}}`))
+			return err
+		}},
+		{"purge the account", "$JS.API.ACCOUNT.PURGE", func(ctx context.Context, js jetstream.JetStream) error {
+			_, err := js.Conn().RequestWithContext(ctx, "$JS.API.ACCOUNT.PURGE.$G", nil)
+			return err
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -505,9 +591,21 @@ func TestOrchestratorMayNotSpeakForNodes(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
 			require.Error(t, tt.op(ctx, js))
-			v.requireOn(t, tt.subject)
+			if tt.subject != "" { // else the server itself refuses
+				v.requireOn(t, tt.subject)
+			}
 		})
 	}
+	// None of it changed the status bucket: a node's roll-up is still refused.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a, _ := s.connect(t, "a-1.pbx")
+	ajs, err := jetstream.New(a)
+	require.NoError(t, err)
+	msg := nats.NewMsg("$KV.pbxfleet_status.a-1.pbx")
+	msg.Header.Set("Nats-Rollup", "all")
+	_, err = ajs.PublishMsg(ctx, msg)
+	require.ErrorContains(t, err, "rollup")
 }
 
 // TestOrchestratorCleansItsRolloutsBucket: what the orchestrator's retention
@@ -673,4 +771,124 @@ func TestAuthorizedAgentsConverge(t *testing.T) {
 	for id, v := range agentViolations {
 		assert.Empty(t, v.all(), "%s was refused something it needs", id)
 	}
+}
+
+// TestOrchestratorProvisionsWithoutUpdates: the orchestrator's key creates the
+// four streams on an empty store and provisions an existing one with reads
+// alone; a status bucket whose roll-ups were turned on again (by hand, or an
+// older version) is refused to it, naming what differs, and repaired by the
+// operator's key.
+func TestOrchestratorProvisionsWithoutUpdates(t *testing.T) {
+	s := startBareAuthServer(t, "a-1.pbx")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	orch, v := s.connect(t, "orchestrator")
+	ojs, err := jetstream.New(orch)
+	require.NoError(t, err)
+	require.NoError(t, bus.Provision(ctx, ojs, bus.ProvisionConfig{}), "an empty store")
+	require.NoError(t, bus.Provision(ctx, ojs, bus.ProvisionConfig{}), "an existing store")
+	require.NoError(t, orch.Flush())
+	assert.Empty(t, v.all())
+	for _, name := range bus.Streams() {
+		st, err := ojs.Stream(ctx, name)
+		require.NoError(t, err)
+		cfg := st.CachedInfo().Config
+		assert.Equal(t, name == "KV_"+events.BucketDesired || name == "KV_"+events.BucketRollouts, cfg.AllowRollup, "%s roll-ups", name)
+	}
+	_, err = ojs.KeyValue(ctx, events.BucketStatus)
+	require.NoError(t, err, "the status stream is a key-value bucket")
+
+	op, _ := s.connect(t, "operator")
+	opjs, err := jetstream.New(op)
+	require.NoError(t, err)
+	st, err := opjs.Stream(ctx, "KV_"+events.BucketStatus)
+	require.NoError(t, err)
+	cfg := st.CachedInfo().Config
+	cfg.AllowRollup = true
+	_, err = opjs.UpdateStream(ctx, cfg)
+	require.NoError(t, err)
+
+	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer pcancel()
+	err = bus.Provision(pctx, ojs, bus.ProvisionConfig{})
+	require.ErrorContains(t, err, "KV_pbxfleet_status")
+	require.ErrorContains(t, err, "allow_rollup_hdrs")
+	v.requireOn(t, "$JS.API.STREAM.UPDATE.KV_pbxfleet_status")
+
+	require.NoError(t, bus.Provision(ctx, opjs, bus.ProvisionConfig{}), "the operator repairs it")
+	st, err = opjs.Stream(ctx, "KV_"+events.BucketStatus)
+	require.NoError(t, err)
+	assert.False(t, st.CachedInfo().Config.AllowRollup)
+}
+
+// TestOrchestratorProvisionsAStoreOfAnOlderVersion: a store provisioned the
+// way earlier versions did (jetstream's CreateOrUpdateKeyValue, then roll-ups
+// turned off and the desired bucket's consumer cap raised) already has
+// pbxfleet's shape: the orchestrator's key provisions it with reads alone.
+func TestOrchestratorProvisionsAStoreOfAnOlderVersion(t *testing.T) {
+	s := startBareAuthServer(t, "a-1.pbx")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	op, _ := s.connect(t, "operator")
+	js, err := jetstream.New(op)
+	require.NoError(t, err)
+	for _, kc := range []jetstream.KeyValueConfig{
+		{Bucket: events.BucketDesired, Description: "pbxfleet desired state per node (<site>.<role>), written by the orchestrator",
+			History: 10, Replicas: 1, MaxValueSize: events.MaxEventBytes},
+		{Bucket: events.BucketStatus, Description: "pbxfleet node health and drift (<site>.<role>), written by each node",
+			History: 1, TTL: 2 * time.Minute, Replicas: 1, MaxValueSize: events.MaxEventBytes},
+		{Bucket: events.BucketRollouts, Description: "pbxfleet rollouts and the rollout lock, written by the orchestrator",
+			History: 5, Replicas: 1},
+	} {
+		_, err := js.CreateOrUpdateKeyValue(ctx, kc)
+		require.NoError(t, err)
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: events.StreamResults, Description: "pbxfleet apply results, one per node and revision",
+		Subjects: []string{events.ResultSubjects}, Storage: jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
+		MaxAge: 30 * 24 * time.Hour, MaxMsgSize: events.MaxEventBytes, Duplicates: 10 * time.Minute, Replicas: 1,
+	})
+	require.NoError(t, err)
+	st, err := js.Stream(ctx, "KV_"+events.BucketDesired)
+	require.NoError(t, err)
+	cfg := st.CachedInfo().Config
+	cfg.MaxConsumers = 100_000
+	_, err = js.UpdateStream(ctx, cfg)
+	require.NoError(t, err)
+	require.NoError(t, bus.RestrictRollups(ctx, js))
+
+	orch, v := s.connect(t, "orchestrator")
+	ojs, err := jetstream.New(orch)
+	require.NoError(t, err)
+	require.NoError(t, bus.Provision(ctx, ojs, bus.ProvisionConfig{}))
+	require.NoError(t, orch.Flush())
+	assert.Empty(t, v.all(), "no update was needed")
+}
+
+// TestOrchestratorConsumersCannotForgeResults: the orchestrator's key may create
+// consumers on its streams (its key-value watches are push consumers) and the
+// server does not check their deliver subject; a consumer of its rollouts bucket
+// delivering to a node's result subject still stores nothing in the results
+// stream: deliveries are not captured by streams.
+func TestOrchestratorConsumersCannotForgeResults(t *testing.T) {
+	s := startAuthServer(t, "a-1.pbx")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	orch, _ := s.connect(t, "orchestrator")
+	js, err := jetstream.New(orch)
+	require.NoError(t, err)
+	_, err = js.CreateOrUpdateConsumer(ctx, "KV_"+events.BucketRollouts, jetstream.ConsumerConfig{
+		Name: "forge", DeliverSubject: events.ResultSubject("a-1", "pbx"), AckPolicy: jetstream.AckNonePolicy,
+	})
+	require.NoError(t, err)
+	kv, err := js.KeyValue(ctx, events.BucketRollouts)
+	require.NoError(t, err)
+	_, err = kv.PutString(ctx, "forged", `{"outcome":"converged"}`)
+	require.NoError(t, err)
+	time.Sleep(500 * time.Millisecond)
+	results, err := js.Stream(ctx, events.StreamResults)
+	require.NoError(t, err)
+	info, err := results.Info(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, info.State.Msgs, "a delivery became a result")
 }

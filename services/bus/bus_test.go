@@ -2,10 +2,16 @@ package bus_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
@@ -95,4 +101,97 @@ func TestStartEmbeddedNeedsDataDir(t *testing.T) {
 func TestClientTLSRejectsHalfPair(t *testing.T) {
 	_, err := bus.ClientTLS("", "cert.pem", "")
 	require.ErrorIs(t, err, bus.ErrTLSConfig)
+}
+
+// TestDataDirIsLocked: two embedded servers never share a store: the second
+// is refused with the holder's pid, whether the store is held by this process
+// or by another one; the lock goes with the holder.
+func TestDataDirIsLocked(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	first, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Port: -1})
+	require.NoError(t, err)
+	_, err = bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Port: -1})
+	require.ErrorIs(t, err, bus.ErrDataDirLocked)
+	require.ErrorContains(t, err, "held by pid "+strconv.Itoa(os.Getpid()))
+	first.Shutdown()
+
+	// Another process (flock(1)) holds it: refused with that process's pid.
+	flock, err := exec.LookPath("flock")
+	if err != nil {
+		t.Skip("flock(1) not installed")
+	}
+	lock := filepath.Join(dir, bus.LockFile)
+	holder := exec.Command(flock, "--exclusive", "--no-fork", lock, "sh", "-c", `echo $$ > "$0"; exec sleep 30`, lock)
+	require.NoError(t, holder.Start())
+	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
+	var pid string
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(lock)
+		pid = strings.TrimSpace(string(b))
+		return pid != "" && pid != strconv.Itoa(os.Getpid())
+	}, 5*time.Second, 20*time.Millisecond)
+	_, err = bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Port: -1})
+	require.ErrorIs(t, err, bus.ErrDataDirLocked)
+	require.ErrorContains(t, err, "held by pid "+pid)
+	require.NoError(t, holder.Process.Kill())
+	_ = holder.Wait()
+	again, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Port: -1})
+	require.NoError(t, err, "the kernel released the dead holder's lock")
+	again.Shutdown()
+}
+
+// TestCheckURLs: only nats, tls, ws and wss URLs with a host pass; nats.go
+// would otherwise drop or rewrite the others and dial 127.0.0.1:4222. No error
+// holds a password.
+func TestCheckURLs(t *testing.T) {
+	tests := []struct {
+		list string
+		ok   bool
+	}{
+		{"nats://127.0.0.1:4222", true},
+		{"tls://nats.example.net:4222", true},
+		{"nats://hub-1:4222,nats://hub-2:4222", true},
+		{"nats://hub-1:4222, nats://hub-2:4222", true},
+		{"nats://op:Sup3r-S3cret@hub-1:4222", true},
+		{"wss://hub-1:443", true},
+		{"http://127.0.0.1:4222", false},
+		{"file:///etc/passwd", false},
+		{"nats://hub-1:4222,,junk", false},
+		{"nats://hub-1:4222,", false},
+		{"", false},
+		{"hub-1:4222", false},
+		{"nats://", false},
+		{"nats://op:Sup3r-S3cret@:4222", false},
+		{"http://op:Sup3r-S3cret@hub-1:4222", false},
+		{"nats://op:Sup3r-S3cret@hub-1:4222,,x", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.list, func(t *testing.T) {
+			err := bus.CheckURLs(tt.list)
+			if tt.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, bus.ErrBadURL)
+			require.NotContains(t, err.Error(), "Sup3r-S3cret")
+		})
+	}
+}
+
+// TestConnectErrorsHideThePassword: a connect that fails names the URL without
+// its password.
+func TestConnectErrorsHideThePassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, url := range []string{"nats://op:Sup3r-S3cret@127.0.0.1:1", "nats://127.0.0.1:1,nats://op:Sup3r-S3cret@127.0.0.1:2", "http://op:Sup3r-S3cret@127.0.0.1:1"} {
+		nc, err := bus.Connect(ctx, bus.ConnConfig{URL: url})
+		if nc != nil {
+			nc.Close()
+		}
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), "Sup3r-S3cret", url)
+	}
+	assert.Equal(t, "nats://op:xxxxx@hub-1:4222,nats://hub-2:4222", bus.RedactURLs("nats://op:Sup3r-S3cret@hub-1:4222,nats://hub-2:4222"))
 }

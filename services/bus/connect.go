@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -89,11 +91,60 @@ func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, error) {
 	if url == "" {
 		url = nats.DefaultURL
 	}
+	if err := CheckURLs(url); err != nil {
+		return nil, fmt.Errorf("connect nats: %w", err)
+	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect nats %s: %w", url, err)
+		return nil, fmt.Errorf("connect nats %s: %w", RedactURLs(url), err)
 	}
 	return nc, nil
+}
+
+// natsSchemes are the URL schemes nats.go dials.
+var natsSchemes = map[string]bool{"nats": true, "tls": true, "ws": true, "wss": true}
+
+// CheckURLs returns nil when list is one or more comma-separated NATS URLs,
+// each with a scheme nats.go dials (nats, tls, ws, wss) and a host. It returns
+// an error wrapping ErrBadURL for an empty entry, another scheme (http://,
+// file:///etc/passwd), no scheme, or no host: nats.go would otherwise drop or
+// rewrite such an entry and dial 127.0.0.1:4222 instead. Errors show the URL
+// without its password.
+func CheckURLs(list string) error {
+	for i, entry := range strings.Split(list, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			return fmt.Errorf("%w: entry %d of %q is empty", ErrBadURL, i+1, RedactURLs(list))
+		}
+		u, err := neturl.Parse(entry)
+		if err != nil {
+			return fmt.Errorf("%w: entry %d (%q) does not parse", ErrBadURL, i+1, RedactURLs(entry))
+		}
+		if !natsSchemes[u.Scheme] {
+			return fmt.Errorf("%w: %q: the scheme must be nats://, tls://, ws:// or wss://", ErrBadURL, RedactURLs(entry))
+		}
+		if u.Hostname() == "" {
+			return fmt.Errorf("%w: %q names no host", ErrBadURL, RedactURLs(entry))
+		}
+	}
+	return nil
+}
+
+// RedactURLs returns list (comma-separated URLs) with every password replaced
+// by xxxxx, for banners, logs and errors. An entry that does not parse is
+// replaced whole when it holds an @ (it may hold a password).
+func RedactURLs(list string) string {
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		u, err := neturl.Parse(strings.TrimSpace(p))
+		switch {
+		case err != nil && strings.Contains(p, "@"):
+			parts[i] = "<unparsable URL>"
+		case err == nil && u.User != nil:
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // ClientTLS builds a client TLS config from PEM files: ca verifies the server,

@@ -41,15 +41,28 @@ const MaxPayload = 1 << 20
 
 // Embedded is a running in-process NATS server.
 type Embedded struct {
-	srv *server.Server
+	srv  *server.Server
+	lock *dirLock
 }
 
 // StartEmbedded starts a NATS server with JetStream and waits until it accepts
-// clients or ctx ends. It returns ErrNotReady when the server does not come up.
-func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
+// clients or ctx ends. It holds an exclusive flock on DataDir/.lock until
+// Shutdown (see LockFile). It returns an error wrapping ErrDataDirLocked, naming
+// the holder's pid, when another server holds DataDir, and ErrNotReady when
+// the server does not come up.
+func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (_ *Embedded, err error) {
 	if cfg.DataDir == "" {
 		return nil, fmt.Errorf("start embedded nats: %w", ErrNoDataDir)
 	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded nats: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			lock.release()
+		}
+	}()
 	opts := &server.Options{
 		ServerName: cfg.ServerName,
 		Host:       cfg.Host,
@@ -87,7 +100,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("start embedded nats on %s:%d: %w", opts.Host, opts.Port, ErrNotReady)
 	}
-	return &Embedded{srv: srv}, nil
+	return &Embedded{srv: srv, lock: lock}, nil
 }
 
 // ClientURL returns the nats:// URL clients use to reach the server.
@@ -103,10 +116,12 @@ func (e *Embedded) ClientURL() string {
 // Server returns the underlying server, for tests and monitoring.
 func (e *Embedded) Server() *server.Server { return e.srv }
 
-// Shutdown stops the server and waits until it has released its store and ports.
+// Shutdown stops the server and waits until it has released its store and
+// ports, then releases the store's lock.
 func (e *Embedded) Shutdown() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
+	e.lock.release()
 }
 
 // slogAdapter routes nats-server logs to slog.

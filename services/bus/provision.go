@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,9 +26,9 @@ type ProvisionConfig struct {
 	ResultsMaxAge time.Duration
 	// DuplicateWindow is the Nats-Msg-Id deduplication window of the results; default 10m.
 	DuplicateWindow time.Duration
-	// MaxWatchers caps the consumers of the desired bucket; default 100,000. Every
-	// node agent watches its own key with one consumer, and nats-server 2.15
-	// otherwise caps a stream at 1,000 consumers: a fleet of 500 sites would fill it.
+	// MaxWatchers caps the consumers of the desired bucket; default 100,000 (the
+	// value older versions set when every node agent watched its own key with a
+	// consumer; agents now use none, and keeping it spares an update).
 	MaxWatchers int
 }
 
@@ -52,60 +54,141 @@ func (c ProvisionConfig) withDefaults() ProvisionConfig {
 	return c
 }
 
-// Provision creates (or updates to the same shape) the buckets and the stream of
-// docs/design.md#the-wire: pbxfleet_desired, pbxfleet_status, pbxfleet_rollouts and
-// PBXFLEET_RESULTS. Running it twice changes nothing.
+// Provision creates the buckets and the stream of docs/design.md#the-wire
+// (pbxfleet_desired, pbxfleet_status, pbxfleet_rollouts and PBXFLEET_RESULTS)
+// when they are missing, and updates one only when its shape differs from
+// pbxfleet's. Running it twice changes nothing and sends no update: the
+// orchestrator's key may create its four streams (a fresh store) but never
+// update one (OrchestratorPermissions), so on an existing store it provisions
+// with reads alone; a shape change (replicas, history) needs the operator's
+// key. The status bucket and the results stream are created without roll-ups:
+// a node allowed to put only its own status key could otherwise send
+// Nats-Rollup: all and wipe every other node's status. A stream that allows
+// them (an older store, or re-enabled by hand) is a shape difference, updated
+// like any other.
 func Provision(ctx context.Context, js jetstream.JetStream, cfg ProvisionConfig) error {
-	cfg = cfg.withDefaults()
-	kvs := []jetstream.KeyValueConfig{
-		{
-			Bucket:       events.BucketDesired,
-			Description:  "pbxfleet desired state per node (<site>.<role>), written by the orchestrator",
-			History:      uint8(min(cfg.DesiredHistory, 64)),
-			Replicas:     cfg.Replicas,
-			MaxValueSize: events.MaxEventBytes,
-		},
-		{
-			Bucket:       events.BucketStatus,
-			Description:  "pbxfleet node health and drift (<site>.<role>), written by each node",
-			History:      1,
-			TTL:          cfg.StatusTTL,
-			Replicas:     cfg.Replicas,
-			MaxValueSize: events.MaxEventBytes,
-		},
-		{
-			Bucket:      events.BucketRollouts,
-			Description: "pbxfleet rollouts and the rollout lock, written by the orchestrator",
-			History:     5,
-			Replicas:    cfg.Replicas,
-		},
-	}
-	for _, kc := range kvs {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
-			return fmt.Errorf("provision kv %s: %w", kc.Bucket, err)
+	for _, sc := range StreamConfigs(cfg) {
+		if err := ensureStream(ctx, js, sc); err != nil {
+			return err
 		}
 	}
-	if err := setMaxConsumers(ctx, js, kvStreamPrefix+events.BucketDesired, cfg.MaxWatchers); err != nil {
-		return err
+	return nil
+}
+
+// StreamConfigs returns the configurations Provision gives the four streams:
+// the buckets' streams as jetstream makes a key-value bucket, with roll-ups off
+// on the status bucket, and the results stream.
+func StreamConfigs(cfg ProvisionConfig) []jetstream.StreamConfig {
+	cfg = cfg.withDefaults()
+	desired := kvStream(events.BucketDesired, "pbxfleet desired state per node (<site>.<role>), written by the orchestrator",
+		int64(min(cfg.DesiredHistory, 64)), 0, events.MaxEventBytes, cfg.Replicas)
+	desired.MaxConsumers = cfg.MaxWatchers
+	status := kvStream(events.BucketStatus, "pbxfleet node health and drift (<site>.<role>), written by each node",
+		1, cfg.StatusTTL, events.MaxEventBytes, cfg.Replicas)
+	status.AllowRollup = false
+	rollouts := kvStream(events.BucketRollouts, "pbxfleet rollouts and the rollout lock, written by the orchestrator",
+		5, 0, -1, cfg.Replicas)
+	results := jetstream.StreamConfig{
+		Name:              events.StreamResults,
+		Description:       "pbxfleet apply results, one per node and revision",
+		Subjects:          []string{events.ResultSubjects},
+		Storage:           jetstream.FileStorage,
+		Retention:         jetstream.LimitsPolicy,
+		MaxAge:            cfg.ResultsMaxAge,
+		MaxMsgSize:        events.MaxEventBytes,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxMsgsPerSubject: -1,
+		MaxConsumers:      -1,
+		Duplicates:        cfg.DuplicateWindow,
+		Replicas:          cfg.Replicas,
 	}
-	sc := jetstream.StreamConfig{
-		Name:        events.StreamResults,
-		Description: "pbxfleet apply results, one per node and revision",
-		Subjects:    []string{events.ResultSubjects},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      cfg.ResultsMaxAge,
-		MaxMsgSize:  events.MaxEventBytes,
-		Duplicates:  cfg.DuplicateWindow,
-		Replicas:    cfg.Replicas,
+	return []jetstream.StreamConfig{desired, status, rollouts, results}
+}
+
+// kvStream is the stream jetstream.CreateKeyValue makes for a bucket (nats.go
+// v1.55 prepareKeyValueConfig), so that js.KeyValue reads it as one.
+func kvStream(bucket, desc string, history int64, ttl time.Duration, maxValue int32, replicas int) jetstream.StreamConfig {
+	dup := 2 * time.Minute
+	if ttl > 0 && ttl < dup {
+		dup = ttl
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-		return fmt.Errorf("provision stream %s: %w", sc.Name, err)
+	return jetstream.StreamConfig{
+		Name:              kvStreamPrefix + bucket,
+		Description:       desc,
+		Subjects:          []string{kvSubjectPrefix + bucket + ".>"},
+		MaxMsgsPerSubject: history,
+		MaxBytes:          -1,
+		MaxAge:            ttl,
+		MaxMsgSize:        maxValue,
+		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
+		AllowRollup:       true,
+		DenyDelete:        true,
+		Duplicates:        dup,
+		MaxMsgs:           -1,
+		MaxConsumers:      -1,
+		AllowDirect:       true,
+		Discard:           jetstream.DiscardNew,
 	}
-	// Subject permissions cannot see headers: without this, a node allowed to put
-	// only its own status key could send Nats-Rollup: all and wipe every other
-	// node's status.
-	return RestrictRollups(ctx, js)
+}
+
+// ensureStream creates want when it is missing, and updates the stream to want
+// when its shape differs (see shapeDiff). It returns an error naming the stream
+// and, for an update, what differs.
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	s, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err := js.CreateStream(ctx, want); err != nil {
+			return fmt.Errorf("provision %s: create: %w", want.Name, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("provision %s: %w", want.Name, err)
+	}
+	diff := shapeDiff(s.CachedInfo().Config, want)
+	if diff == "" {
+		return nil
+	}
+	if _, err := js.UpdateStream(ctx, want); err != nil {
+		return fmt.Errorf("provision %s: it differs from pbxfleet's shape (%s) and could not be updated "+
+			"(the orchestrator's key may not update a stream: start serve once with the operator's key): %w", want.Name, diff, err)
+	}
+	return nil
+}
+
+// shapeDiff names the fields of have that differ from want among those pbxfleet
+// sets (and the ones that could feed or drain the stream from elsewhere:
+// mirror, sources, republish, subject transform, sealed); empty when none does.
+func shapeDiff(have, want jetstream.StreamConfig) string {
+	var d []string
+	check := func(name string, same bool) {
+		if !same {
+			d = append(d, name)
+		}
+	}
+	check("subjects", slices.Equal(have.Subjects, want.Subjects))
+	check("description", have.Description == want.Description)
+	check("max_msgs_per_subject", have.MaxMsgsPerSubject == want.MaxMsgsPerSubject)
+	check("max_msgs", have.MaxMsgs == want.MaxMsgs)
+	check("max_bytes", have.MaxBytes == want.MaxBytes)
+	check("max_age", have.MaxAge == want.MaxAge)
+	check("max_msg_size", have.MaxMsgSize == want.MaxMsgSize)
+	check("max_consumers", have.MaxConsumers == want.MaxConsumers)
+	check("replicas", have.Replicas == want.Replicas)
+	check("duplicate_window", have.Duplicates == want.Duplicates)
+	check("discard", have.Discard == want.Discard)
+	check("allow_rollup_hdrs", have.AllowRollup == want.AllowRollup)
+	check("deny_delete", have.DenyDelete == want.DenyDelete)
+	check("deny_purge", have.DenyPurge == want.DenyPurge)
+	check("allow_direct", have.AllowDirect == want.AllowDirect)
+	check("mirror", have.Mirror == nil)
+	check("sources", len(have.Sources) == 0)
+	check("republish", have.RePublish == nil)
+	check("subject_transform", have.SubjectTransform == nil)
+	check("sealed", !have.Sealed)
+	return strings.Join(d, ", ")
 }
 
 // WaitForJetStream retries jetstream.AccountInfo until it answers or ctx ends, so a
@@ -124,20 +207,4 @@ func WaitForJetStream(ctx context.Context, js jetstream.JetStream) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func setMaxConsumers(ctx context.Context, js jetstream.JetStream, stream string, n int) error {
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return fmt.Errorf("provision %s: %w", stream, err)
-	}
-	sc := s.CachedInfo().Config
-	if sc.MaxConsumers == n {
-		return nil
-	}
-	sc.MaxConsumers = n
-	if _, err := js.UpdateStream(ctx, sc); err != nil {
-		return fmt.Errorf("provision %s: max consumers %d: %w", stream, n, err)
-	}
-	return nil
 }

@@ -366,7 +366,7 @@ func trunk(site string, port int) events.Trunk {
 		Site: site, Scenario: events.ScenarioLAN, PBXAddress: "192.0.2.10", PBXPort: port,
 		OMLAddress: "192.0.2.20", OMLTransport: "trunk-transport", OMLPort: 5161,
 		PBXTrunkName: "omnileads", OMLTrunkName: "issabel", PBXUser: "oml", OMLUser: "pbx",
-		Secret: "s3cret", PBXCodecs: []string{"ulaw", "alaw"}, OMLCodecs: []string{"ulaw", "alaw"}, QualifyFrequency: 60,
+		Secret: "S3cret-Trunk.Key42", PBXCodecs: []string{"ulaw", "alaw"}, OMLCodecs: []string{"ulaw", "alaw"}, QualifyFrequency: 60,
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/secretpolicy"
 )
 
 // Target is one site of a plan and the intent of each of its nodes.
@@ -30,6 +31,10 @@ type Plan struct {
 	Targets []Target `json:"targets"`
 	// Hash identifies the plan; every desired state put carries it as PlanHash.
 	Hash string `json:"hash"`
+	// AcceptWeakSecrets lets weak secrets through (labs: `pbxfleet rollout
+	// --accept-weak-secrets`); key material is refused all the same, and an
+	// agent writes a weak secret only when its own configuration accepts them.
+	AcceptWeakSecrets bool `json:"accept_weak_secrets,omitempty"`
 }
 
 // roles is the fixed order of a site's nodes.
@@ -66,6 +71,12 @@ func (p Plan) Validate() error {
 			d := events.Desired{Node: events.NodeID(t.Site, role), Revision: 1, Trunk: trunk}
 			if err := d.Validate(); err != nil {
 				bad("site %s node %s: %v", t.Site, d.Node, err)
+			}
+			// The same policy as plan's (a sealed secret is the agent's to check).
+			if trunk.Secret != "" {
+				if err := secretpolicy.Check(trunk.Secret, secretpolicy.Options{AcceptWeak: p.AcceptWeakSecrets}); err != nil {
+					bad("site %s node %s: secret: %v", t.Site, d.Node, err)
+				}
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -78,9 +79,19 @@ func TestPlanValidate(t *testing.T) {
 	good := events.Trunk{
 		Site: "a", Scenario: events.ScenarioLAN, PBXAddress: "10.0.0.1", PBXPort: 5060, OMLAddress: "10.0.0.2",
 		OMLTransport: "t", OMLPort: 5161, PBXTrunkName: "p", OMLTrunkName: "o", PBXUser: "u", OMLUser: "v",
-		Secret: "s", PBXCodecs: []string{"ulaw"}, OMLCodecs: []string{"ulaw"},
+		Secret: "S3cret-Trunk.Key42", PBXCodecs: []string{"ulaw"}, OMLCodecs: []string{"ulaw"},
 	}
 	other := good
+	withSecret := func(secret string) map[string]events.Trunk {
+		tr := good
+		tr.Secret = secret
+		return map[string]events.Trunk{"pbx": tr}
+	}
+	kp, err := nkeys.CreateUser()
+	require.NoError(t, err)
+	seed, err := kp.Seed()
+	require.NoError(t, err)
+	userSeed := string(seed)
 	other.Site = "b"
 	tests := []struct {
 		name    string
@@ -97,6 +108,11 @@ func TestPlanValidate(t *testing.T) {
 			{Site: "c"},
 			{Site: "b", Nodes: map[string]events.Trunk{"web": other, "pbx": good}},
 		}}, []string{"targets[0].site", "site a: listed twice", "site c: no nodes", `site b: nodes: invalid role: "web"`, "site b node b.pbx"}},
+		{"the manual's omnileads", Plan{Targets: []Target{{Site: "a", Nodes: withSecret("omnileads")}}}, []string{"site a node a.pbx: secret: weak secret: a well-known password"}},
+		{"three characters", Plan{Targets: []Target{{Site: "a", Nodes: withSecret("x7Q")}}}, []string{"site a node a.pbx: secret: weak secret: shorter than 12"}},
+		{"omnileads in a lab", Plan{AcceptWeakSecrets: true, Targets: []Target{{Site: "a", Nodes: withSecret("omnileads")}}}, nil},
+		{"an nkey seed", Plan{Targets: []Target{{Site: "a", Nodes: withSecret(userSeed)}}}, []string{"site a node a.pbx: secret: key material"}},
+		{"an nkey seed in a lab", Plan{AcceptWeakSecrets: true, Targets: []Target{{Site: "a", Nodes: withSecret(userSeed)}}}, []string{"key material"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,10 +24,13 @@ type StartResponse struct {
 	ID string `json:"id"`
 }
 
-// IDRequest is the body of the other endpoints; an empty body or id means the
-// current rollout (the active one, else the last one).
+// IDRequest is the body of the other endpoints: exactly one of {"id":"..."}
+// (that rollout) or {"current":true} (the active rollout, else the last one).
+// An empty body names nothing and is refused: a message a client did not mean
+// as a request (an empty delivery) must never act on the current rollout.
 type IDRequest struct {
-	ID string `json:"id,omitempty"`
+	ID      string `json:"id,omitempty"`
+	Current bool   `json:"current,omitempty"`
 }
 
 // Error codes of the service, in the Nats-Service-Error-Code header.
@@ -74,6 +77,12 @@ func (e *Engine) Serve(ctx context.Context) error {
 	for _, verb := range events.RolloutVerbs() {
 		fn := handlers[verb]
 		h := micro.ContextHandler(ctx, func(ctx context.Context, req micro.Request) {
+			if events.FromJetStream(req.Reply(), req.Headers()) {
+				// Published by JetStream (a consumer's delivery, a republish): whoever
+				// made the consumer chose this subject; neither act nor answer.
+				e.log.Warn("refused a request delivered by JetStream", "subject", req.Subject(), "reply", req.Reply())
+				return
+			}
 			ctx, cancel := context.WithTimeout(ctx, DefaultOpTimeout)
 			defer cancel()
 			out, err := fn(ctx, req.Data())
@@ -250,11 +259,19 @@ func (s *server) op(fn func(context.Context, string) (Rollout, error), drive boo
 }
 
 func (s *server) id(ctx context.Context, body []byte) (string, error) {
+	const want = `body must be {"id":"<rollout id>"} or {"current":true}`
+	if len(body) == 0 {
+		return "", fmt.Errorf("%w: empty body: %s", ErrBadRequest, want)
+	}
 	var req IDRequest
-	if len(body) > 0 {
-		if err := strictUnmarshal(body, &req); err != nil {
-			return "", fmt.Errorf("%w: body must be {\"id\": \"...\"} or empty: %w", ErrBadRequest, err)
-		}
+	if err := strictUnmarshal(body, &req); err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrBadRequest, want, err)
+	}
+	switch {
+	case req.ID != "" && req.Current:
+		return "", fmt.Errorf("%w: both id and current: %s", ErrBadRequest, want)
+	case req.ID == "" && !req.Current:
+		return "", fmt.Errorf("%w: neither id nor current: %s", ErrBadRequest, want)
 	}
 	return s.e.resolve(ctx, req.ID)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -59,6 +60,17 @@ func waitPhase(t *testing.T, e *orchestrator.Engine, id string, phase orchestrat
 	return last
 }
 
+// withSecret returns p with every node's secret set to secret.
+func withSecret(p orchestrator.Plan, secret string) orchestrator.Plan {
+	for i, t := range p.Targets {
+		for role, tr := range t.Nodes {
+			tr.Secret = secret
+			p.Targets[i].Nodes[role] = tr
+		}
+	}
+	return p
+}
+
 func TestServiceDrivesRolloutsOverNATS(t *testing.T) {
 	srv := natstest.Start(t)
 	names := sites(3)
@@ -87,11 +99,11 @@ func TestServiceDrivesRolloutsOverNATS(t *testing.T) {
 	assert.Equal(t, 3, r.Counters.Converged)
 	assert.Equal(t, 3, r.Waves)
 
-	data, code = request(t, nc, events.RolloutStatus, nil)
+	data, code = request(t, nc, events.RolloutStatus, []byte(`{"current":true}`))
 	require.Empty(t, code, string(data))
 	var status orchestrator.Rollout
 	require.NoError(t, json.Unmarshal(data, &status))
-	assert.Equal(t, started.ID, status.ID, "an empty body means the current or last rollout")
+	assert.Equal(t, started.ID, status.ID, `{"current":true} means the current or last rollout`)
 	assert.Equal(t, orchestrator.PhaseSucceeded, status.Phase)
 
 	// A second rollout held in flight, then aborted through the service.
@@ -113,9 +125,22 @@ func TestServiceDrivesRolloutsOverNATS(t *testing.T) {
 		{"start with a body that is not JSON", events.RolloutStart, []byte("{"), orchestrator.CodeBadRequest},
 		{"start with an empty plan", events.RolloutStart, []byte(`{"plan":{"targets":[]},"strategy":{}}`), orchestrator.CodeBadRequest},
 		{"start with a bad strategy", events.RolloutStart, mustJSON(t, map[string]any{"plan": plan(5090, "s9"), "strategy": map[string]any{"on_failure": "shrug"}}), orchestrator.CodeBadRequest},
+		{"start with the secret omnileads", events.RolloutStart, mustJSON(t, orchestrator.StartRequest{Plan: withSecret(plan(5090, "s9"), "omnileads")}), orchestrator.CodeBadRequest},
+		{"start with a 3-character secret", events.RolloutStart, mustJSON(t, orchestrator.StartRequest{Plan: withSecret(plan(5090, "s9"), "x7Q")}), orchestrator.CodeBadRequest},
 		{"status of an unknown rollout", events.RolloutStatus, []byte(`{"id":"19990101-000000-000000"}`), orchestrator.CodeNotFound},
 		{"pause with an unknown field", events.RolloutPause, []byte(`{"rollout":"x"}`), orchestrator.CodeBadRequest},
 		{"resume a finished rollout", events.RolloutResume, mustJSON(t, orchestrator.IDRequest{ID: started.ID}), orchestrator.CodeConflict},
+		{"status with an empty body", events.RolloutStatus, nil, orchestrator.CodeBadRequest},
+		{"pause with an empty body", events.RolloutPause, nil, orchestrator.CodeBadRequest},
+		{"resume with an empty body", events.RolloutResume, nil, orchestrator.CodeBadRequest},
+		{"abort with an empty body", events.RolloutAbort, nil, orchestrator.CodeBadRequest},
+		{"rollback with an empty body", events.RolloutRollback, nil, orchestrator.CodeBadRequest},
+		{"abort with {}", events.RolloutAbort, []byte(`{}`), orchestrator.CodeBadRequest},
+		{"abort with null", events.RolloutAbort, []byte(`null`), orchestrator.CodeBadRequest},
+		{"abort with an empty id", events.RolloutAbort, []byte(`{"id":""}`), orchestrator.CodeBadRequest},
+		{"abort with current false", events.RolloutAbort, []byte(`{"current":false}`), orchestrator.CodeBadRequest},
+		{"abort with both id and current", events.RolloutAbort, []byte(`{"id":"` + second.ID + `","current":true}`), orchestrator.CodeBadRequest},
+		{"abort with two objects", events.RolloutAbort, []byte(`{"current":true}{"current":true}`), orchestrator.CodeBadRequest},
 	}
 	for _, tc := range errCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,7 +149,47 @@ func TestServiceDrivesRolloutsOverNATS(t *testing.T) {
 		})
 	}
 
-	data, code = request(t, nc, events.RolloutAbort, nil)
+	// Requests JetStream delivers (a push consumer's deliveries, anything with
+	// its headers) are neither acted on nor answered, whatever their body.
+	abort := []byte(`{"current":true}`)
+	js := srv.JS
+	_, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "HOSTILE", Subjects: []string{"hostile.>"}})
+	require.NoError(t, err)
+	_, err = js.Publish(context.Background(), "hostile.abort", abort)
+	require.NoError(t, err)
+	hostile := []struct {
+		name string
+		send func() error
+	}{
+		{"a push consumer delivering to the abort verb", func() error {
+			_, err := js.CreateOrUpdateConsumer(context.Background(), "HOSTILE", jetstream.ConsumerConfig{
+				Name: "evil", DeliverSubject: events.RolloutSubject(events.RolloutAbort), AckPolicy: jetstream.AckNonePolicy,
+			})
+			return err
+		}},
+		{"a Nats-Stream header", func() error {
+			m := nats.NewMsg(events.RolloutSubject(events.RolloutAbort))
+			m.Data = abort
+			m.Header.Set("Nats-Stream", "HOSTILE")
+			m.Reply = nc.NewRespInbox()
+			return nc.PublishMsg(m)
+		}},
+		{"a $JS.ACK reply (the server refuses it from a client too)", func() error {
+			return nc.PublishRequest(events.RolloutSubject(events.RolloutAbort), "$JS.ACK.HOSTILE.evil.1.1.1.1700000000000000000.0", abort)
+		}},
+	}
+	for _, h := range hostile {
+		t.Run(h.name, func(t *testing.T) {
+			require.NoError(t, h.send())
+			require.NoError(t, nc.Flush())
+			time.Sleep(300 * time.Millisecond)
+			r, err := e.Get(context.Background(), second.ID)
+			require.NoError(t, err)
+			assert.False(t, r.Phase.Terminal(), "the rollout must not be aborted: %s", r.Phase)
+		})
+	}
+
+	data, code = request(t, nc, events.RolloutAbort, abort)
 	require.Empty(t, code, string(data))
 	r = waitPhase(t, e, second.ID, orchestrator.PhaseAborted)
 	assert.Equal(t, orchestrator.SiteCancelled, siteOutcomes(r)["s1"])

@@ -2,12 +2,14 @@ package planner
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -27,6 +29,9 @@ var (
 	columnRE = regexp.MustCompile(`^@(\d+) (.*)$`)
 	// quotedRE finds the value the decoder quotes in backquotes.
 	quotedRE = regexp.MustCompile("`([^`]*)`")
+	// keyLikeRE is what an unknown key must look like to be repeated in an
+	// error: a lower-case name like the file's own keys (a typo of one).
+	keyLikeRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 	// unmarshalRE reads yaml's "cannot unmarshal !!str `abc` into int".
 	unmarshalRE = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
 )
@@ -41,7 +46,20 @@ func decodeProblems(data []byte, err error) []Problem {
 			line, _ = strconv.Atoi(m[1])
 			msg = m[2]
 		}
-		return []Problem{{Line: line, Msg: "not valid YAML: " + msg}}
+		var at path
+		if m := quotedRE.FindStringSubmatch(msg); m != nil {
+			// "cannot decode !!str `x` as a !!int" names no line: find the value,
+			// and never show it (it may be the secret, tagged by mistake).
+			var root yaml.Node
+			if line == 0 && yaml.Unmarshal(data, &root) == nil {
+				if n := findValue(&root, m[1]); n != nil {
+					line = n.Line
+					at, _ = pathAtLine(&root, line, n.Column, m[1])
+				}
+			}
+			msg = quotedRE.ReplaceAllString(msg, hiddenValue)
+		}
+		return []Problem{{Path: at.String(), Line: line, Msg: "not valid YAML: " + msg, at: at}}
 	}
 
 	var root yaml.Node
@@ -77,10 +95,109 @@ func decodeProblems(data []byte, err error) []Problem {
 		if node != nil && strings.HasSuffix(value, "...") && strings.HasPrefix(node.Value, strings.TrimSuffix(value, "...")) {
 			msg = strings.Replace(msg, "`"+value+"`", "`"+clip(node.Value)+"`", 1)
 		}
-		probs = append(probs, Problem{Path: at.String(), Line: line, Msg: friendlier(msg), at: at})
+		msg = friendlier(msg)
+		if i := slices.Index(at, any("secret")); i >= 0 {
+			// Nothing under secret is shown: not a key of a mapping written
+			// there, nor a value.
+			at = at[:i+1]
+			msg = quotedRE.ReplaceAllString(msg, hiddenValue)
+		}
+		probs = append(probs, Problem{Path: at.String(), Line: line, Msg: msg, at: at})
 	}
 	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
 	return probs
+}
+
+// hiddenValue replaces a value a message would quote when it may be a secret.
+const hiddenValue = "(value not shown)"
+
+// findValue returns the first scalar of the tree whose value is v, or nil.
+func findValue(n *yaml.Node, v string) *yaml.Node {
+	if n.Kind == yaml.ScalarNode && n.Value == v {
+		return n
+	}
+	for _, c := range n.Content {
+		if f := findValue(c, v); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+// textProblem returns a problem for the first byte of data that is not text a
+// fleet file may hold: a NUL, another control character (tab, newline and
+// carriage return aside), or a byte that is not UTF-8; nil when there is
+// none. The YAML decoder refuses them too, but says neither line nor column.
+func textProblem(data []byte) *Problem {
+	line, col := 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return &Problem{Line: line, Msg: fmt.Sprintf("column %d: byte 0x%02x is not UTF-8: a fleet file is UTF-8 text", col, data[i])}
+		case r == 0:
+			return &Problem{Line: line, Msg: fmt.Sprintf("column %d: a NUL byte: a fleet file is text", col)}
+		case (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f:
+			return &Problem{Line: line, Msg: fmt.Sprintf("column %d: control character 0x%02x: a fleet file is text", col, r)}
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += size
+	}
+	return nil
+}
+
+// wholeNumbers reports every integer field the file writes as a float (port:
+// 5080.9): the decoder would silently keep 5080.
+func wholeNumbers(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
+	if n == nil {
+		return
+	}
+	if n.Kind == yaml.DocumentNode {
+		for _, c := range n.Content {
+			wholeNumbers(c, t, p, out)
+		}
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" {
+			*out = append(*out, Problem{Path: p.String(), Line: n.Line, at: p,
+				Msg: fmt.Sprintf("must be a whole number, not %s", strconv.Quote(clip(n.Value)))})
+		}
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			if k.Value == "<<" && k.ShortTag() == "!!merge" {
+				wholeNumbers(val, t, p, out)
+				continue
+			}
+			if idx := slices.IndexFunc(fields, func(f yamlField) bool { return f.name == k.Value }); idx >= 0 {
+				wholeNumbers(val, fields[idx].typ, p.with(k.Value), out)
+			}
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for i, c := range n.Content {
+			wholeNumbers(c, t.Elem(), p.with(elemRef(p, i, c)), out)
+		}
+	}
 }
 
 // friendlier rewrites the decoder's Go-flavoured type errors in the file's terms.
@@ -175,6 +292,13 @@ func unknownKeys(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
 			}
 			idx := slices.IndexFunc(fields, func(f yamlField) bool { return f.name == k.Value })
 			if idx < 0 {
+				if !keyLikeRE.MatchString(k.Value) {
+					// Not a key anyone meant (a secret pasted as a key, text with
+					// a newline): neither shown nor suggested for.
+					msg := unknownKeyMsg("", p, fields)
+					*out = append(*out, Problem{Path: p.String(), Line: k.Line, Msg: msg, at: p})
+					continue
+				}
 				at := p.with(k.Value)
 				*out = append(*out, Problem{Path: at.String(), Line: k.Line, Msg: unknownKeyMsg(k.Value, p, fields), at: at})
 				continue
@@ -206,6 +330,9 @@ func unknownKeyMsg(key string, section path, fields []yamlField) string {
 		where = "in " + section.String()
 	}
 	msg := "unknown key " + strconv.Quote(clip(key))
+	if key == "" {
+		msg, best = "unknown key, not shown (it is no key name: a value written as a key?)", ""
+	}
 	if best != "" {
 		msg += "; did you mean " + strconv.Quote(best) + "?"
 	}

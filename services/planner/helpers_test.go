@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"fmt"
+	"hash/fnv"
 	"strings"
 	"testing"
 
@@ -49,10 +51,17 @@ func fleet(defaults string, sites ...string) string {
 // mapping; extra is "key: value, key: value" at the site level, and replaces the
 // site's own entry for the same key.
 func lanSite(id, extra string) string {
+	// Each site its own hosts (two sites cannot share one); s1 on 10.0.0.1 and 2.
+	net := 0
+	if id != "s1" {
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		net = 1 + int(h.Sum32()%250)
+	}
 	parts := [][2]string{
 		{"id", id},
-		{"pbx", "{address: 10.0.0.1}"},
-		{"oml", "{address: 10.0.0.2}"},
+		{"pbx", fmt.Sprintf("{address: 10.0.%d.1}", net)},
+		{"oml", fmt.Sprintf("{address: 10.0.%d.2}", net)},
 		{"dids", `[{number: "098098", extension: "5000"}]`},
 		{"agents", "[{id: 1, sip_number: 1006, name: Adrian Belew}, {id: 2, sip_number: 1007, name: Mikael Ackerfeldt}]"},
 	}

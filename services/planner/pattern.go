@@ -24,6 +24,10 @@ type digitSet [10]bool
 
 var errBadPattern = errors.New("bad dialplan pattern")
 
+// errCatchAllPattern means an agent pattern matches numbers outside the agents'
+// range (omlAgentPattern).
+var errCatchAllPattern = errors.New("agent pattern wider than the agents' numbers")
+
 // compilePattern parses p, which starts with '_'. It returns an error wrapping
 // errBadPattern for what the allow-list lets through but Asterisk would misread:
 // an unclosed or empty set, a stray ] or -, or a wildcard that is not last.
@@ -131,4 +135,62 @@ func mustPattern(p string) pattern {
 		panic(err)
 	}
 	return c
+}
+
+// minLen is the length of the shortest number the pattern matches.
+func (p pattern) minLen() int {
+	if p.rest == '.' {
+		return len(p.fixed) + 1
+	}
+	return len(p.fixed)
+}
+
+// at is the set of digits the pattern accepts at position i of a number at
+// least that long: its fixed set there, or any digit under its wildcard.
+func (p pattern) at(i int) digitSet {
+	if i < len(p.fixed) {
+		return p.fixed[i]
+	}
+	return digitRange(0, 9)
+}
+
+// outside returns a number p matches and q does not, or "" when every number p
+// matches q matches too (p lies within q). q is a pattern whose tail is . or !
+// (a range such as OMniLeads' _1XXX.). A pattern that matches the empty number
+// (_!) gives "(none)".
+func (p pattern) outside(q pattern) string {
+	example := func(n int, pos int, d byte) string {
+		b := make([]byte, n)
+		for i := range b {
+			set := p.at(i)
+			for c := byte(0); c <= 9; c++ {
+				if set[c] {
+					b[i] = '0' + c
+					break
+				}
+			}
+		}
+		if pos >= 0 {
+			b[pos] = '0' + d
+		}
+		return string(b)
+	}
+	if p.rest == 0 && q.rest != 0 && len(p.fixed) < q.minLen() || p.rest != 0 && p.minLen() < q.minLen() {
+		if p.minLen() == 0 {
+			return "(none)"
+		}
+		return example(p.minLen(), -1, 0)
+	}
+	for i := range q.fixed {
+		if i >= p.minLen() && p.rest == 0 {
+			break
+		}
+		ps, qs := p.at(i), q.fixed[i]
+		for d := byte(0); d <= 9; d++ {
+			if ps[d] && !qs[d] {
+				return example(max(p.minLen(), i+1), i, d)
+			}
+		}
+	}
+	return ""
 }

@@ -44,3 +44,49 @@ func TestPatternCompileErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPatternOutside: an agent pattern must lie within OMniLeads' agent range
+// (_1XXX.); a wider one is refused with a number it matches and the range does
+// not (a catch-all would send 911 to OMniLeads).
+func TestPatternOutside(t *testing.T) {
+	agents := mustPattern(omlAgentPattern)
+	tests := []struct {
+		pattern string
+		within  bool
+	}{
+		{"_1XXX.", true},
+		{"_1XXXX.", true},
+		{"_10XX.", true},
+		{"_1[0-5]XX.", true},
+		{"_10061", true},
+		{"_1XXX[1-9]", true},
+		{"_X.", false},
+		{"_X!", false},
+		{"_!", false},
+		{"_.", false},
+		{"_1.", false},
+		{"_1XX.", false},
+		{"_1XXX!", false},
+		{"_[0-1]XXX.", false},
+		{"_2XXX.", false},
+		{"_NXXXXXX", false},
+		{"_Z!", false},
+		{"_1006", false},
+		{"_911", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern, func(t *testing.T) {
+			p := mustPattern(tt.pattern)
+			n := p.outside(agents)
+			if tt.within {
+				assert.Empty(t, n)
+				return
+			}
+			require.NotEmpty(t, n)
+			if n != "(none)" {
+				assert.True(t, p.match(n), "%s matches its example %s", tt.pattern, n)
+				assert.False(t, agents.match(n), "%s is outside the agents' range", n)
+			}
+		})
+	}
+}

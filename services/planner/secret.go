@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
+	"github.com/pbxfleet/pbxfleet/internal/secretpolicy"
 )
 
 // Secret reference prefixes (Settings.Secret).
@@ -19,29 +21,13 @@ const (
 )
 
 // minSecretLen is the shortest secret accepted without Options.AcceptWeakSecrets.
-const minSecretLen = 12
+const minSecretLen = secretpolicy.MinLen
 
 // maxSecretFileBytes bounds a file: secret; a secret is at most 128 characters.
 const maxSecretFileBytes = 4 << 10
 
 // envNameRE is a portable environment variable name.
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// wellKnown reports whether v is a secret a scanner tries first (compared
-// case-insensitively): the seed's own (omnileads, issabelOML), the products'
-// default passwords and the usual guesses. A switch, not a package-level list, so
-// the package holds no mutable state.
-func wellKnown(v string) bool {
-	switch strings.ToLower(v) {
-	case "omnileads", "issabeloml", "issabel", "issabel123", "admin", "administrator",
-		"password", "passw0rd", "secret", "changeme", "default", "asterisk", "freepbx",
-		"elastix", "elastix.2oo7", "sip", "pbx", "trunk", "test", "qwerty", "letmein",
-		"1234", "12345", "123456", "1234567", "12345678", "123456789", "1234567890",
-		"000000", "111111", "abc123":
-		return true
-	}
-	return false
-}
 
 // secretResult is a resolved secret reference; err never contains the value.
 type secretResult struct {
@@ -65,7 +51,8 @@ func resolveSecret(ref, baseDir string, opts Options) *secretResult {
 		name := strings.TrimPrefix(ref, secretEnvPrefix)
 		r.source = secretEnvPrefix + name
 		if !envNameRE.MatchString(name) {
-			r.err = fmt.Errorf("%q is not an environment variable name", clip(name))
+			// Not echoed: what follows env: may be the secret itself.
+			r.err = errors.New("what follows env: is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*); not shown, as it may be the secret itself")
 			return r
 		}
 		v, ok := opts.lookupEnv(name)
@@ -84,6 +71,10 @@ func resolveSecret(ref, baseDir string, opts Options) *secretResult {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(baseDir, p)
 		}
+		if dir := credsDirOf(p); dir != "" {
+			r.err = fmt.Errorf("%s is inside the credentials dir %s (pbxfleet creds): its files are keys, never a trunk secret", p, dir)
+			return r
+		}
 		v, err := readSecretFile(p)
 		if err != nil {
 			r.err = err
@@ -98,6 +89,10 @@ func resolveSecret(ref, baseDir string, opts Options) *secretResult {
 		r.err = fmt.Errorf("the secret from %s is empty", r.source)
 		return r
 	}
+	if what := secretpolicy.KeyMaterial(r.value); what != "" {
+		r.err = fmt.Errorf("the secret from %s is %s: %w", r.source, what, secretpolicy.ErrKeyMaterial)
+		return r
+	}
 	if err := asterisk.CheckSecret(r.value); err != nil {
 		r.err = fmt.Errorf("the secret from %s: %w", r.source, err)
 		return r
@@ -106,14 +101,65 @@ func resolveSecret(ref, baseDir string, opts Options) *secretResult {
 	return r
 }
 
+// credsDirOf returns the credentials dir (what `pbxfleet creds` writes: an
+// auth.json beside the orchestrator's or the operator's seed) that path lies
+// in, at any depth and after symbolic links, or "" when it lies in none.
+func credsDirOf(path string) string {
+	p, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		p = real
+	}
+	for dir := filepath.Dir(p); ; dir = filepath.Dir(dir) {
+		if isCredsDir(dir) {
+			return dir
+		}
+		if parent := filepath.Dir(dir); parent == dir {
+			return ""
+		}
+	}
+}
+
+// isCredsDir reports whether dir holds a fleet's credentials.
+func isCredsDir(dir string) bool {
+	if fi, err := os.Stat(filepath.Join(dir, credsAuthFile)); err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	for _, seed := range []string{"operator.nk", "orchestrator.nk", "orchestrator.xk"} {
+		if _, err := os.Stat(filepath.Join(dir, seed)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// credsAuthFile is internal/creds.AuthFile (the planner does not import the
+// credentials package; a test checks they agree).
+const credsAuthFile = "auth.json"
+
 // readSecretFile reads a secret file, dropping one trailing newline (what an
 // editor or echo adds); any other whitespace is left for CheckSecret to refuse.
+// Only a regular file is read: it is checked before the open (a FIFO would
+// block plan until someone writes to it, ignoring Ctrl-C) and again on the
+// open file, which is opened without blocking.
 func readSecretFile(path string) (string, error) {
-	f, err := os.Open(path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("read secret file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("secret file %s is not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", fmt.Errorf("read secret file: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("secret file %s is not a regular file", path)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxSecretFileBytes+1))
 	if err != nil {
 		return "", fmt.Errorf("read secret file %s: %w", path, err)
@@ -125,16 +171,20 @@ func readSecretFile(path string) (string, error) {
 	return strings.TrimSuffix(s, "\r"), nil
 }
 
-// weakness returns why a secret is weak, or "".
-func weakness(v string) string {
-	if wellKnown(v) {
-		return "a well-known password, among the first a SIP scanner tries"
+// weakness returns why a secret is weak, or "" (secretpolicy.Weakness).
+func weakness(v string) string { return secretpolicy.Weakness(v) }
+
+// fileKind names what a non-regular file is.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
 	}
-	if len(v) < minSecretLen {
-		return fmt.Sprintf("shorter than %d characters", minSecretLen)
-	}
-	if strings.Count(v, v[:1]) == len(v) {
-		return "one character repeated"
-	}
-	return ""
+	return "not a plain file"
 }

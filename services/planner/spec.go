@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -205,13 +206,7 @@ func yamlKind(tag string) string {
 }
 
 // clip shortens a value quoted in a message, so a huge scalar cannot flood the output.
-func clip(s string) string {
-	const max = 40
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
-}
+func clip(s string) string { return asterisk.Clip(s) }
 
 // Options tune Parse and Load.
 type Options struct {
@@ -277,6 +272,9 @@ func Load(path string, opts Options) (*Spec, error) {
 // relative to baseDir. It returns a *ValidationError (matching ErrInvalidSpec)
 // with every problem found, and a nil Spec, when anything is wrong.
 func Parse(data []byte, baseDir string, opts Options) (*Spec, error) {
+	if p := textProblem(data); p != nil {
+		return nil, &ValidationError{Problems: []Problem{*p}}
+	}
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -290,6 +288,15 @@ func Parse(data []byte, baseDir string, opts Options) (*Spec, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, &ValidationError{Problems: []Problem{{Line: extra.Line,
 			Msg: "a fleet file holds one YAML document; remove the second one (after ---)"}}}
+	}
+
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err == nil {
+		var probs []Problem
+		wholeNumbers(&root, reflect.TypeOf(File{}), nil, &probs)
+		if len(probs) > 0 {
+			return nil, &ValidationError{Problems: probs}
+		}
 	}
 
 	v := newValidator(&f, baseDir, opts)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
@@ -78,9 +79,34 @@ type Problem struct {
 // String returns "path: message", or the message alone when there is no path.
 func (p Problem) String() string {
 	if p.Path == "" {
-		return p.Msg
+		return oneLine(p.Msg)
 	}
-	return p.Path + ": " + p.Msg
+	return oneLine(p.Path + ": " + p.Msg)
+}
+
+// oneLine escapes what could break a problem's line: a newline in a value
+// echoed unquoted must not start a line of its own (a forged "FILE:LINE:" in
+// a CI log), nor a carriage return or another control character rewrite it.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneError }) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f || r == utf8.RuneError:
+			fmt.Fprintf(&b, `\x%02x`, r&0xff)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // ValidationError lists every problem that makes a fleet file unusable. It
@@ -249,6 +275,7 @@ func (v *validator) run() []Site {
 	}
 
 	sites := make([]Site, 0, len(v.f.Sites))
+	paths := make([]path, 0, len(v.f.Sites))
 	firstIndex := make(map[string]int, len(v.f.Sites))
 	for i := range v.f.Sites {
 		s := &v.f.Sites[i]
@@ -270,7 +297,13 @@ func (v *validator) run() []Site {
 		}
 		v.checkSettings(&s.Settings, sp, s.ID)
 		sites = append(sites, v.resolveSite(s, sp))
+		if firstIndex[s.ID] == i && idErr == nil {
+			paths = append(paths, sp)
+		} else {
+			paths = append(paths, nil) // its id is refused already: not compared
+		}
 	}
+	v.checkSharedHosts(sites, paths)
 	v.warnSharedSecrets(sites)
 	return sites
 }
@@ -443,6 +476,9 @@ func (v *validator) checkAddresses(r *resolvedSite, t *asterisk.Trunk) {
 			"scenario docker runs OMniLeads on the PBX host: leave oml.address out or set it to the PBX address %s", t.PBXAddress)
 	case !docker && !r.omlAddr.set() && r.scenario.ok:
 		v.errorf(r.sp.with("oml", "address"), r.id, "required in scenario %s: the OMniLeads host's IP address or DNS name", t.Scenario)
+	case !docker && r.pbxAddr.ok && r.omlAddr.ok && sameHost(t.OMLAddress, t.PBXAddress):
+		v.errorf(r.sp.with("oml", "address"), r.id,
+			"scenario %s runs OMniLeads on a host of its own: its address is the PBX's (%s); OMniLeads on the PBX host is scenario docker", t.Scenario, t.PBXAddress)
 	}
 	if docker && r.deployment.ok && r.deployment.v == DeploymentHost {
 		relationf(v, r, r.deployment, "scenario docker runs OMniLeads in a container: use docker or podman")
@@ -474,6 +510,46 @@ func sameHost(a, b string) bool {
 		return ia.Equal(ib)
 	}
 	return strings.EqualFold(a, b)
+}
+
+// checkSharedHosts refuses a host that two sites name: each site is one PBX
+// and one OMniLeads, each host runs one agent per side, and two sites on one
+// host would write the same managed files (the second rollout undoing the
+// first). A docker site's OMniLeads address is its PBX's and counts once.
+func (v *validator) checkSharedHosts(sites []Site, paths []path) {
+	type use struct {
+		site int
+		side string
+	}
+	first := map[string]use{}
+	for i, s := range sites {
+		if paths[i] == nil {
+			continue
+		}
+		sides := []struct{ side, addr string }{{"pbx", s.Trunk.PBXAddress}}
+		if s.Trunk.Scenario != asterisk.ScenarioDocker {
+			sides = append(sides, struct{ side, addr string }{"oml", s.Trunk.OMLAddress})
+		}
+		for _, sd := range sides {
+			if sd.addr == "" {
+				continue
+			}
+			key := strings.ToLower(sd.addr)
+			if ip := net.ParseIP(sd.addr); ip != nil {
+				key = ip.String()
+			}
+			u, seen := first[key]
+			if !seen {
+				first[key] = use{i, sd.side}
+				continue
+			}
+			if u.site == i {
+				continue // the site's own pbx = oml, reported by checkAddresses
+			}
+			v.errorf(paths[i].with(sd.side, "address"), sites[i].ID, "%s is also %s: two sites cannot share a host",
+				sd.addr, paths[u.site].with(u.side, "address"))
+		}
+	}
 }
 
 // checkRelations checks the cross-side relations of docs/asterisk.md#how-the-two-sides-relate that depend on
@@ -860,6 +936,12 @@ func (v *validator) checkPattern(s string) error {
 	p, err := compilePattern(s)
 	if err != nil {
 		return err
+	}
+	// Every number the route matches goes to OMniLeads: a catch-all (_X., _!,
+	// _.) would send emergency numbers and every outside call there.
+	if n := p.outside(v.omlAgent); n != "" {
+		return fmt.Errorf("%w: %s also matches numbers that are no agent's, such as %s: the PBX would send them to OMniLeads; "+
+			"agents are reached by a SIP number 1000-1999 then the agent id (%s)", errCatchAllPattern, s, n, omlAgentPattern)
 	}
 	v.patterns[s] = p
 	return nil

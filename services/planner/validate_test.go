@@ -38,6 +38,15 @@ func TestValidationRejects(t *testing.T) {
 		{"default scenario reported once", fleet("scenario: vpn", s1(""), lanSite("s2", "")), []string{"defaults.scenario"}, "not a scenario"},
 		{"pbx address unsafe", fleet("", `{id: s1, pbx: {address: "10.0.0.1\n[evil]"}, oml: {address: 10.0.0.2}}`), []string{"sites[s1].pbx.address"}, "IP or DNS name"},
 		{"pbx address injection", fleet("", `{id: s1, pbx: {address: "pbx;#exec rm"}, oml: {address: 10.0.0.2}}`), []string{"sites[s1].pbx.address"}, "unsafe value"},
+		{"two sites on one pbx", fleet("", s1(""), lanSite("s2", "pbx: {address: 10.0.0.1}")), []string{"sites[s2].pbx.address"}, "10.0.0.1 is also sites[s1].pbx.address: two sites cannot share a host"},
+		{"a site's oml on another's pbx", fleet("", s1(""), lanSite("s2", "oml: {address: 10.0.0.1}")), []string{"sites[s2].oml.address"}, "is also sites[s1].pbx.address"},
+		{"two sites with the same addresses", fleet("", s1(""), lanSite("s2", "pbx: {address: 10.0.0.1}, oml: {address: 10.0.0.2}")), []string{"sites[s2].pbx.address", "sites[s2].oml.address"}, "two sites cannot share a host"},
+		{"one host name in two cases", fleet("", s1("oml: {address: oml.example.com}"), lanSite("s2", "oml: {address: OML.example.com}")), []string{"sites[s2].oml.address"}, "is also sites[s1].oml.address"},
+		{"lan with omnileads on the pbx address", fleet("", s1("oml: {address: 10.0.0.1}")), []string{"sites[s1].oml.address"}, "scenario lan runs OMniLeads on a host of its own"},
+		{"cloud with omnileads on the pbx address", fleet("", s1("scenario: cloud, oml: {address: 10.0.0.1}")), []string{"sites[s1].oml.address"}, "scenario cloud runs OMniLeads on a host of its own"},
+		{"two docker sites on one host", fleet("", `{id: d1, scenario: docker, pbx: {address: 10.0.5.1}}`, `{id: d2, scenario: docker, pbx: {address: 10.0.5.1}}`), []string{"sites[d2].pbx.address"}, "is also sites[d1].pbx.address"},
+		{"pbx address broadcast", fleet("", `{id: s1, pbx: {address: 255.255.255.255}, oml: {address: 10.0.0.2}}`), []string{"sites[s1].pbx.address"}, "not a host address"},
+		{"a codec asterisk does not know", fleet("", s1("pbx: {address: 10.0.0.1, codecs: [alaw, opus9000]}")), []string{"sites[s1].pbx.codecs"}, `codec (an Asterisk audio codec`},
 		{"pbx address unspecified", fleet("", `{id: s1, pbx: {address: 0.0.0.0}, oml: {address: 10.0.0.2}}`), []string{"sites[s1].pbx.address"}, "not a host address"},
 		{"pbx address missing", fleet("", `{id: s1, oml: {address: 10.0.0.2}}`), []string{"sites[s1].pbx.address"}, "required"},
 		{"pbx address in defaults", fleet("pbx: {address: 10.0.0.1}", s1("")), []string{"defaults.pbx.address"}, "per site"},
@@ -77,6 +86,11 @@ func TestValidationRejects(t *testing.T) {
 		{"agent pattern unsafe", fleet("", s1("agent_pattern: '_1XXX.,1,System(x)'")), []string{"sites[s1].agent_pattern"}, "unsafe value"},
 		{"agent pattern unclosed set", fleet("", s1("agent_pattern: '_1[0-3XXX.'")), []string{"sites[s1].agent_pattern"}, "[ without ]"},
 		{"agent pattern wildcard not last", fleet("", s1("agent_pattern: '_1.X'")), []string{"sites[s1].agent_pattern"}, "must be the last"},
+		{"agent pattern catches everything", fleet("", s1("agent_pattern: _X.")), []string{"sites[s1].agent_pattern"}, "_X. also matches numbers that are no agent's, such as 00"},
+		{"agent pattern catches everything, even nothing", fleet("", s1("agent_pattern: _!")), []string{"sites[s1].agent_pattern"}, "_! also matches numbers that are no agent's"},
+		{"agent pattern catches every number", fleet("", s1("agent_pattern: _.")), []string{"sites[s1].agent_pattern"}, "no agent's"},
+		{"agent pattern catches 3 digits", fleet("", s1("agent_pattern: _1XX.")), []string{"sites[s1].agent_pattern"}, "such as 1000"},
+		{"agent pattern in defaults catches everything", fleet("agent_pattern: _X.", s1("")), []string{"defaults.agent_pattern"}, "no agent's"},
 		{"agent pattern misses agents", fleet("agent_pattern: _1XXXX.", s1("")), []string{"sites[s1].agent_pattern"}, "the dial numbers of agents[0] (10061), agents[1] (10072)"},
 
 		// DIDs.
@@ -150,7 +164,7 @@ func TestValidationReportsEveryProblemAtOnce(t *testing.T) {
 	yaml := fleet("pbx: {port: 99999}",
 		lanSite("s1", `dids: [{number: "1"}, {number: "2"}, {number: "x"}]`),
 		`{id: BAD, pbx: {address: 10.0.0.1}}`,
-		lanSite("s3", `oml: {address: 10.0.0.2, trunk_name: a-b}, probe_number: "5000"`),
+		lanSite("s3", `oml: {address: 10.0.9.2, trunk_name: a-b}, probe_number: "5000"`),
 	)
 	_, err := Parse([]byte(yaml), t.TempDir(), testOptions())
 	require.Error(t, err)

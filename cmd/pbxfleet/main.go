@@ -47,6 +47,7 @@ that the two CLI checks of the manual procedure are green.`,
 		newCredsCommand(),
 		newBenchCommand(),
 		newLabCommand(),
+		newWebCommand(),
 	)
 	root.AddCommand(rolloutOpCommands()...)
 	return root

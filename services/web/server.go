@@ -327,7 +327,9 @@ func serveAsset(w http.ResponseWriter, name string, code int) {
 	_, _ = w.Write(b)
 }
 
-func (s *Server) page(w http.ResponseWriter, _ *http.Request) { serveAsset(w, "index.html", http.StatusOK) }
+func (s *Server) page(w http.ResponseWriter, _ *http.Request) {
+	serveAsset(w, "index.html", http.StatusOK)
+}
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")

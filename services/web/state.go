@@ -26,7 +26,7 @@ type nodeState struct {
 	statusErr       string
 	statusStoredAt  time.Time // server time of the status entry, for its TTL
 	last            *events.Result
-	lastFailure     *events.Result // the latest failed, rolled back or rejected apply
+	lastFailure     *events.Result  // the latest failed, rolled back or rejected apply
 	history         []ResultSummary // newest first, at most maxResultHistory
 	lastProbeAt     time.Time
 	lastProbeResult string
@@ -341,13 +341,13 @@ type SiteDetail struct {
 // NodeDetail is one node's last result in full (checks, raw CLI lines,
 // managed file hashes) and the results before it.
 type NodeDetail struct {
-	Node    string          `json:"node"`
-	Role    string          `json:"role"`
-	Last    *events.Result  `json:"last,omitempty"`
+	Node string         `json:"node"`
+	Role string         `json:"role"`
+	Last *events.Result `json:"last,omitempty"`
 	// LastFailure is the latest apply that failed, when it is not Last: the
 	// evidence of what went wrong after a restore converged.
-	LastFailure *events.Result `json:"last_failure,omitempty"`
-	History []ResultSummary `json:"history,omitempty"`
+	LastFailure *events.Result  `json:"last_failure,omitempty"`
+	History     []ResultSummary `json:"history,omitempty"`
 }
 
 func (s *state) siteDetail(site string, now time.Time) (SiteDetail, bool) {

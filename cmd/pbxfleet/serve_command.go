@@ -161,6 +161,11 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if f.keepRollouts < 1 {
 		return &exitError{code: 2, err: fmt.Errorf("--keep-rollouts %d: keep at least 1 (the last rollout is what a rollback needs)", f.keepRollouts)}
 	}
+	if f.web.listen != "" {
+		if err := web.CheckAddress(f.web.listen, f.web.allowRemote); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--http: %w", err)}
+		}
+	}
 	ctx := cmd.Context()
 	cp := &controlPlane{url: f.nats.url}
 	var hooks []func(*server.Options)
@@ -212,13 +217,23 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	}
 	if f.web.listen != "" {
 		token, tokenFile := "", ""
+		wnc, wjs := nc, js
 		if f.authDir != "" {
 			tokenFile = filepath.Join(f.authDir, "web.token")
 			if token, err = web.LoadOrCreateToken(tokenFile); err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("--auth: web token: %w", err)}
 			}
+			// The page acts for the operator who opened it with the token: it
+			// connects as the operator (the orchestrator's identity may not
+			// call its own verbs).
+			wf := f.nats
+			wf.nkey, wf.creds = filepath.Join(f.authDir, "operator.nk"), ""
+			if wnc, wjs, err = wf.connect(ctx, "pbxfleet serve web"); err != nil {
+				return err
+			}
+			defer wnc.Close()
 		}
-		url, stop, err := startWeb(ctx, f.web, token, nc, js, log)
+		url, stop, err := startWeb(ctx, f.web, token, wnc, wjs, log)
 		if err != nil {
 			return err
 		}

@@ -470,14 +470,23 @@ const (
 // Listen binds addr; unless allowRemote it must be a loopback address, so the
 // page is not open to the network by accident.
 func Listen(addr string, allowRemote bool) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("%q: %w", addr, err)
-	}
-	if !allowRemote && !isLoopback(host) {
-		return nil, fmt.Errorf("%q is not a loopback address: the page is loopback-only unless allowed (--http-allow-remote)", addr)
+	if err := CheckAddress(addr, allowRemote); err != nil {
+		return nil, err
 	}
 	return net.Listen("tcp", addr)
+}
+
+// CheckAddress returns an error when addr is not host:port, or (unless
+// allowRemote) not a loopback address.
+func CheckAddress(addr string, allowRemote bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: %w", addr, err)
+	}
+	if !allowRemote && !isLoopback(host) {
+		return fmt.Errorf("%q is not a loopback address: the page is loopback-only unless allowed (--http-allow-remote)", addr)
+	}
+	return nil
 }
 
 func isLoopback(host string) bool {

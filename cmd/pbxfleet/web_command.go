@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -42,8 +43,21 @@ func startWeb(ctx context.Context, f webFlags, token string, nc *nats.Conn, js j
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := srv.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			log.Error("web page feed stopped", "err", err)
+		// The feed starts over when a watch ends (NATS gone for long, a
+		// bucket recreated); the page keeps serving meanwhile.
+		for {
+			err := srv.Run(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("web page feed stopped; starting it again in 2s", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(2 * time.Second):
+			}
 		}
 	})
 	wg.Go(func() {

@@ -21,7 +21,8 @@ const (
 	keyCurrent = "current"
 )
 
-// Run feeds the server from NATS until ctx ends: KV watches of the desired,
+// Run feeds the server from NATS until ctx ends (call it again after an
+// error: it starts over): KV watches of the desired,
 // status and rollouts buckets and an ordered consumer of the results stream
 // (the last result of every node, then each new one). Nothing is polled. It
 // returns nil when ctx ends, or an error when a bucket or the stream cannot
@@ -40,11 +41,14 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
+	// Run starts from nothing: after a restart (its watch ended) what was
+	// deleted meanwhile must not linger; every client gets a fresh snapshot.
+	s.mu.Lock()
+	s.st = newState()
 	if st, err := skv.Status(ctx); err == nil {
-		s.mu.Lock()
 		s.st.statusTTL = st.TTL()
-		s.mu.Unlock()
 	}
+	s.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 4)
@@ -116,6 +120,7 @@ func (s *Server) Run(ctx context.Context) error {
 				return
 			}
 		}
+		s.resyncAll()
 		s.readyOnce.Do(func() { close(s.ready) })
 	}()
 	// Status entries expire without a delete reaching a watch: age them here,
@@ -145,6 +150,21 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 			s.mu.Unlock()
 			s.touch(keys...)
+		}
+	}
+}
+
+// resyncAll makes every client start again from a snapshot.
+func (s *Server) resyncAll() {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	for c := range s.clients {
+		c.mu.Lock()
+		c.dirty, c.resync = map[string]struct{}{}, true
+		c.mu.Unlock()
+		select {
+		case c.wake <- struct{}{}:
+		default:
 		}
 	}
 }

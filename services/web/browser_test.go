@@ -379,6 +379,10 @@ func TestPageWithTheBenchFleet(t *testing.T) {
 		shown := eval[string](t, ctx, `(() => { const f = document.querySelector("#f-text"); f.value = "`+q+`"; f.dispatchEvent(new Event("input")); return document.querySelector("#f-shown").textContent })()`)
 		require.NotEqual(t, "0 of "+want+" shown", shown, q)
 		filters = append(filters, time.Since(t0))
+		if i == 20 {
+			_ = eval[bool](t, ctx, `(() => { const f = document.querySelector("#f-text"); f.value = ""; f.dispatchEvent(new Event("input")); return true })()`)
+			screenshot(t, ctx, "bench-rollout.png")
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	rolled := time.Since(rolloutStart)

@@ -180,8 +180,40 @@ func (s *state) sortedSites() []string {
 	for id := range s.sites {
 		out = append(out, id)
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, naturalCompare)
 	return out
+}
+
+// naturalCompare orders names with their digit runs as numbers: site-2
+// before site-10, as the page sorts a site that appears later.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digits(a), digits(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := len(na) - len(nb); c != 0 {
+				return c
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return int(a[0]) - int(b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) - len(b)
+}
+
+func digits(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }
 
 // ResultSummary is one apply result in a few fields.

@@ -15,13 +15,13 @@ func TestNaturalOrder(t *testing.T) {
 
 func TestScrub(t *testing.T) {
 	for in, want := range map[string]string{
-		"  Secret       : <Set>":           "  Secret       : <Set>",
-		"  MD5Secret    : <Not set>":       "  MD5Secret    : <Not set>",
+		"  Secret       : <Set>":          "  Secret       : <Set>",
+		"  MD5Secret    : <Not set>":      "  MD5Secret    : <Not set>",
 		"    password           : s3cr3t": "    password           : <hidden>",
-		"secret=s3cr3t":                    "secret=<hidden>",
-		" md5_cred => abc":                 " md5_cred => <hidden>",
-		"  Status       : OK (1 ms)":       "  Status       : OK (1 ms)",
-		"Value: CONGESTION:21":             "Value: CONGESTION:21",
+		"secret=s3cr3t":                   "secret=<hidden>",
+		" md5_cred => abc":                " md5_cred => <hidden>",
+		"  Status       : OK (1 ms)":      "  Status       : OK (1 ms)",
+		"Value: CONGESTION:21":            "Value: CONGESTION:21",
 	} {
 		assert.Equal(t, want, scrub(in), in)
 	}

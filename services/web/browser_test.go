@@ -53,7 +53,8 @@ func browser(t *testing.T, width, height int) context.Context {
 	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
 		chromedp.ExecPath(chromium(t)), chromedp.NoSandbox, chromedp.Flag("disable-gpu", true),
 		chromedp.WindowSize(width, height), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()))
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("js-flags", "--expose-gc"), chromedp.Flag("enable-precise-memory-info", true))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
@@ -329,6 +330,12 @@ func TestFleetPageInABrowser(t *testing.T) {
 	}
 	_ = eval[bool](t, ctx, `window.scrollTo(0, 0), true`)
 	screenshot(t, ctx, "rolled-back.png")
+
+	// The same fleet on a read-only page: no buttons.
+	_, ro := page(t, l.srv, web.Config{ReadOnly: true})
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(ro.URL)))
+	waitFor(t, ctx, "the read-only page", `document.body.dataset.ready === "1" && document.body.dataset.sites === "6"`, 20*time.Second)
+	assert.True(t, eval[bool](t, ctx, `document.querySelector("#actions").hidden && document.querySelector("#actions").offsetParent === null`), "read-only hides the buttons")
 }
 
 // TestPageWithTheBenchFleet measures the page with the fleet `pbxfleet bench`
@@ -361,6 +368,8 @@ func TestPageWithTheBenchFleet(t *testing.T) {
 	}
 	perf := eval[string](t, ctx, `(() => { const n = performance.getEntriesByType("navigation")[0]; return "DOMContentLoaded " + Math.round(n.domContentLoadedEventEnd) + " ms, load " + Math.round(n.loadEventEnd) + " ms" })()`)
 	fmt.Printf("web page, %d sites: page load to every row shown %v (3 loads; navigation timing of the last: %s)\n", n, loads, perf)
+	const heap = `(() => { gc(); return Math.round(performance.memory.usedJSHeapSize / 1024) + " KiB JS heap, " + document.getElementsByTagName("*").length + " elements" })()`
+	heapBefore := eval[string](t, ctx, heap)
 
 	// Responsiveness during a rollout of every site: the time the page takes
 	// to answer a read, to apply a text filter, and the live strip's lag.
@@ -394,4 +403,5 @@ func TestPageWithTheBenchFleet(t *testing.T) {
 	}
 	fmt.Printf("web page, %d sites, during a rollout of every site (%s, 4 waves): %d reads %s; text filter applied %s\n",
 		n, rolled.Round(time.Second), len(reads), pct(reads), pct(filters))
+	fmt.Printf("web page, %d sites: before the rollout %s; after it %s\n", n, heapBefore, eval[string](t, ctx, heap))
 }

@@ -282,6 +282,7 @@
   function snapshot(s) {
     S.readOnly = s.read_only;
     $("#logout").hidden = !s.auth;
+    $("#actions").hidden = S.readOnly;
     S.skew = Date.now() - Date.parse(s.now);
     document.body.dataset.readonly = s.read_only ? "1" : "0";
     const keep = new Set(s.sites.map((v) => v.site));

@@ -484,7 +484,7 @@ func CheckAddress(addr string, allowRemote bool) error {
 		return fmt.Errorf("%q: %w", addr, err)
 	}
 	if !allowRemote && !isLoopback(host) {
-		return fmt.Errorf("%q is not a loopback address: the page is loopback-only unless allowed (--http-allow-remote)", addr)
+		return fmt.Errorf("%q is not a loopback address: the page is loopback-only unless allowed (serve --http-allow-remote, web --allow-remote)", addr)
 	}
 	return nil
 }

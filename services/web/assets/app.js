@@ -225,15 +225,15 @@
   }
   function evidence(r, title, cls) {
     let out = '<div class="' + cls + '"><h4>' + esc(title) + "</h4>";
-    out += "<p>revision " + r.revision + ": <b class=" + (r.outcome === "converged" ? "ok" : "bad") + ">" + esc(r.outcome) + "</b>" + (r.reason ? " — " + esc(r.reason) : "") +
+    out += "<p>revision " + r.revision + ": <b class=" + (r.outcome === "converged" ? "ok" : r.outcome === "awaiting_probe" ? "warn" : "bad") + ">" + esc(r.outcome) + "</b>" + (r.reason ? " — " + esc(r.reason) : "") +
       "<br><span class=muted>" + esc(new Date(r.finished_at).toLocaleString()) + ", took " + dur(Date.parse(r.finished_at) - Date.parse(r.started_at)) + (r.rollout ? ", rollout " + esc(r.rollout) : "") + "</span></p>";
     out += "<p>trunk " + esc(r.trunk.state) + " " + (r.trunk.rtt_ms ? r.trunk.rtt_ms.toFixed(1) + " ms" : "") + (r.probe ? "; probe " + esc(r.probe.number) + ": " + esc(r.probe.dial_status) + ":" + r.probe.hangup_cause + " (" + esc(r.probe.verdict) + ")" : "") + "</p>";
     for (const c of r.checks || []) {
       out += '<div class=check data-check="' + esc(c.name) + '"><b class=' + (c.passed ? "ok" : "bad") + ">" + (c.passed ? "pass" : "FAIL") + "</b> <span class=mono>" + esc(c.name) + "</span> " + esc(c.detail) + "</div>";
-      if (c.raw && c.raw.length) out += '<pre class=raw>' + esc(c.raw.join("\n")) + "</pre>";
+      if (c.raw && c.raw.length) out += "<details" + (c.passed ? "" : " open") + "><summary class=muted>CLI lines (" + c.raw.length + ")</summary><pre class=raw>" + esc(c.raw.join("\n")) + "</pre></details>";
     }
     if (r.files && r.files.length) {
-      out += "<h4>Managed files</h4><table>" + r.files.map((f) => "<tr><td class=mono>" + esc(f.name) + '</td><td class="mono muted">' + esc(f.sha256) + "</td></tr>").join("") + "</table>";
+      out += "<h4>Managed files</h4><table>" + r.files.map((f) => "<tr><td class=mono>" + esc(f.name) + '</td><td class="mono muted hash">' + esc(f.sha256) + "</td></tr>").join("") + "</table>";
     }
     return out + "</div>";
   }

@@ -124,6 +124,7 @@ type labFleet struct {
 	sites []labfleet.Site
 	page  *httptest.Server
 	web   *web.Server
+	reqs  *requests
 }
 
 func startLabFleet(t *testing.T, sites []labfleet.Site, instant bool) *labFleet {
@@ -150,8 +151,8 @@ func startLabFleet(t *testing.T, sites []labfleet.Site, instant bool) *labFleet 
 	fleet, err := labfleet.Start(ctx, sites, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = fleet.Close() })
-	w, hs := page(t, srv, web.Config{Logger: quiet})
-	return &labFleet{srv: srv, eng: eng, fleet: fleet, sites: sites, page: hs, web: w}
+	w, hs, reqs := countedPage(t, srv, web.Config{Logger: quiet})
+	return &labFleet{srv: srv, eng: eng, fleet: fleet, sites: sites, page: hs, web: w, reqs: reqs}
 }
 
 // rollout starts a rollout of sites with secrets through the orchestrator
@@ -230,7 +231,7 @@ const waveProgress = `Array.from(document.querySelectorAll("#waves .wave")).map(
 // site's panel), and the rollback button (confirmed) restores the fleet.
 func TestFleetPageInABrowser(t *testing.T) {
 	ctx := browser(t, 1400, 1000)
-	sites := labfleet.Sites("web", 40, 6)
+	sites := labfleet.Sites("web", 3100, 6)
 	l := startLabFleet(t, sites, false)
 
 	start := time.Now()
@@ -241,6 +242,10 @@ func TestFleetPageInABrowser(t *testing.T) {
 	for _, s := range sites {
 		assert.Contains(t, rows, s.ID)
 	}
+
+	loaded := l.reqs.take()
+	assert.Equal(t, 1, loaded["GET /"], "%v", loaded)
+	assert.Equal(t, 1, loaded["GET /api/events"], "one event stream: %v", loaded)
 
 	// Rollout 1: canary, then waves of 3 and 2; the strip is read as it fills.
 	first := secretsFor(sites)
@@ -274,6 +279,7 @@ func TestFleetPageInABrowser(t *testing.T) {
 	}
 	sample()
 	waves := eval[[]string](t, ctx, waveProgress)
+	assert.Empty(t, l.reqs.take(), "the page followed the rollout without a request: it is pushed, not polled")
 	assert.Equal(t, []string{"1:converged", "2:converged,converged,converged", "3:converged,converged"}, waves)
 	t.Logf("waves completed on the page in this order: %v (%v)", seen, doneAt)
 	assert.Equal(t, []string{"1", "2", "3"}, seen, "canary, then wave 2, then wave 3")

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,12 +25,40 @@ import (
 // page starts the page's feed and HTTP server against srv.
 func page(t *testing.T, srv *natstest.Server, cfg web.Config) (*web.Server, *httptest.Server) {
 	t.Helper()
+	w, hs, _ := countedPage(t, srv, cfg)
+	return w, hs
+}
+
+// requests counts the requests a page server received, by method and path.
+type requests struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (r *requests) take() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.n
+	r.n = map[string]int{}
+	return n
+}
+
+// countedPage is page, counting the requests.
+func countedPage(t *testing.T, srv *natstest.Server, cfg web.Config) (*web.Server, *httptest.Server, *requests) {
+	t.Helper()
 	cfg.NC, cfg.JS = srv.Conn, srv.JS
 	w := web.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	hs := httptest.NewServer(w.Handler())
+	reqs := &requests{n: map[string]int{}}
+	h := w.Handler()
+	hs := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		reqs.mu.Lock()
+		reqs.n[r.Method+" "+r.URL.Path]++
+		reqs.mu.Unlock()
+		h.ServeHTTP(rw, r)
+	}))
 	t.Cleanup(func() {
 		hs.CloseClientConnections()
 		hs.Close()
@@ -41,7 +70,7 @@ func page(t *testing.T, srv *natstest.Server, cfg web.Config) (*web.Server, *htt
 	case <-time.After(10 * time.Second):
 		t.Fatal("the page's feed did not read the buckets")
 	}
-	return w, hs
+	return w, hs, reqs
 }
 
 func putStatus(t *testing.T, srv *natstest.Server, st events.Status) {

@@ -39,6 +39,10 @@ func startWeb(ctx context.Context, f webFlags, token string, nc *nats.Conn, js j
 	if err != nil {
 		return "", nil, &exitError{code: 2, err: fmt.Errorf("web page: %w", err)}
 	}
+	if f.allowRemote && token == "" {
+		log.Warn("the fleet page listens beyond loopback without a token: anyone who reaches it sees the fleet"+
+			map[bool]string{true: "", false: " and can pause, abort or roll back rollouts"}[f.readOnly], "address", f.listen)
+	}
 	srv := web.New(web.Config{NC: nc, JS: js, ReadOnly: f.readOnly, Token: token, Logger: log})
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

@@ -31,6 +31,7 @@ type demoFlags struct {
 	keep  bool
 	dir   string
 	quiet bool
+	http  string
 }
 
 func newDemoCommand() *cobra.Command {
@@ -52,7 +53,8 @@ the probe call catches the mismatch (cause 21), the failure budget is spent and 
 rollout is rolled back: the fleet ends as it was.
 
 It exits 0 when all of that happened as described, and leaves nothing running
-(unless --keep, which waits for Ctrl-C so you can look around with the nats CLI).`,
+(unless --keep, which serves the fleet page, prints its address, and waits for
+Ctrl-C so you can watch the rollouts in a browser and look around with the nats CLI).`,
 		Example: `  pbxfleet demo
   pbxfleet demo --keep     # then, in another terminal, the nats commands it prints`,
 		Args: cobra.NoArgs,
@@ -61,6 +63,7 @@ It exits 0 when all of that happened as described, and leaves nothing running
 	cmd.Flags().IntVar(&f.sites, "sites", 6, "number of sites (scenarios cycle lan, cloud, docker)")
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "keep NATS and the fleet running after the demo until Ctrl-C")
 	cmd.Flags().StringVar(&f.dir, "dir", "", "work directory (default: a temp dir, removed at the end)")
+	cmd.Flags().StringVar(&f.http, "http", "127.0.0.1:0", "with --keep: the fleet page's address (loopback; port 0 picks a free one)")
 	return cmd
 }
 
@@ -105,6 +108,17 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 	eng := orchestrator.New(js, nc, orchestrator.WithLogger(quiet), orchestrator.WithVersion(semver(version)))
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = eng.Serve(svcCtx) }()
+
+	pageURL := ""
+	if f.keep {
+		url, stopWeb, err := startWeb(ctx, webFlags{listen: f.http}, "", nc, js, quiet)
+		if err != nil {
+			return err
+		}
+		defer stopWeb()
+		pageURL = url
+		fmt.Fprintf(out, "fleet page: %s (open it now to watch the rollouts live)\n\n", pageURL)
+	}
 
 	sites := labfleet.Sites("demo", 0, f.sites)
 	// Per-node keys, as `pbxfleet creds` makes them: every trunk secret is sealed
@@ -194,7 +208,8 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 	}
 	fmt.Fprintf(out, "\ndemo finished in %s: %d of %d claims held\n", time.Since(start).Round(100*time.Millisecond), len(checks)-failed, len(checks))
 	if f.keep {
-		fmt.Fprintf(out, "keeping NATS (%s) and the fleet up; Ctrl-C to stop\n", cp.url)
+		fmt.Fprintf(out, "fleet page: %s\n", pageURL)
+		fmt.Fprintf(out, "keeping NATS (%s), the fleet and the page up; Ctrl-C to stop\n", cp.url)
 		<-ctx.Done()
 	}
 	if failed > 0 {

@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -37,4 +44,60 @@ func TestDemo(t *testing.T) {
 		require.NotNil(t, m, f)
 		assert.NotContains(t, r.all(), string(m[1]))
 	}
+}
+
+// TestDemoKeepServesThePage: `demo --keep` prints the fleet page's address
+// before the rollouts start, and the page shows the demo's sites until Ctrl-C.
+func TestDemoKeepServesThePage(t *testing.T) {
+	pr, pw := io.Pipe()
+	root := newRootCommand()
+	root.SetArgs([]string{"demo", "--keep", "--dir", t.TempDir()})
+	root.SetOut(pw)
+	root.SetErr(io.Discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx); pw.Close() }()
+	defer func() {
+		cancel()
+		assert.NoError(t, <-done)
+	}()
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var url string
+	timeout := time.After(2 * time.Minute)
+	for kept := false; !kept; {
+		select {
+		case l, ok := <-lines:
+			require.True(t, ok, "the demo ended")
+			if m := regexp.MustCompile(`^fleet page: (http://127\.0\.0\.1:\d+/)`).FindStringSubmatch(l); m != nil && url == "" {
+				url = m[1]
+			}
+			kept = strings.HasPrefix(l, "keeping NATS")
+		case <-timeout:
+			t.Fatal("the demo did not get to --keep")
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	require.NotEmpty(t, url, "the page's address was printed")
+	resp, err := http.Get(url + "api/snapshot")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var snap struct {
+		Sites    []struct{ Site string }  `json:"sites"`
+		Rollouts []struct{ Phase string } `json:"rollouts"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&snap))
+	assert.Len(t, snap.Sites, 6)
+	require.Len(t, snap.Rollouts, 2)
+	assert.Equal(t, "rolled_back", snap.Rollouts[0].Phase)
+	assert.Equal(t, "succeeded", snap.Rollouts[1].Phase)
 }

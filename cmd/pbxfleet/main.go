@@ -67,6 +67,7 @@ that the two CLI checks of the manual procedure are green.`,
 		newCredsCommand(),
 		newBenchCommand(),
 		newLabCommand(),
+		newWebCommand(),
 	)
 	root.AddCommand(rolloutOpCommands()...)
 	for _, c := range root.Commands() {

@@ -270,33 +270,15 @@ func finish(out io.Writer, r orchestrator.Rollout, output string) error {
 // error (Nats-Service-Error header) becomes an error with its text; no responder
 // means no control plane is running.
 func request(ctx context.Context, nc *nats.Conn, verb string, body, into any) error {
-	data, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	msg, err := nc.RequestWithContext(rctx, events.RolloutSubject(verb), data)
-	if errors.Is(err, nats.ErrNoResponders) {
+	err := orchestrator.Request(ctx, nc, verb, body, into)
+	if errors.Is(err, orchestrator.ErrNoOrchestrator) {
 		return fmt.Errorf("no orchestrator answers on %s: start the control plane with `pbxfleet serve`", events.RolloutSubject(verb))
 	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", events.RolloutSubject(verb), err)
+	var se *orchestrator.ServiceError
+	if errors.As(err, &se) && se.Code == orchestrator.CodeBadRequest {
+		return &exitError{code: 2, err: se}
 	}
-	if e := msg.Header.Get("Nats-Service-Error"); e != "" {
-		code := msg.Header.Get("Nats-Service-Error-Code")
-		if code == orchestrator.CodeBadRequest {
-			return &exitError{code: 2, err: fmt.Errorf("%s: %s", verb, e)}
-		}
-		return fmt.Errorf("%s (%s): %s", verb, code, e)
-	}
-	if into == nil {
-		return nil
-	}
-	if err := json.Unmarshal(msg.Data, into); err != nil {
-		return fmt.Errorf("%s: decode answer: %w", verb, err)
-	}
-	return nil
+	return err
 }
 
 // newRolloutOpCommand builds pause, resume, abort, rollback and watch.

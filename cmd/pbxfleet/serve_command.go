@@ -21,6 +21,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/metrics"
 	"github.com/pbxfleet/pbxfleet/services/bus"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
+	"github.com/pbxfleet/pbxfleet/services/web"
 )
 
 type serveFlags struct {
@@ -42,6 +43,8 @@ type serveFlags struct {
 	keepRollouts int
 	// repairInterval is how often the keeper looks for sites to repair.
 	repairInterval time.Duration
+	// web is the fleet page; web.listen empty: off.
+	web webFlags
 }
 
 func newServeCommand() *cobra.Command {
@@ -60,7 +63,12 @@ func newServeCommand() *cobra.Command {
     nats CLI (nats req pbxfleet.rollout.status '{"current":true}');
   - with --metrics-listen, Prometheus metrics at http://<address>/metrics: the
     current (or last) rollout's phase and sites by outcome, and the results received
-    (pbxfleet_rollout_*, pbxfleet_results_received_total), refreshed every 5s.
+    (pbxfleet_rollout_*, pbxfleet_results_received_total), refreshed every 5s;
+  - with --http, the fleet page (docs/web.md) at http://<address>/: every site, the
+    current rollout live, a site's evidence, the last rollouts, and the buttons pause,
+    resume, abort and rollback (--http-read-only hides them). Loopback only unless
+    --http-allow-remote; with --auth DIR the page asks for the operator token kept in
+    DIR/web.token (created with a random token when missing).
 
 A rollout whose driver died (this process was killed) is picked up where its
 persisted state says when serve starts again. The --keep-rollouts most recently
@@ -79,6 +87,7 @@ side's log (and its fail2ban) per interval.`,
 		Example: `  pbxfleet serve --data /var/lib/pbxfleet                 # embedded NATS on 127.0.0.1:4222
   pbxfleet serve --data ./data --listen 0.0.0.0:4222
   pbxfleet serve --data /var/lib/pbxfleet --metrics-listen 127.0.0.1:9310
+  pbxfleet serve --data /var/lib/pbxfleet --http 127.0.0.1:8080     # the fleet page (docs/web.md)
   pbxfleet serve --nats-url nats://hub-1:4222,nats://hub-2:4222 --creds orchestrator.creds --replicas 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -99,6 +108,7 @@ side's log (and its fail2ban) per interval.`,
 	cmd.Flags().IntVar(&f.keepRollouts, "keep-rollouts", orchestrator.DefaultKeepRollouts, "how many rollouts keep their record and plan (older finished ones are deleted)")
 	cmd.Flags().DurationVar(&f.repairInterval, "repair-interval", orchestrator.DefaultRepairInterval,
 		"how often to look for sites whose nodes do not run their desired state although they could (the far side came back); 0 turns repairs off")
+	f.web.register(cmd.Flags(), "http", "http-", "", "serve the fleet page at http://ADDRESS/ (e.g. 127.0.0.1:8080); empty: off")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "auto", "text, json, or auto (JSON when stderr is not a terminal)")
 	return cmd
@@ -151,6 +161,11 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if f.keepRollouts < 1 {
 		return &exitError{code: 2, err: fmt.Errorf("--keep-rollouts %d: keep at least 1 (the last rollout is what a rollback needs)", f.keepRollouts)}
 	}
+	if f.web.listen != "" {
+		if err := web.CheckAddress(f.web.listen, f.web.allowRemote); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--http: %w", err)}
+		}
+	}
 	ctx := cmd.Context()
 	cp := &controlPlane{url: f.nats.url}
 	var hooks []func(*server.Options)
@@ -199,6 +214,31 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 			return err
 		}
 		defer stop()
+	}
+	if f.web.listen != "" {
+		token, tokenFile := "", ""
+		wnc, wjs := nc, js
+		if f.authDir != "" {
+			tokenFile = filepath.Join(f.authDir, "web.token")
+			if token, err = web.LoadOrCreateToken(tokenFile); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("--auth: web token: %w", err)}
+			}
+			// The page acts for the operator who opened it with the token: it
+			// connects as the operator (the orchestrator's identity may not
+			// call its own verbs).
+			wf := f.nats
+			wf.nkey, wf.creds = filepath.Join(f.authDir, "operator.nk"), ""
+			if wnc, wjs, err = wf.connect(ctx, "pbxfleet serve web"); err != nil {
+				return err
+			}
+			defer wnc.Close()
+		}
+		url, stop, err := startWeb(ctx, f.web, token, wnc, wjs, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		printWebURL(cmd.OutOrStdout(), url, f.web, tokenFile)
 	}
 	if err := eng.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err

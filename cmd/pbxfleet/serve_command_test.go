@@ -29,6 +29,7 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{"no rollout kept", []string{"--keep-rollouts", "0"}, "--keep-rollouts 0: keep at least 1"},
 		{"unknown log level", []string{"--log-level", "loud"}, "loud"},
 		{"credentials dir missing", []string{"--auth", "/nonexistent/pbxfleet-creds"}, "--auth"},
+		{"page on a public address", []string{"--http", "0.0.0.0:8080"}, "not a loopback address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

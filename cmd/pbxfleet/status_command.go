@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -14,117 +13,20 @@ import (
 	"github.com/olekukonko/tablewriter"
 	"github.com/spf13/cobra"
 
-	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/fleethealth"
 )
 
-// nodeView is one node as `pbxfleet status` shows it.
-type nodeView struct {
-	Node            string    `json:"node"`
-	Site            string    `json:"site"`
-	Role            string    `json:"role"`
-	DesiredRevision uint64    `json:"desired_revision"`
-	AppliedRevision uint64    `json:"applied_revision"`
-	Trunk           string    `json:"trunk"`
-	RTTMS           float64   `json:"rtt_ms"`
-	Drift           bool      `json:"drift"`
-	DriftFiles      []string  `json:"drift_files,omitempty"`
-	LastSeen        time.Time `json:"last_seen,omitzero"`
-	Healthy         bool      `json:"healthy"`
-	Problem         string    `json:"problem,omitempty"`
-}
+// nodeView is one node as `pbxfleet status` shows it (the rule is
+// fleethealth's, shared with the web page).
+type nodeView = fleethealth.Node
 
-// fleetStatus reads every node's desired revision and status. A node with a
-// desired state and no status entry (it expired: the node stopped reporting) is
-// listed as unhealthy.
+// fleetStatus reads every node's desired revision and status and judges each.
 func fleetStatus(ctx context.Context, js jetstream.JetStream) ([]nodeView, error) {
-	views := map[string]*nodeView{}
-	get := func(node string) *nodeView {
-		if v, ok := views[node]; ok {
-			return v
-		}
-		site, role, _ := events.ParseNodeID(node)
-		v := &nodeView{Node: node, Site: site, Role: role}
-		views[node] = v
-		return v
-	}
-	dkv, err := js.KeyValue(ctx, events.BucketDesired)
-	if err != nil {
-		return nil, fmt.Errorf("fleet status: %w", err)
-	}
-	if err := eachEntry(ctx, dkv, func(e jetstream.KeyValueEntry) {
-		v := get(e.Key())
-		d, err := events.DecodeDesired(e.Value(), nil, e.Key())
-		if err != nil {
-			v.Problem = "desired state unreadable: " + err.Error()
-			return
-		}
-		v.DesiredRevision = d.Revision
-	}); err != nil {
-		return nil, err
-	}
-	skv, err := js.KeyValue(ctx, events.BucketStatus)
-	if err != nil {
-		return nil, fmt.Errorf("fleet status: %w", err)
-	}
-	seen := map[string]bool{}
-	if err := eachEntry(ctx, skv, func(e jetstream.KeyValueEntry) {
-		v := get(e.Key())
-		st, err := events.DecodeStatus(e.Value(), nil, e.Key())
-		if err != nil {
-			v.Problem = "status unreadable: " + err.Error()
-			return
-		}
-		seen[e.Key()] = true
-		v.AppliedRevision, v.Trunk, v.RTTMS = st.AppliedRevision, st.Trunk.State, st.Trunk.RTTMS
-		v.Drift, v.DriftFiles, v.LastSeen, v.Healthy = st.Drift, st.DriftFiles, st.At, st.Healthy
-		if !st.Healthy && v.Problem == "" {
-			v.Problem = st.Detail
-		}
-	}); err != nil {
-		return nil, err
-	}
-	out := make([]nodeView, 0, len(views))
-	for _, v := range views {
-		switch {
-		case !seen[v.Node]:
-			v.Healthy, v.Trunk = false, "-"
-			if v.Problem == "" {
-				v.Problem = "no status: the agent is not reporting"
-			}
-		case v.DesiredRevision != 0 && v.AppliedRevision != v.DesiredRevision:
-			v.Healthy = false
-			if v.Problem == "" {
-				v.Problem = fmt.Sprintf("runs revision %d, desired %d", v.AppliedRevision, v.DesiredRevision)
-			}
-		case v.Drift:
-			v.Healthy = false
-		}
-		out = append(out, *v)
-	}
-	slices.SortFunc(out, func(a, b nodeView) int { return strings.Compare(a.Node, b.Node) })
-	return out, nil
+	return fleethealth.Read(ctx, js)
 }
 
 func eachEntry(ctx context.Context, kv jetstream.KeyValue, fn func(jetstream.KeyValueEntry)) error {
-	lister, err := kv.ListKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("list %s: %w", kv.Bucket(), err)
-	}
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
-	}
-	for _, k := range keys {
-		e, err := kv.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("get %s %s: %w", kv.Bucket(), k, err)
-		}
-		fn(e)
-	}
-	return nil
+	return fleethealth.EachEntry(ctx, kv, fn)
 }
 
 type statusFlags struct {

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pbxfleet/pbxfleet/internal/creds"
+)
+
+// TestServeHTTPWithAuth runs `serve --auth DIR --http 127.0.0.1:0`: it prints
+// the page's address and where the operator token is; the page refuses
+// requests without the token, and with it the buttons reach the orchestrator
+// service (here: no rollout yet, 404), as the operator.
+func TestServeHTTPWithAuth(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "creds")
+	_, err := creds.Generate(keys, []string{"s-1.pbx", "s-1.oml"})
+	require.NoError(t, err)
+
+	pr, pw := io.Pipe()
+	root := newRootCommand()
+	root.SetArgs([]string{"serve", "--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0", "--auth", keys, "--http", "127.0.0.1:0", "--log-level", "warn"})
+	root.SetOut(pw)
+	root.SetErr(io.Discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx); pw.Close() }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var pageLine string
+	timeout := time.After(20 * time.Second)
+	for pageLine == "" {
+		select {
+		case l, ok := <-lines:
+			require.True(t, ok, "serve ended")
+			if strings.HasPrefix(l, "fleet page: ") {
+				pageLine = l
+			}
+		case <-timeout:
+			t.Fatal("serve printed no page address")
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	m := regexp.MustCompile(`^fleet page: (http://127\.0\.0\.1:\d+/) \(operator token in (.+)\)$`).FindStringSubmatch(pageLine)
+	require.NotNil(t, m, pageLine)
+	assert.Equal(t, filepath.Join(keys, "web.token"), m[2])
+	b, err := os.ReadFile(m[2])
+	require.NoError(t, err)
+	token := strings.TrimSpace(string(b))
+	assert.NotContains(t, pageLine, token, "the token is not printed")
+	st, err := os.Stat(m[2])
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
+	resp, err := http.Get(m[1] + "api/snapshot")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	get := func(method, path string, body string) (int, string) {
+		req, _ := http.NewRequest(method, m[1]+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("X-Pbxfleet-Action", "1")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	require.Eventually(t, func() bool { code, _ := get("GET", "api/snapshot", ""); return code == http.StatusOK }, 10*time.Second, 50*time.Millisecond)
+	code, body := get("POST", "api/rollout/pause", `{}`)
+	assert.Equal(t, http.StatusNotFound, code, "the orchestrator answered (no rollout yet): %s", body)
+	assert.Contains(t, body, "rollout")
+}

@@ -92,7 +92,7 @@ func TestServeHTTPWithAuth(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	require.Eventually(t, func() bool { code, _ := get("GET", "api/snapshot", ""); return code == http.StatusOK }, 10*time.Second, 50*time.Millisecond)
-	code, body := get("POST", "api/rollout/pause", `{}`)
+	code, body := get("POST", "api/rollout/pause", `{"current":true}`)
 	assert.Equal(t, http.StatusNotFound, code, "the orchestrator answered (no rollout yet): %s", body)
 	assert.Contains(t, body, "rollout")
 }

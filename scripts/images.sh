@@ -27,7 +27,7 @@ mkdir -p "$ctx/bin"
 
 export CGO_ENABLED=0
 echo "images.sh: building static binaries ($VERSION)" >&2
-go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$ctx/bin/" ./cmd/pbxfleet ./pbx-node ./agents-node
+go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$ctx/bin/" ./cmd/pbxfleet ./cmd/pbx-node ./cmd/agents-node
 go build -trimpath -ldflags "-s -w" -o "$ctx/bin/nats-server" github.com/nats-io/nats-server/v2
 cp Dockerfile "$ctx/Dockerfile"
 

@@ -21,9 +21,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/node"
-	"github.com/pbxfleet/pbxfleet/services/bus"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 	"github.com/pbxfleet/pbxfleet/services/planner"
 )

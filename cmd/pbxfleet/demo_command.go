@@ -17,11 +17,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/internal/creds"
 	"github.com/pbxfleet/pbxfleet/internal/lab"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/node"
-	"github.com/pbxfleet/pbxfleet/services/bus"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 	"github.com/pbxfleet/pbxfleet/services/planner"
 )

@@ -23,7 +23,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/lab"
 	"github.com/pbxfleet/pbxfleet/internal/labctl"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
-	"github.com/pbxfleet/pbxfleet/services/bus"
+	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 	"github.com/pbxfleet/pbxfleet/services/planner"
 )
 
@@ -733,7 +733,7 @@ func printLabGuide(w io.Writer, lf labFleet, self, natsURL string) error {
 		}
 		ew.printf("  %-11s --config %s &\n", program, n.AgentConfig)
 	}
-	ew.printf("  %s rollout %s --nats-url %s\n", self, lf.FleetFile, bus.RedactURLs(natsURL))
+	ew.printf("  %s rollout %s --nats-url %s\n", self, lf.FleetFile, natsclient.RedactURLs(natsURL))
 	ew.printf("\nAsk a lab host directly, e.g.:\n  %s lab rx --socket %s sip show peers\n", self, lf.Nodes[0].Socket)
 	ew.printf("\nThe lab runs until interrupted (Ctrl-C).\n")
 	return ew.err

@@ -9,9 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 	"github.com/spf13/pflag"
-
-	"github.com/pbxfleet/pbxfleet/services/bus"
 )
 
 // natsFlags are the connection flags every command that talks to NATS shares.
@@ -39,8 +38,8 @@ func (f *natsFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.timeout, "connect-timeout", 5*time.Second, "how long to try to reach NATS")
 }
 
-func (f *natsFlags) config(name string) bus.ConnConfig {
-	return bus.ConnConfig{
+func (f *natsFlags) config(name string) natsclient.Config {
+	return natsclient.Config{
 		URL: f.url, Name: name, CredsFile: f.creds, NKeySeedFile: f.nkey,
 		TLSCA: f.tlsCA, TLSCert: f.tlsCert, TLSKey: f.tlsKey,
 	}
@@ -50,8 +49,8 @@ func (f *natsFlags) config(name string) bus.ConnConfig {
 func (f *natsFlags) connect(ctx context.Context, name string) (*nats.Conn, jetstream.JetStream, error) {
 	cctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	nc, err := bus.Connect(cctx, f.config(name))
-	if errors.Is(err, bus.ErrBadURL) {
+	nc, err := natsclient.Connect(cctx, f.config(name))
+	if errors.Is(err, natsclient.ErrBadURL) {
 		return nil, nil, &exitError{code: 2, err: fmt.Errorf("--nats-url: %w", err)}
 	}
 	if err != nil {

@@ -17,9 +17,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pbxfleet/pbxfleet/internal/agentcmd"
+	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/internal/creds"
 	"github.com/pbxfleet/pbxfleet/internal/metrics"
-	"github.com/pbxfleet/pbxfleet/services/bus"
+	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 	"github.com/pbxfleet/pbxfleet/services/web"
 )
@@ -205,7 +206,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err := provision(ctx, f, js, log); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "pbxfleet control plane on %s (orchestrator service %q). Ctrl-C to stop.\n", bus.RedactURLs(f.nats.url), "pbxfleet-orchestrator")
+	fmt.Fprintf(cmd.OutOrStdout(), "pbxfleet control plane on %s (orchestrator service %q). Ctrl-C to stop.\n", natsclient.RedactURLs(f.nats.url), "pbxfleet-orchestrator")
 	eng := orchestrator.New(js, nc, orchestrator.WithLogger(log), orchestrator.WithVersion(semver(version)),
 		orchestrator.WithKeepRollouts(f.keepRollouts), orchestrator.WithRepairInterval(f.repairInterval))
 	if f.metricsListen != "" {
@@ -278,7 +279,7 @@ func provision(ctx context.Context, f *serveFlags, js jetstream.JetStream, log *
 // waits for them. It returns an error when listen cannot be bound.
 func serveMetrics(ctx context.Context, listen string, eng *orchestrator.Engine, js jetstream.JetStream, log *slog.Logger) (stop func(), err error) {
 	reg := metrics.NewRegistry()
-	cpm, err := metrics.NewControlPlane(reg, eng, metrics.WithResults(js), metrics.WithLogger(log))
+	cpm, err := orchestrator.NewMetrics(reg, eng, orchestrator.MetricsResults(js), orchestrator.MetricsLogger(log))
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pbxfleet/pbxfleet/internal/bus"
+	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
-	"github.com/pbxfleet/pbxfleet/services/bus"
 )
 
 // TestServeRejectsBadFlags: each bad flag exits 2 naming the flag, before any
@@ -122,7 +123,7 @@ func TestNATSURLsThatAreNotNATS(t *testing.T) {
 			t.Run(cmd[0]+" "+url, func(t *testing.T) {
 				r := run(t, "", append(cmd, "--nats-url", url, "--connect-timeout", "1s")...)
 				assert.Equal(t, 2, r.code(), r.all())
-				assert.ErrorIs(t, r.err, bus.ErrBadURL)
+				assert.ErrorIs(t, r.err, natsclient.ErrBadURL)
 				assert.NotContains(t, r.all(), "Sup3r-S3cret")
 			})
 		}

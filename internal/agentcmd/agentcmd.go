@@ -19,8 +19,8 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/metrics"
+	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 	"github.com/pbxfleet/pbxfleet/internal/node"
-	"github.com/pbxfleet/pbxfleet/services/bus"
 )
 
 // ExitCodes of the agents.
@@ -140,9 +140,9 @@ func run(cmd *cobra.Command, side node.Side, version string, o *options, code *i
 	}
 	ctx := cmd.Context()
 	site, role, _ := events.ParseNodeID(cfg.Node) // validated by LoadConfig
-	nc, err := bus.Connect(ctx, bus.ConnConfig{
-		// Node credentials may read only this inbox prefix (services/bus/auth.go).
-		InboxPrefix: bus.InboxPrefix(site, role),
+	nc, err := natsclient.Connect(ctx, natsclient.Config{
+		// Node credentials may read only this inbox prefix (internal/bus/auth.go).
+		InboxPrefix: natsclient.InboxPrefix(site, role),
 		URL:         cfg.NATS.URL, Name: side.Program + " " + cfg.Node,
 		CredsFile: cfg.NATS.CredsFile, NKeySeedFile: cfg.NATS.NKeyFile,
 		TLSCA: cfg.NATS.TLSCA, TLSCert: cfg.NATS.TLSCert, TLSKey: cfg.NATS.TLSKey,

@@ -25,7 +25,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/pbxfleet/pbxfleet/events"
-	"github.com/pbxfleet/pbxfleet/services/bus"
+	"github.com/pbxfleet/pbxfleet/internal/bus"
 )
 
 // File names in a credentials directory.
@@ -146,7 +146,7 @@ func (s *Set) NodeIDs() []string { return slices.Sorted(maps.Keys(s.Nodes)) }
 func (s *Set) CurveKey(node string) string { return s.Nodes[node].Curve }
 
 // NkeyUsers returns the server's nkey users: the operator, the orchestrator and
-// every node (sorted by id), each with its permissions from services/bus. Each
+// every node (sorted by id), each with its permissions from internal/bus. Each
 // call returns fresh values, since the server keeps and amends what it is given.
 func (s *Set) NkeyUsers() []*server.NkeyUser {
 	users := []*server.NkeyUser{

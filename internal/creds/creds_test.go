@@ -16,9 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/internal/creds"
+	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 	"github.com/pbxfleet/pbxfleet/internal/seal"
-	"github.com/pbxfleet/pbxfleet/services/bus"
 )
 
 func publicKeys(res *creds.Result) map[string]creds.Key {
@@ -280,11 +281,11 @@ func TestServerOptionsAuthorizeTheFleet(t *testing.T) {
 	defer emb.Shutdown()
 	connect := func(t *testing.T, name string) jetstream.JetStream {
 		t.Helper()
-		cfg := bus.ConnConfig{URL: emb.ClientURL(), NKeySeedFile: filepath.Join(dir, name+creds.UserSeedExt)}
+		cfg := natsclient.Config{URL: emb.ClientURL(), NKeySeedFile: filepath.Join(dir, name+creds.UserSeedExt)}
 		if site, role, err := events.ParseNodeID(name); err == nil {
-			cfg.InboxPrefix = bus.InboxPrefix(site, role)
+			cfg.InboxPrefix = natsclient.InboxPrefix(site, role)
 		}
-		nc, err := bus.Connect(ctx, cfg)
+		nc, err := natsclient.Connect(ctx, cfg)
 		require.NoError(t, err)
 		t.Cleanup(nc.Close)
 		js, err := jetstream.New(nc)
@@ -309,6 +310,6 @@ func TestServerOptionsAuthorizeTheFleet(t *testing.T) {
 	_, err = kv.Get(short, "b.pbx")
 	require.Error(t, err, "a.pbx may not read b.pbx's desired state")
 
-	_, err = bus.Connect(ctx, bus.ConnConfig{URL: emb.ClientURL()})
+	_, err = natsclient.Connect(ctx, natsclient.Config{URL: emb.ClientURL()})
 	require.ErrorContains(t, err, "Authorization Violation")
 }

@@ -78,7 +78,7 @@ func BenchmarkAgentPutToResult(b *testing.B) {
 func BenchmarkAgentIdleRSS(b *testing.B) {
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "pbx-node")
-	build := exec.Command("go", "build", "-o", bin, "../../pbx-node")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/pbx-node")
 	out, err := build.CombinedOutput()
 	require.NoError(b, err, string(out))
 	srv := natstest.Start(b)

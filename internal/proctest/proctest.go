@@ -41,8 +41,8 @@ func Build(ctx context.Context, dir string, natsServer bool) (Binaries, error) {
 	defer cancel()
 	builds := [][]string{{"build", "-o", dir + string(filepath.Separator),
 		"github.com/pbxfleet/pbxfleet/cmd/pbxfleet",
-		"github.com/pbxfleet/pbxfleet/pbx-node",
-		"github.com/pbxfleet/pbxfleet/agents-node"}}
+		"github.com/pbxfleet/pbxfleet/cmd/pbx-node",
+		"github.com/pbxfleet/pbxfleet/cmd/agents-node"}}
 	if natsServer {
 		builds = append(builds, []string{"build", "-o", filepath.Join(dir, "nats-server"), "github.com/nats-io/nats-server/v2"})
 	}

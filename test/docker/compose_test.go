@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
-	"github.com/pbxfleet/pbxfleet/services/bus"
+	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 

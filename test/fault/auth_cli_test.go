@@ -20,9 +20,9 @@ import (
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/lab"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
+	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
 	"github.com/pbxfleet/pbxfleet/internal/proctest"
-	"github.com/pbxfleet/pbxfleet/services/bus"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 
@@ -187,7 +187,7 @@ func TestAuthenticatedControlPlaneCLI(t *testing.T) {
 	self, other := sites[0], sites[1]
 	selfID := events.NodeID(self.ID, events.RolePBX)
 	nodeFlags := []string{"--nkey", filepath.Join(credsDir, selfID+".nk"),
-		"--inbox-prefix", bus.InboxPrefix(self.ID, events.RolePBX), "--timeout", "3s"}
+		"--inbox-prefix", natsclient.InboxPrefix(self.ID, events.RolePBX), "--timeout", "3s"}
 	out = natstest.RunCLI(t, natsBin, url, nil, append(nodeFlags, "kv", "get", "--raw", events.BucketDesired, selfID)...)
 	require.Contains(t, out, "sealed_secret", "%s reads its own desired state", selfID)
 	cliOut = append(cliOut, out)

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/proctest"
-	"github.com/pbxfleet/pbxfleet/services/bus"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 

@@ -20,16 +20,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/internal/lab"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
+	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 	"github.com/pbxfleet/pbxfleet/internal/node"
-	"github.com/pbxfleet/pbxfleet/services/bus"
 	"github.com/pbxfleet/pbxfleet/services/planner"
 )
 
 // authServer is a real embedded server with authorization on: one nkey user per
 // identity (operator, orchestrator, nodes), each with its permissions from
-// services/bus.
+// internal/bus.
 type authServer struct {
 	emb   *bus.Embedded
 	seeds map[string]string // identity -> seed file
@@ -125,16 +126,16 @@ func (v *violations) requireOn(t *testing.T, subject string) {
 	}, 5*time.Second, 20*time.Millisecond, "no permission violation on %q; got %q", subject, v.all())
 }
 
-// connect dials as identity with bus.Connect; a node uses its own inbox prefix.
+// connect dials as identity with natsclient.Connect; a node uses its own inbox prefix.
 func (s *authServer) connect(t *testing.T, identity string) (*nats.Conn, *violations) {
 	t.Helper()
-	cfg := bus.ConnConfig{URL: s.emb.ClientURL(), Name: identity, NKeySeedFile: s.seeds[identity]}
+	cfg := natsclient.Config{URL: s.emb.ClientURL(), Name: identity, NKeySeedFile: s.seeds[identity]}
 	if site, role, err := events.ParseNodeID(identity); err == nil {
-		cfg.InboxPrefix = bus.InboxPrefix(site, role)
+		cfg.InboxPrefix = natsclient.InboxPrefix(site, role)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	nc, err := bus.Connect(ctx, cfg)
+	nc, err := natsclient.Connect(ctx, cfg)
 	require.NoError(t, err)
 	v := &violations{}
 	nc.SetErrorHandler(v.handler)
@@ -150,7 +151,7 @@ func TestInboxPrefix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.site, func(t *testing.T) {
-			got := bus.InboxPrefix(tt.site, tt.role)
+			got := natsclient.InboxPrefix(tt.site, tt.role)
 			assert.Equal(t, tt.want, got)
 			o := nats.GetDefaultOptions()
 			assert.NoError(t, nats.CustomInboxPrefix(got)(&o), "a valid nats inbox prefix")
@@ -460,17 +461,17 @@ func TestUnknownKeyIsRefused(t *testing.T) {
 
 	tests := []struct {
 		name string
-		cfg  bus.ConnConfig
+		cfg  natsclient.Config
 	}{
-		{"unknown nkey", bus.ConnConfig{NKeySeedFile: stranger}},
-		{"no credentials", bus.ConnConfig{}},
+		{"unknown nkey", natsclient.Config{NKeySeedFile: stranger}},
+		{"no credentials", natsclient.Config{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			tt.cfg.URL = s.emb.ClientURL()
-			nc, err := bus.Connect(ctx, tt.cfg)
+			nc, err := natsclient.Connect(ctx, tt.cfg)
 			if nc != nil {
 				nc.Close()
 			}

@@ -15,8 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/bus"
+	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
-	"github.com/pbxfleet/pbxfleet/services/bus"
 )
 
 func TestProvisionIsIdempotent(t *testing.T) {
@@ -52,7 +53,7 @@ func TestEmbeddedSurvivesRestartOnSameStore(t *testing.T) {
 	defer cancel()
 	emb, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Port: -1})
 	require.NoError(t, err)
-	nc, err := bus.Connect(ctx, bus.ConnConfig{URL: emb.ClientURL()})
+	nc, err := natsclient.Connect(ctx, natsclient.Config{URL: emb.ClientURL()})
 	require.NoError(t, err)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
@@ -67,7 +68,7 @@ func TestEmbeddedSurvivesRestartOnSameStore(t *testing.T) {
 	emb2, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: dir, Port: -1})
 	require.NoError(t, err)
 	defer emb2.Shutdown()
-	nc2, err := bus.Connect(ctx, bus.ConnConfig{URL: emb2.ClientURL()})
+	nc2, err := natsclient.Connect(ctx, natsclient.Config{URL: emb2.ClientURL()})
 	require.NoError(t, err)
 	defer nc2.Close()
 	js2, err := jetstream.New(nc2)
@@ -86,7 +87,7 @@ func TestEmbeddedMaxPayload(t *testing.T) {
 	emb, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: t.TempDir(), Port: -1})
 	require.NoError(t, err)
 	defer emb.Shutdown()
-	nc, err := bus.Connect(ctx, bus.ConnConfig{URL: emb.ClientURL()})
+	nc, err := natsclient.Connect(ctx, natsclient.Config{URL: emb.ClientURL()})
 	require.NoError(t, err)
 	defer nc.Close()
 	require.Equal(t, int64(bus.MaxPayload), nc.MaxPayload())
@@ -99,7 +100,7 @@ func TestStartEmbeddedNeedsDataDir(t *testing.T) {
 }
 
 func TestClientTLSRejectsHalfPair(t *testing.T) {
-	_, err := bus.ClientTLS("", "cert.pem", "")
+	_, err := natsclient.ClientTLS("", "cert.pem", "")
 	require.ErrorIs(t, err, bus.ErrTLSConfig)
 }
 
@@ -169,12 +170,12 @@ func TestCheckURLs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.list, func(t *testing.T) {
-			err := bus.CheckURLs(tt.list)
+			err := natsclient.CheckURLs(tt.list)
 			if tt.ok {
 				require.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, bus.ErrBadURL)
+			require.ErrorIs(t, err, natsclient.ErrBadURL)
 			require.NotContains(t, err.Error(), "Sup3r-S3cret")
 		})
 	}
@@ -186,12 +187,12 @@ func TestConnectErrorsHideThePassword(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, url := range []string{"nats://op:Sup3r-S3cret@127.0.0.1:1", "nats://127.0.0.1:1,nats://op:Sup3r-S3cret@127.0.0.1:2", "http://op:Sup3r-S3cret@127.0.0.1:1"} {
-		nc, err := bus.Connect(ctx, bus.ConnConfig{URL: url})
+		nc, err := natsclient.Connect(ctx, natsclient.Config{URL: url})
 		if nc != nil {
 			nc.Close()
 		}
 		require.Error(t, err)
 		assert.NotContains(t, err.Error(), "Sup3r-S3cret", url)
 	}
-	assert.Equal(t, "nats://op:xxxxx@hub-1:4222,nats://hub-2:4222", bus.RedactURLs("nats://op:Sup3r-S3cret@hub-1:4222,nats://hub-2:4222"))
+	assert.Equal(t, "nats://op:xxxxx@hub-1:4222,nats://hub-2:4222", natsclient.RedactURLs("nats://op:Sup3r-S3cret@hub-1:4222,nats://hub-2:4222"))
 }

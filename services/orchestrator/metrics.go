@@ -1,4 +1,4 @@
-package metrics
+package orchestrator
 
 import (
 	"context"
@@ -12,41 +12,41 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pbxfleet/pbxfleet/events"
-	"github.com/pbxfleet/pbxfleet/services/orchestrator"
+	"github.com/pbxfleet/pbxfleet/internal/metrics"
 )
 
-// DefaultRefresh is how often ControlPlane.Run reads the orchestrator's state.
+// DefaultRefresh is how often Metrics.Run reads the orchestrator's state.
 const DefaultRefresh = 5 * time.Second
 
 // refreshTimeout bounds one refresh when the caller set no deadline.
 const refreshTimeout = 5 * time.Second
 
 // RolloutSource returns the active rollout or, when none is active, the last
-// one started; *orchestrator.Engine is one. It returns an error wrapping
-// orchestrator.ErrRolloutNotFound when there has never been a rollout.
+// one started; *Engine is one. It returns an error wrapping
+// ErrRolloutNotFound when there has never been a rollout.
 type RolloutSource interface {
-	Current(ctx context.Context) (orchestrator.Rollout, error)
+	Current(ctx context.Context) (Rollout, error)
 }
 
 // phases are the rollout phases exported even when no rollout is in them, so
 // that a dashboard sees 0 rather than no series.
-var phases = []orchestrator.Phase{
-	orchestrator.PhaseRunning, orchestrator.PhasePaused, orchestrator.PhaseRollingBack, orchestrator.PhaseAborting,
-	orchestrator.PhaseSucceeded, orchestrator.PhaseFailed, orchestrator.PhaseRolledBack, orchestrator.PhaseAborted,
+var phases = []Phase{
+	PhaseRunning, PhasePaused, PhaseRollingBack, PhaseAborting,
+	PhaseSucceeded, PhaseFailed, PhaseRolledBack, PhaseAborted,
 }
 
-// ControlPlane exports the orchestrator's view of the current (or last)
+// Metrics exports the orchestrator's view of the current (or last)
 // rollout, read from its persisted state every refresh:
 //
 //	pbxfleet_rollout_phase{phase}           1 for the rollout's phase, 0 for the others
-//	pbxfleet_rollout_sites{outcome}         the rollout's sites by outcome (orchestrator.Counters)
+//	pbxfleet_rollout_sites{outcome}         the rollout's sites by outcome (Counters)
 //	pbxfleet_rollout_wave                   the current wave, 1-based (0: no rollout)
 //	pbxfleet_results_received_total         results the PBXFLEET_RESULTS stream has received
 //	pbxfleet_control_plane_refresh_errors_total  refreshes that could not read the state
 //
 // Reading the persisted state rather than the engine's memory makes the
 // figures the same whichever process drives the rollout.
-type ControlPlane struct {
+type Metrics struct {
 	src      RolloutSource
 	js       jetstream.JetStream
 	interval time.Duration
@@ -60,51 +60,51 @@ type ControlPlane struct {
 	// phases exported so far).
 	mu      sync.Mutex
 	results uint64
-	known   map[orchestrator.Phase]bool
+	known   map[Phase]bool
 }
 
-// ControlPlaneOption configures a ControlPlane.
-type ControlPlaneOption func(*ControlPlane)
+// MetricsOption configures a Metrics.
+type MetricsOption func(*Metrics)
 
-// WithRefresh sets how often Run refreshes; default DefaultRefresh.
-func WithRefresh(d time.Duration) ControlPlaneOption {
-	return func(c *ControlPlane) {
+// MetricsRefresh sets how often Run refreshes; default DefaultRefresh.
+func MetricsRefresh(d time.Duration) MetricsOption {
+	return func(c *Metrics) {
 		if d > 0 {
 			c.interval = d
 		}
 	}
 }
 
-// WithLogger sets the logger of refresh failures; default discards.
-func WithLogger(l *slog.Logger) ControlPlaneOption { return func(c *ControlPlane) { c.log = l } }
+// MetricsLogger sets the logger of refresh failures; default discards.
+func MetricsLogger(l *slog.Logger) MetricsOption { return func(c *Metrics) { c.log = l } }
 
-// WithResults exports pbxfleet_results_received_total from the results
+// MetricsResults exports pbxfleet_results_received_total from the results
 // stream's last sequence, read through js.
-func WithResults(js jetstream.JetStream) ControlPlaneOption {
-	return func(c *ControlPlane) { c.js = js }
+func MetricsResults(js jetstream.JetStream) MetricsOption {
+	return func(c *Metrics) { c.js = js }
 }
 
-// NewControlPlane registers the control plane's metrics on reg and returns the
+// NewMetrics registers the control plane's metrics on reg and returns the
 // exporter; call Run (or Refresh) to fill them. It returns an error when a
 // metric is already registered on reg.
-func NewControlPlane(reg prometheus.Registerer, src RolloutSource, opts ...ControlPlaneOption) (*ControlPlane, error) {
-	c := &ControlPlane{
+func NewMetrics(reg prometheus.Registerer, src RolloutSource, opts ...MetricsOption) (*Metrics, error) {
+	c := &Metrics{
 		src: src, interval: DefaultRefresh, log: slog.New(slog.DiscardHandler),
-		known: map[orchestrator.Phase]bool{},
+		known: map[Phase]bool{},
 		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Subsystem: "rollout", Name: "phase",
+			Namespace: metrics.Namespace, Subsystem: "rollout", Name: "phase",
 			Help: "1 for the phase of the current (or last) rollout, 0 for the other phases.",
 		}, []string{"phase"}),
 		sites: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Subsystem: "rollout", Name: "sites",
+			Namespace: metrics.Namespace, Subsystem: "rollout", Name: "sites",
 			Help: "Sites of the current (or last) rollout by outcome.",
 		}, []string{"outcome"}),
 		wave: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: Namespace, Subsystem: "rollout", Name: "wave",
+			Namespace: metrics.Namespace, Subsystem: "rollout", Name: "wave",
 			Help: "Current wave of the current (or last) rollout, 1-based; 0 when there has been no rollout.",
 		}),
 		errs: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: Namespace, Subsystem: "control_plane", Name: "refresh_errors_total",
+			Namespace: metrics.Namespace, Subsystem: "control_plane", Name: "refresh_errors_total",
 			Help: "Refreshes of these metrics that could not read the rollout state.",
 		}),
 	}
@@ -115,11 +115,11 @@ func NewControlPlane(reg prometheus.Registerer, src RolloutSource, opts ...Contr
 		c.known[p] = true
 		c.phase.WithLabelValues(string(p))
 	}
-	c.setSites(orchestrator.Counters{})
+	c.setSites(Counters{})
 	cs := []prometheus.Collector{c.phase, c.sites, c.wave, c.errs}
 	if c.js != nil {
 		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "results_received_total",
+			Namespace: metrics.Namespace, Name: "results_received_total",
 			Help: "Results the " + events.StreamResults + " stream has received (its last sequence).",
 		}, func() float64 {
 			c.mu.Lock()
@@ -138,7 +138,7 @@ func NewControlPlane(reg prometheus.Registerer, src RolloutSource, opts ...Contr
 // Run refreshes the metrics now and then every interval until ctx ends, and
 // returns nil then. A failed refresh is logged and counted, and the metrics
 // keep their last values.
-func (c *ControlPlane) Run(ctx context.Context) error {
+func (c *Metrics) Run(ctx context.Context) error {
 	t := time.NewTicker(c.interval)
 	defer t.Stop()
 	for {
@@ -156,7 +156,7 @@ func (c *ControlPlane) Run(ctx context.Context) error {
 // Refresh reads the current rollout (and the results stream) once and updates
 // the metrics. It returns the read errors joined; when there has never been a
 // rollout the rollout metrics are zero and that is not an error.
-func (c *ControlPlane) Refresh(ctx context.Context) error {
+func (c *Metrics) Refresh(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, refreshTimeout)
@@ -165,8 +165,8 @@ func (c *ControlPlane) Refresh(ctx context.Context) error {
 	var errs []error
 	r, err := c.src.Current(ctx)
 	switch {
-	case errors.Is(err, orchestrator.ErrRolloutNotFound):
-		c.setRollout(orchestrator.Rollout{})
+	case errors.Is(err, ErrRolloutNotFound):
+		c.setRollout(Rollout{})
 	case err != nil:
 		errs = append(errs, fmt.Errorf("refresh control plane metrics: %w", err))
 	default:
@@ -191,7 +191,7 @@ func (c *ControlPlane) Refresh(ctx context.Context) error {
 }
 
 // setRollout exports r; the zero Rollout means "no rollout yet".
-func (c *ControlPlane) setRollout(r orchestrator.Rollout) {
+func (c *Metrics) setRollout(r Rollout) {
 	c.mu.Lock()
 	if r.Phase != "" {
 		c.known[r.Phase] = true // a phase added after the list above was written
@@ -212,12 +212,12 @@ func (c *ControlPlane) setRollout(r orchestrator.Rollout) {
 	}
 }
 
-func (c *ControlPlane) setSites(n orchestrator.Counters) {
-	for outcome, v := range map[orchestrator.SiteOutcome]int{
-		orchestrator.SitePending: n.Pending, orchestrator.SiteInFlight: n.InFlight,
-		orchestrator.SiteConverged: n.Converged, orchestrator.SiteFailed: n.Failed,
-		orchestrator.SiteUnreachable: n.Unreachable, orchestrator.SiteSkipped: n.Skipped,
-		orchestrator.SiteCancelled: n.Cancelled,
+func (c *Metrics) setSites(n Counters) {
+	for outcome, v := range map[SiteOutcome]int{
+		SitePending: n.Pending, SiteInFlight: n.InFlight,
+		SiteConverged: n.Converged, SiteFailed: n.Failed,
+		SiteUnreachable: n.Unreachable, SiteSkipped: n.Skipped,
+		SiteCancelled: n.Cancelled,
 	} {
 		c.sites.WithLabelValues(string(outcome)).Set(float64(v))
 	}

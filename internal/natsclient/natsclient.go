@@ -1,9 +1,13 @@
-package bus
+// Package natsclient connects pbxfleet's programs to NATS: URLs checked and
+// redacted, credentials, TLS, and a node's own inbox prefix. It is all a
+// client needs; the embedded server and the permissions are internal/bus.
+package natsclient
 
 import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	neturl "net/url"
@@ -14,9 +18,9 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// ConnConfig says how to reach NATS. The zero value (plus URL) is a plain
+// Config says how to reach NATS. The zero value (plus URL) is a plain
 // connection that reconnects forever.
-type ConnConfig struct {
+type Config struct {
 	// URL is one or more comma-separated nats:// or tls:// URLs.
 	URL string
 	// Name identifies the connection in server monitoring (e.g. "pbx-node bsas-1.pbx").
@@ -41,7 +45,7 @@ type ConnConfig struct {
 
 // Connect dials NATS with cfg. It returns an error naming the URL when the server
 // cannot be reached (unless RetryOnFailedConnect) or a credentials/TLS file is bad.
-func Connect(ctx context.Context, cfg ConnConfig) (*nats.Conn, error) {
+func Connect(ctx context.Context, cfg Config) (*nats.Conn, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -174,3 +178,36 @@ func ClientTLS(ca, cert, key string) (*tls.Config, error) {
 	}
 	return tc, nil
 }
+
+// DefaultInbox is the inbox prefix of clients that set none (nats.InboxPrefix
+// without its dot).
+const DefaultInbox = "_INBOX"
+
+// InboxPrefix returns the inbox prefix of a node's connection,
+// _INBOX_<site>_<role> (one subject token: every character outside [A-Za-z0-9_-]
+// becomes '_'). A node is allowed to subscribe only under its own prefix, so it
+// cannot read the replies meant for any other client; connect it with
+// Config.InboxPrefix set to this value. It does not validate.
+func InboxPrefix(site, role string) string {
+	return DefaultInbox + "_" + token(site) + "_" + token(role)
+}
+
+// token makes s a single subject token of [A-Za-z0-9_-].
+func token(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// Errors returned by this package, matched with errors.Is.
+var (
+	// ErrBadURL means a NATS URL list holds an entry nats.go cannot dial as
+	// given.
+	ErrBadURL = errors.New("invalid nats url")
+	// ErrTLSConfig means the TLS files given could not be used.
+	ErrTLSConfig = errors.New("invalid tls configuration")
+)

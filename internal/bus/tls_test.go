@@ -20,7 +20,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pbxfleet/pbxfleet/services/bus"
+	"github.com/pbxfleet/pbxfleet/internal/bus"
+	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 )
 
 // testPKI is a CA, a server certificate for 127.0.0.1 and a client certificate,
@@ -114,18 +115,18 @@ func TestServerTLS(t *testing.T) {
 	tests := []struct {
 		name          string
 		verifyClients bool
-		client        bus.ConnConfig
+		client        natsclient.Config
 		wantErr       string // part of the refusal; empty: connects
 	}{
-		{name: "client trusts the CA", client: bus.ConnConfig{TLSCA: p.ca}},
-		{name: "client without the CA is refused", client: bus.ConnConfig{}, wantErr: "x509: certificate signed by unknown authority"},
-		{name: "client trusting another CA is refused", client: bus.ConnConfig{TLSCA: p.otherCA}, wantErr: "x509: certificate signed by unknown authority"},
+		{name: "client trusts the CA", client: natsclient.Config{TLSCA: p.ca}},
+		{name: "client without the CA is refused", client: natsclient.Config{}, wantErr: "x509: certificate signed by unknown authority"},
+		{name: "client trusting another CA is refused", client: natsclient.Config{TLSCA: p.otherCA}, wantErr: "x509: certificate signed by unknown authority"},
 		{name: "mutual tls with a client certificate", verifyClients: true,
-			client: bus.ConnConfig{TLSCA: p.ca, TLSCert: p.clientCert, TLSKey: p.clientKey}},
+			client: natsclient.Config{TLSCA: p.ca, TLSCert: p.clientCert, TLSKey: p.clientKey}},
 		{name: "mutual tls without a client certificate is refused", verifyClients: true,
-			client: bus.ConnConfig{TLSCA: p.ca}, wantErr: "tls"},
+			client: natsclient.Config{TLSCA: p.ca}, wantErr: "tls"},
 		{name: "mutual tls with a certificate another CA signed is refused", verifyClients: true,
-			client: bus.ConnConfig{TLSCA: p.ca, TLSCert: rogueCert, TLSKey: rogueCertKey}, wantErr: "tls"},
+			client: natsclient.Config{TLSCA: p.ca, TLSCert: rogueCert, TLSKey: rogueCertKey}, wantErr: "tls"},
 	}
 
 	for _, tt := range tests {
@@ -136,7 +137,7 @@ func TestServerTLS(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			tt.client.URL = emb.ClientURL()
-			nc, err := bus.Connect(ctx, tt.client)
+			nc, err := natsclient.Connect(ctx, tt.client)
 			if tt.wantErr != "" {
 				if nc != nil {
 					nc.Close()
@@ -176,10 +177,10 @@ func TestServerTLSWithAuthorization(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	nc, err := bus.Connect(ctx, bus.ConnConfig{URL: emb.ClientURL(), TLSCA: p.ca, NKeySeedFile: seedFile})
+	nc, err := natsclient.Connect(ctx, natsclient.Config{URL: emb.ClientURL(), TLSCA: p.ca, NKeySeedFile: seedFile})
 	require.NoError(t, err)
 	nc.Close()
-	_, err = bus.Connect(ctx, bus.ConnConfig{URL: emb.ClientURL(), TLSCA: p.ca})
+	_, err = natsclient.Connect(ctx, natsclient.Config{URL: emb.ClientURL(), TLSCA: p.ca})
 	require.ErrorContains(t, err, "Authorization Violation")
 }
 

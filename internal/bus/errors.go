@@ -1,6 +1,10 @@
 package bus
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/pbxfleet/pbxfleet/internal/natsclient"
+)
 
 // Errors returned by this package, matched with errors.Is.
 var (
@@ -11,9 +15,7 @@ var (
 	ErrDataDirLocked = errors.New("data directory in use")
 	// ErrNotReady means the embedded server did not accept connections in time.
 	ErrNotReady = errors.New("nats server not ready")
-	// ErrBadURL means a NATS URL list holds an entry nats.go cannot dial as
-	// written (empty, no host, not nats/tls/ws/wss).
-	ErrBadURL = errors.New("invalid nats url")
-	// ErrTLSConfig means the TLS files given could not be used.
-	ErrTLSConfig = errors.New("invalid tls configuration")
+	// ErrTLSConfig means the TLS files given could not be used (the server's
+	// own; the client's are natsclient.ErrTLSConfig).
+	ErrTLSConfig = natsclient.ErrTLSConfig
 )

@@ -3,12 +3,12 @@ package bus
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 )
 
 // Subjects of the JetStream API and of NATS services that the permissions below
@@ -31,37 +31,14 @@ const (
 	kvStreamPrefix  = "KV_"
 	kvSubjectPrefix = "$KV."
 	srvPrefix       = "$SRV."
-	// defaultInbox is the inbox prefix of clients that set none (nats.InboxPrefix
-	// without its dot).
-	defaultInbox = "_INBOX"
 )
-
-// InboxPrefix returns the inbox prefix of a node's connection,
-// _INBOX_<site>_<role> (one subject token: every character outside [A-Za-z0-9_-]
-// becomes '_'). A node is allowed to subscribe only under its own prefix, so it
-// cannot read the replies meant for any other client; connect it with
-// ConnConfig.InboxPrefix set to this value. It does not validate.
-func InboxPrefix(site, role string) string {
-	return defaultInbox + "_" + token(site) + "_" + token(role)
-}
-
-// token makes s a single subject token of [A-Za-z0-9_-].
-func token(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
-			return r
-		}
-		return '_'
-	}, s)
-}
 
 // NodePermissions returns the permissions of node <site>.<role>: exactly what its
 // agent needs and nothing of any other node. It may read its own desired key
 // (stream info, direct get of that key, and a subscription to the subject its
 // puts are published on), publish its own result, put its own status key, serve
 // its own endpoints and the discovery of the pbxfleet-node service, answer
-// requests it received, and use the inbox InboxPrefix(site, role). It may not
+// requests it received, and use the inbox natsclient.InboxPrefix(site, role). It may not
 // create, read or delete any JetStream consumer: a consumer delivers to a
 // subject of its creator's choosing, which no subject permission checks.
 // Everything else is refused by the server. It does not validate site and role
@@ -74,7 +51,7 @@ func NodePermissions(site, role string) *server.Permissions {
 	desiredStream := kvStreamPrefix + events.BucketDesired
 	statusStream := kvStreamPrefix + events.BucketStatus
 	desiredKey := kvSubjectPrefix + events.BucketDesired + "." + id
-	inbox := InboxPrefix(site, role)
+	inbox := natsclient.InboxPrefix(site, role)
 
 	pub := []string{
 		jsAccountInfo,
@@ -146,7 +123,7 @@ func OrchestratorPermissions() *server.Permissions {
 		srvPrefix+">",
 	)
 	sub := append([]string{
-		defaultInbox + ".>",
+		natsclient.DefaultInbox + ".>",
 		events.RolloutSubjectPrefix + ".>",
 		events.ResultSubjects,
 	}, discoverySubjects(events.ServiceOrchestrator)...)

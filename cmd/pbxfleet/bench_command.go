@@ -177,7 +177,7 @@ func runBench(ctx context.Context, out io.Writer, n int, instant bool) error {
 
 	varz0, _ := cp.embedded.Server().Varz(nil)
 	start := time.Now()
-	r, err := eng.Start(ctx, orchestratorPlan(plan), orchestrator.Strategy{
+	r, err := eng.Start(ctx, plan.RolloutPlan(), orchestrator.Strategy{
 		WaveSize: n, SiteDeadline: 5 * time.Minute, MaxFailed: n, MaxUnreachable: n,
 		WaveMaxFailed: orchestrator.NoLimit, WaveMaxUnreachable: orchestrator.NoLimit,
 	})

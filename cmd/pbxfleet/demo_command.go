@@ -232,7 +232,7 @@ func demoRollout(ctx context.Context, out io.Writer, nc *nats.Conn, js jetstream
 	if err != nil {
 		return orchestrator.Rollout{}, err
 	}
-	op := orchestratorPlan(plan)
+	op := plan.RolloutPlan()
 	if err := sealPlan(&op, keyDir, current); err != nil {
 		return orchestrator.Rollout{}, err
 	}

@@ -47,7 +47,7 @@ func TestNatsCLIDrivesARollout(t *testing.T) {
 	require.NoError(t, err)
 	plan, err := planner.BuildPlan(spec, nil)
 	require.NoError(t, err)
-	body, err := json.Marshal(orchestrator.StartRequest{Plan: orchestratorPlan(plan), Strategy: orchestrator.Strategy{
+	body, err := json.Marshal(orchestrator.StartRequest{Plan: plan.RolloutPlan(), Strategy: orchestrator.Strategy{
 		Canary: 1, WaveSize: 1, Bake: 3 * time.Second, SiteDeadline: time.Minute,
 		WaveMaxFailed: orchestrator.NoLimit, WaveMaxUnreachable: orchestrator.NoLimit,
 	}})

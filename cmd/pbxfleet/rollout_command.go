@@ -135,19 +135,6 @@ func currentDesired(ctx context.Context, js jetstream.JetStream) (map[string]eve
 	return out, err
 }
 
-// orchestratorPlan turns a planner plan into the orchestrator's input.
-func orchestratorPlan(p *planner.Plan) orchestrator.Plan {
-	op := orchestrator.Plan{Hash: p.Hash}
-	for _, sp := range p.Sites {
-		t := orchestrator.Target{Site: sp.Site.ID, Nodes: map[string]events.Trunk{}}
-		for _, np := range sp.Nodes {
-			t.Nodes[np.Role] = np.Desired.Trunk
-		}
-		op.Targets = append(op.Targets, t)
-	}
-	return op
-}
-
 func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
 	if f.output != outputText && f.output != outputJSON {
 		return &exitError{code: 2, err: fmt.Errorf("--output %q: want text or json", f.output)}
@@ -174,7 +161,7 @@ func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
 	if err != nil {
 		return fmt.Errorf("plan %s: %w", path, err)
 	}
-	op := orchestratorPlan(plan)
+	op := plan.RolloutPlan()
 	op.AcceptWeakSecrets = f.weak // the orchestrator holds the same policy
 	if f.sealWith != "" {
 		if err := sealPlan(&op, f.sealWith, current); err != nil {

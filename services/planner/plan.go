@@ -13,6 +13,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
 	"github.com/pbxfleet/pbxfleet/internal/intent"
+	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 
 // Change says how a node's desired state compares with the one it has now.
@@ -253,4 +254,18 @@ func joinValues(v reflect.Value) string {
 		parts[i] = v.Index(i).String()
 	}
 	return strings.Join(parts, ", ")
+}
+
+// RolloutPlan is what the orchestrator rolls out of p: per site, each node's
+// trunk intent, under p's hash.
+func (p *Plan) RolloutPlan() orchestrator.Plan {
+	op := orchestrator.Plan{Hash: p.Hash}
+	for _, sp := range p.Sites {
+		t := orchestrator.Target{Site: sp.Site.ID, Nodes: map[string]events.Trunk{}}
+		for _, np := range sp.Nodes {
+			t.Nodes[np.Role] = np.Desired.Trunk
+		}
+		op.Targets = append(op.Targets, t)
+	}
+	return op
 }

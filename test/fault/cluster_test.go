@@ -100,7 +100,7 @@ func TestClusterServerLostMidRollout(t *testing.T) {
 			}
 		}
 	})
-	started, err = eng.Start(ctx, orchestratorPlan(plan), waveStrategy())
+	started, err = eng.Start(ctx, plan.RolloutPlan(), waveStrategy())
 	require.NoError(t, err)
 	finished := drive(ctx, t, eng, started.ID)
 

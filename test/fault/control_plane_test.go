@@ -37,7 +37,7 @@ func TestControlPlaneKilledMidRollout(t *testing.T) {
 	sites := labfleet.Sites("cpk", addrServeKill, sitesPerRollout)
 	plan := fleetPlan(t, sites)
 	startLabFleet(t, sites, url)
-	id := startRollout(ctx, t, nc, orchestratorPlan(plan), waveStrategy())
+	id := startRollout(ctx, t, nc, plan.RolloutPlan(), waveStrategy())
 	at := awaitRecord(ctx, t, js, id, "a wave after the canary in flight", midWave)
 	first.Kill(t)
 	sig, ok := first.KilledBy()
@@ -76,7 +76,7 @@ func TestOrchestratorKilledMidWave(t *testing.T) {
 	sites := labfleet.Sites("ork", addrDriverKill, sitesPerRollout)
 	plan := fleetPlan(t, sites)
 	startLabFleet(t, sites, url)
-	id := startRollout(ctx, t, nc, orchestratorPlan(plan), waveStrategy())
+	id := startRollout(ctx, t, nc, plan.RolloutPlan(), waveStrategy())
 
 	// Kill 1: the record says wave 2's sites are in flight.
 	at := awaitRecord(ctx, t, js, id, "a wave after the canary in flight", midWave)

@@ -215,19 +215,6 @@ func fleetPlan(t *testing.T, sites []labfleet.Site) *planner.Plan {
 	return p
 }
 
-// orchestratorPlan is cmd/pbxfleet's conversion of a planner plan.
-func orchestratorPlan(p *planner.Plan) orchestrator.Plan {
-	op := orchestrator.Plan{Hash: p.Hash}
-	for _, sp := range p.Sites {
-		tg := orchestrator.Target{Site: sp.Site.ID, Nodes: map[string]events.Trunk{}}
-		for _, np := range sp.Nodes {
-			tg.Nodes[np.Role] = np.Desired.Trunk
-		}
-		op.Targets = append(op.Targets, tg)
-	}
-	return op
-}
-
 // startLabFleet runs lab hosts and real agents for sites, connected to url.
 func startLabFleet(t *testing.T, sites []labfleet.Site, url string) *labfleet.Fleet {
 	t.Helper()

@@ -86,7 +86,7 @@ func TestLeafCutDuringWave(t *testing.T) {
 		WaveMaxFailed: orchestrator.NoLimit, WaveMaxUnreachable: orchestrator.NoLimit,
 	}
 	eng := orchestrator.New(js, nc, orchestrator.WithLogger(slog.New(slog.DiscardHandler)))
-	started, err := eng.Start(ctx, orchestratorPlan(plan), strategy)
+	started, err := eng.Start(ctx, plan.RolloutPlan(), strategy)
 	require.NoError(t, err)
 	finished := drive(ctx, t, eng, started.ID)
 

@@ -35,7 +35,7 @@ func TestLostControlPlaneStore(t *testing.T) {
 	nc, js := dial(t, url)
 
 	sites := labfleet.Sites("lost", addrLostStore, 3)
-	plan := orchestratorPlan(fleetPlan(t, sites))
+	plan := fleetPlan(t, sites).RolloutPlan()
 	startLabFleet(t, sites, url)
 	st := orchestrator.Strategy{SiteDeadline: 40 * time.Second, WaveMaxFailed: orchestrator.NoLimit, WaveMaxUnreachable: orchestrator.NoLimit}
 	// Three rollouts, so that every node has handled revision 3: the first

@@ -20,6 +20,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/metrics"
 	"github.com/pbxfleet/pbxfleet/internal/node"
+	"github.com/pbxfleet/pbxfleet/internal/omlobjects"
 	"github.com/pbxfleet/pbxfleet/services/bus"
 )
 
@@ -162,6 +163,14 @@ func run(cmd *cobra.Command, side node.Side, version string, o *options, code *i
 			return err
 		}
 		opts = append(opts, node.WithSecretOpener(opener))
+	}
+	if cfg.OMniLeads.Objects() {
+		objs, err := omlobjects.New(cfg.OMniLeads, nil)
+		if err != nil {
+			*code = exitUsage
+			return err
+		}
+		opts = append(opts, node.WithObjects(objs))
 	}
 	// Metrics only for the long-running agent: --once exits before a scrape.
 	var msrv *metrics.Server

@@ -327,7 +327,7 @@ func (a *Agent) apply(ctx context.Context, d events.Desired, h *busHandles) (res
 	phase = time.Now()
 	inf := InFlight{Revision: d.Revision, Rollout: d.Rollout, Phase: phaseWriting, Prev: map[string]bool{}, Started: start}
 	if a.objects != nil {
-		snap, err := a.objects.Snapshot(work)
+		snap, err := a.objects.Snapshot(work, d.Trunk)
 		if err != nil {
 			return a.finishFailed(res, "read the current objects: "+err.Error()), true
 		}

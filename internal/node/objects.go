@@ -25,9 +25,10 @@ type Objects interface {
 	// OwnsTrunk reports whether the objects hold the trunk itself, so the agent
 	// must not write the side's trunk file (it empties one left from before).
 	OwnsTrunk() bool
-	// Snapshot returns the current definitions of the managed objects, opaque
-	// to the agent, or an error when they cannot be read (nothing was changed).
-	Snapshot(ctx context.Context) (json.RawMessage, error)
+	// Snapshot returns the current definitions of the objects t would change
+	// (the names they go by come from t), opaque to the agent, or an error when
+	// they cannot be read (nothing was changed).
+	Snapshot(ctx context.Context, t events.Trunk) (json.RawMessage, error)
 	// Apply creates or updates the objects for t; secret is the trunk secret in
 	// clear (never logged, never returned in an error).
 	Apply(ctx context.Context, t events.Trunk, secret string) error

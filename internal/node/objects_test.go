@@ -29,7 +29,7 @@ type memObjects struct {
 
 func (m *memObjects) OwnsTrunk() bool { return true }
 
-func (m *memObjects) Snapshot(context.Context) (json.RawMessage, error) {
+func (m *memObjects) Snapshot(context.Context, events.Trunk) (json.RawMessage, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls = append(m.calls, "snapshot")

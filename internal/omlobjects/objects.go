@@ -22,9 +22,9 @@ import (
 //go:embed objects.py
 var script string
 
-// resultMarker starts the one line of the script's answer on stdout; every
+// ResultMarker starts the one line of the script's answer on stdout; every
 // other line (OMniLeads' own logging) is ignored.
-const resultMarker = "PBXFLEET-RESULT "
+const ResultMarker = "PBXFLEET-RESULT "
 
 // Check names.
 const (
@@ -84,16 +84,16 @@ func New(cfg Config, run Runner) (*Objects, error) {
 func (o *Objects) OwnsTrunk() bool { return true }
 
 // request is what the script reads (REQ).
-type request struct {
+type Request struct {
 	Action          string          `json:"action"`
-	Trunk           trunkDef        `json:"trunk"`
-	Route           *routeDef       `json:"route,omitempty"`
+	Trunk           TrunkDef        `json:"trunk"`
+	Route           *RouteDef       `json:"route,omitempty"`
 	DIDs            []string        `json:"dids"`
 	InboundCampaign string          `json:"inbound_campaign,omitempty"`
 	Snapshot        json.RawMessage `json:"snapshot,omitempty"`
 }
 
-type trunkDef struct {
+type TrunkDef struct {
 	ID             int     `json:"id,omitempty"`
 	Name           string  `json:"name"`
 	Tecnologia     int     `json:"tecnologia,omitempty"`
@@ -103,22 +103,22 @@ type trunkDef struct {
 	RegisterString *string `json:"register_string,omitempty"`
 }
 
-type routeDef struct {
+type RouteDef struct {
 	ID          int          `json:"id,omitempty"`
 	Name        string       `json:"name"`
 	RingTime    int          `json:"ring_time"`
 	DialOptions string       `json:"dial_options"`
-	Patterns    []patternDef `json:"patterns"`
+	Patterns    []PatternDef `json:"patterns"`
 	Trunks      []string     `json:"trunks"`
 }
 
-type patternDef struct {
+type PatternDef struct {
 	Prepend string `json:"prepend"`
 	Prefix  string `json:"prefix"`
 	Pattern string `json:"pattern"`
 }
 
-type inboundDef struct {
+type InboundDef struct {
 	ID        int    `json:"id"`
 	Name      string `json:"name"`
 	DID       string `json:"did"`
@@ -131,15 +131,15 @@ type inboundDef struct {
 // State is what OMniLeads holds for a site: the database rows and the Redis
 // hashes its synchronizers wrote from them.
 type State struct {
-	Trunk        *trunkDef                    `json:"trunk"`
+	Trunk        *TrunkDef                    `json:"trunk"`
 	TrunkRedis   map[string]string            `json:"trunk_redis"`
-	Route        *routeDef                    `json:"route"`
+	Route        *RouteDef                    `json:"route"`
 	RouteRedis   map[string]string            `json:"route_redis"`
-	Inbound      map[string]*inboundDef       `json:"inbound"`
+	Inbound      map[string]*InboundDef       `json:"inbound"`
 	InboundRedis map[string]map[string]string `json:"inbound_redis"`
 }
 
-type answer struct {
+type Answer struct {
 	Version    string   `json:"version"`
 	Features   []string `json:"features"`
 	Changed    []string `json:"changed"`
@@ -161,8 +161,8 @@ type snapshot struct {
 
 // Want is the objects a trunk intent asks for.
 type Want struct {
-	Trunk           trunkDef
-	Route           routeDef
+	Trunk           TrunkDef
+	Route           RouteDef
 	DIDs            []string
 	InboundCampaign string
 }
@@ -178,12 +178,12 @@ func WantFor(t events.Trunk, secret string) (Want, error) {
 	}
 	r := t.Route()
 	w := Want{
-		Trunk: trunkDef{Name: t.OMLTrunkName, Tecnologia: 1, TextConfig: text, CanalesMaximos: 1000},
-		Route: routeDef{Name: r.Name, RingTime: r.RingTime, DialOptions: r.DialOptions, Trunks: []string{t.OMLTrunkName}},
+		Trunk: TrunkDef{Name: t.OMLTrunkName, Tecnologia: 1, TextConfig: text, CanalesMaximos: 1000},
+		Route: RouteDef{Name: r.Name, RingTime: r.RingTime, DialOptions: r.DialOptions, Trunks: []string{t.OMLTrunkName}},
 		DIDs:  didNumbers(t), InboundCampaign: r.InboundCampaign,
 	}
 	for _, p := range r.Patterns {
-		w.Route.Patterns = append(w.Route.Patterns, patternDef{Prepend: p.Prepend, Prefix: p.Prefix, Pattern: p.Pattern})
+		w.Route.Patterns = append(w.Route.Patterns, PatternDef{Prepend: p.Prepend, Prefix: p.Prefix, Pattern: p.Pattern})
 	}
 	return w, nil
 }
@@ -198,30 +198,30 @@ func didNumbers(t events.Trunk) []string {
 
 // call runs the script with req and returns its answer; a run that did not
 // answer, or answered an error, is an error.
-func (o *Objects) call(ctx context.Context, req request) (answer, error) {
+func (o *Objects) call(ctx context.Context, req Request) (Answer, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return answer{}, err
+		return Answer{}, err
 	}
 	stdin := "import base64, json; REQ = json.loads(base64.b64decode('" + base64.StdEncoding.EncodeToString(body) + "').decode())\n" + script
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
 	defer cancel()
 	out, runErr := o.run(ctx, o.argv, []byte(stdin))
-	var a answer
+	var a Answer
 	found := false
 	for _, l := range strings.Split(string(out), "\n") {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), resultMarker); ok {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), ResultMarker); ok {
 			if err := json.Unmarshal([]byte(rest), &a); err != nil {
-				return answer{}, fmt.Errorf("%w: management shell %s: unreadable answer: %w", ErrOMniLeads, req.Action, err)
+				return Answer{}, fmt.Errorf("%w: management shell %s: unreadable answer: %w", ErrOMniLeads, req.Action, err)
 			}
 			found = true
 		}
 	}
 	switch {
 	case !found && runErr != nil:
-		return answer{}, fmt.Errorf("%w: management shell %s: %w", ErrOMniLeads, req.Action, runErr)
+		return Answer{}, fmt.Errorf("%w: management shell %s: %w", ErrOMniLeads, req.Action, runErr)
 	case !found:
-		return answer{}, fmt.Errorf("%w: management shell %s: no answer (is %q OMniLeads' manage.py shell?): %s", ErrOMniLeads, req.Action, strings.Join(o.argv, " "), lastLines(string(out), 3))
+		return Answer{}, fmt.Errorf("%w: management shell %s: no answer (is %q OMniLeads' manage.py shell?): %s", ErrOMniLeads, req.Action, strings.Join(o.argv, " "), lastLines(string(out), 3))
 	case a.Error != "":
 		return a, fmt.Errorf("%w: %s: %s", ErrOMniLeads, req.Action, a.Error)
 	}
@@ -230,7 +230,7 @@ func (o *Objects) call(ctx context.Context, req request) (answer, error) {
 
 // supported refuses a version the kind does not drive, and an OMniLeads
 // without the model fields the script uses.
-func (o *Objects) supported(a answer) error {
+func (o *Objects) supported(a Answer) error {
 	v := a.Version
 	if o.cfg.Version != "" {
 		v = o.cfg.Version
@@ -247,9 +247,9 @@ func (o *Objects) supported(a answer) error {
 	return nil
 }
 
-func (o *Objects) inspect(ctx context.Context, t events.Trunk) (answer, error) {
+func (o *Objects) inspect(ctx context.Context, t events.Trunk) (Answer, error) {
 	r := t.Route()
-	a, err := o.call(ctx, request{Action: "inspect", Trunk: trunkDef{Name: t.OMLTrunkName}, Route: &routeDef{Name: r.Name}, DIDs: didNumbers(t)})
+	a, err := o.call(ctx, Request{Action: "inspect", Trunk: TrunkDef{Name: t.OMLTrunkName}, Route: &RouteDef{Name: r.Name}, DIDs: didNumbers(t)})
 	if err != nil {
 		return a, err
 	}
@@ -286,7 +286,7 @@ func (o *Objects) Apply(ctx context.Context, t events.Trunk, secret string) erro
 			return err
 		}
 	}
-	a, err := o.call(ctx, request{Action: "apply", Trunk: w.Trunk, Route: &w.Route, DIDs: w.DIDs, InboundCampaign: w.InboundCampaign})
+	a, err := o.call(ctx, Request{Action: "apply", Trunk: w.Trunk, Route: &w.Route, DIDs: w.DIDs, InboundCampaign: w.InboundCampaign})
 	if err != nil {
 		return mask(err, secret)
 	}
@@ -317,7 +317,7 @@ func (o *Objects) Restore(ctx context.Context, raw json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	a, err := o.call(ctx, request{Action: "restore", Trunk: trunkDef{Name: s.Trunk}, Route: &routeDef{Name: s.Route}, DIDs: s.DIDs, Snapshot: snap})
+	a, err := o.call(ctx, Request{Action: "restore", Trunk: TrunkDef{Name: s.Trunk}, Route: &RouteDef{Name: s.Route}, DIDs: s.DIDs, Snapshot: snap})
 	if err != nil {
 		return err
 	}
@@ -423,7 +423,7 @@ func Disagreements(st State) []string {
 	return out
 }
 
-func samePatterns(got []patternDef, want []events.DialPattern) bool {
+func samePatterns(got []PatternDef, want []events.DialPattern) bool {
 	if len(got) != len(want) {
 		return false
 	}
@@ -435,7 +435,7 @@ func samePatterns(got []patternDef, want []events.DialPattern) bool {
 	return true
 }
 
-func showPatterns(ps []patternDef) string {
+func showPatterns(ps []PatternDef) string {
 	s := make([]string, 0, len(ps))
 	for _, p := range ps {
 		s = append(s, showPattern(p.Prefix, p.Prepend, p.Pattern))
@@ -506,4 +506,34 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// ReadRequest reads the request out of a script as Objects sends it to the
+// management shell (its first line sets REQ): for stand-ins of OMniLeads that
+// answer the same protocol (internal/lab).
+func ReadRequest(stdin []byte) (Request, error) {
+	first, _, _ := strings.Cut(string(stdin), "\n")
+	_, rest, ok := strings.Cut(first, "b64decode('")
+	if !ok {
+		return Request{}, fmt.Errorf("%w: no request line", ErrOMniLeads)
+	}
+	b64, _, ok := strings.Cut(rest, "'")
+	if !ok {
+		return Request{}, fmt.Errorf("%w: no request line", ErrOMniLeads)
+	}
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return Request{}, fmt.Errorf("%w: request: %w", ErrOMniLeads, err)
+	}
+	var req Request
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return Request{}, fmt.Errorf("%w: request: %w", ErrOMniLeads, err)
+	}
+	return req, nil
+}
+
+// WriteAnswer is the line the script prints for a.
+func WriteAnswer(a Answer) []byte {
+	b, _ := json.Marshal(a)
+	return []byte(ResultMarker + string(b) + "\n")
 }

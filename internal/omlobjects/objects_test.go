@@ -2,8 +2,6 @@ package omlobjects
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,7 +19,7 @@ import (
 type fakeShell struct {
 	mu      sync.Mutex
 	argv    [][]string
-	reqs    []request
+	reqs    []Request
 	stdin   []string
 	version string
 	state   State
@@ -35,18 +33,12 @@ func (f *fakeShell) run(_ context.Context, argv []string, stdin []byte) ([]byte,
 	defer f.mu.Unlock()
 	f.argv = append(f.argv, argv)
 	f.stdin = append(f.stdin, string(stdin))
-	first, _, _ := strings.Cut(string(stdin), "\n")
-	b64 := strings.TrimSuffix(strings.SplitAfter(first, "b64decode('")[1], "').decode())")
-	var req request
-	raw, err := base64Decode(b64)
+	req, err := ReadRequest(stdin)
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, err
-	}
 	f.reqs = append(f.reqs, req)
-	a := answer{Version: f.version}
+	a := Answer{Version: f.version}
 	switch req.Action {
 	case "apply":
 		tr := req.Trunk
@@ -64,11 +56,10 @@ func (f *fakeShell) run(_ context.Context, argv []string, stdin []byte) ([]byte,
 	}
 	st := f.state
 	a.State = &st
-	out, _ := json.Marshal(a)
-	return []byte("some log line\n" + resultMarker + string(out) + "\n"), nil
+	return append([]byte("some log line\n"), WriteAnswer(a)...), nil
 }
 
-func (f *fakeShell) calls() ([][]string, []request) {
+func (f *fakeShell) calls() ([][]string, []Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.argv, f.reqs
@@ -120,7 +111,7 @@ func TestCommandPerKind(t *testing.T) {
 			assert.Contains(t, reqs[1].Trunk.TextConfig, "inbound_auth/password="+tr.Secret+"\n")
 			assert.NotContains(t, reqs[1].Trunk.TextConfig, "[issabel]", "OMniLeads adds the section line itself")
 			assert.Equal(t, "pbxfleet_issabel", reqs[1].Route.Name)
-			assert.Equal(t, []patternDef{{Pattern: "X."}}, reqs[1].Route.Patterns, "the default sends every number")
+			assert.Equal(t, []PatternDef{{Pattern: "X."}}, reqs[1].Route.Patterns, "the default sends every number")
 			assert.Equal(t, []string{"issabel"}, reqs[1].Route.Trunks)
 		})
 	}
@@ -179,7 +170,7 @@ func TestVersionRefusal(t *testing.T) {
 
 	// A release lacking a field pbxfleet uses is refused by name.
 	o, err = New(Config{Deployment: KindHost1x}, func(ctx context.Context, argv []string, stdin []byte) ([]byte, error) {
-		return []byte(resultMarker + `{"version":"1.10.0","features":["TroncalSIP.text_config"],"state":{}}` + "\n"), nil
+		return []byte(ResultMarker + `{"version":"1.10.0","features":["TroncalSIP.text_config"],"state":{}}` + "\n"), nil
 	})
 	require.NoError(t, err)
 	_, err = o.Snapshot(context.Background(), testTrunk())
@@ -206,11 +197,11 @@ func TestChecksNameTheMissingDID(t *testing.T) {
 	tr := testTrunk()
 	tr.DIDs = append(tr.DIDs, events.DID{Number: "098099"})
 	st := State{
-		Trunk:        &trunkDef{ID: 7, Name: "issabel", Tecnologia: 1},
+		Trunk:        &TrunkDef{ID: 7, Name: "issabel", Tecnologia: 1},
 		TrunkRedis:   map[string]string{"NAME": "issabel", "TECH": "PJSIP"},
-		Route:        &routeDef{ID: 3, Name: "pbxfleet_issabel", Patterns: []patternDef{{Pattern: "X."}}, Trunks: []string{"issabel"}},
+		Route:        &RouteDef{ID: 3, Name: "pbxfleet_issabel", Patterns: []PatternDef{{Pattern: "X."}}, Trunks: []string{"issabel"}},
 		RouteRedis:   map[string]string{"NAME": "pbxfleet_issabel", "TRUNKS": "1", "TRUNK-1": "7"},
-		Inbound:      map[string]*inboundDef{"098098": {ID: 1, Name: "in1"}, "098099": nil},
+		Inbound:      map[string]*InboundDef{"098098": {ID: 1, Name: "in1"}, "098099": nil},
 		InboundRedis: map[string]map[string]string{"098098": {"NAME": "in1", "DST": "5,1"}, "098099": {}},
 	}
 	cs := Checks(st, tr)
@@ -245,5 +236,3 @@ func TestShellWithoutAnswer(t *testing.T) {
 	require.ErrorIs(t, err, ErrOMniLeads)
 	assert.Contains(t, err.Error(), "management shell inspect: docker: exit status 1")
 }
-
-func base64Decode(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }

@@ -537,3 +537,6 @@ func WriteAnswer(a Answer) []byte {
 	b, _ := json.Marshal(a)
 	return []byte(ResultMarker + string(b) + "\n")
 }
+
+// ShowPatternDef is showPattern for a pattern as OMniLeads holds it.
+func ShowPatternDef(p PatternDef) string { return showPattern(p.Prefix, p.Prepend, p.Pattern) }

@@ -163,7 +163,7 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 		for _, l := range fleet.OMLApp(id).Summary() {
 			fmt.Fprintf(out, "  %-8s %s\n", s.ID, l)
 		}
-		fmt.Fprintf(out, "  %-8s inbound route for DID %s: OML:INR:%s NAME=%s\n", s.ID, demoDID, demoDID, fleet.OMLApp(id).Hash("OML:INR:"+demoDID)["NAME"])
+		fmt.Fprintf(out, "  %-8s inbound route for DID %s: OML:INR:%s NAME=%s\n", s.ID, demoDID, demoDID, fleet.OMLApp(id).Hash("OML:INR:" + demoDID)["NAME"])
 	}
 
 	// Rollout 2: rotate every secret; one OMniLeads host keeps its old config.

@@ -253,10 +253,13 @@ func (o *Objects) inspect(ctx context.Context, t events.Trunk) (Answer, error) {
 	if err != nil {
 		return a, err
 	}
+	if err := o.supported(a); err != nil {
+		return a, err
+	}
 	if a.State == nil {
 		return a, fmt.Errorf("%w: inspect: no state in the answer", ErrOMniLeads)
 	}
-	return a, o.supported(a)
+	return a, nil
 }
 
 // Snapshot reads what OMniLeads holds under the names t uses (nothing changes).

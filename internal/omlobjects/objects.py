@@ -15,10 +15,15 @@ import traceback
 def _pbxfleet_main(req):
     from django.conf import settings
     from configuracion_telefonia_app import models as m
-    from configuracion_telefonia_app import regeneracion_configuracion_telefonia as sync
-    from ominicontacto_app.services.redis.connection import create_redis_connection
 
     out = {"version": _version(settings), "features": _features(m)}
+    try:
+        from ominicontacto_app.services.redis.connection import create_redis_connection
+        from configuracion_telefonia_app import regeneracion_configuracion_telefonia as sync
+    except ImportError as e:
+        # Releases that keep the families in Asterisk's AstDB instead of Redis.
+        out["features"].append("the Redis families (%s)" % e)
+        return out
     action = req["action"]
     if action == "inspect":
         out["state"] = _state(m, create_redis_connection(), req)

@@ -176,6 +176,15 @@ func TestVersionRefusal(t *testing.T) {
 	_, err = o.Snapshot(context.Background(), testTrunk())
 	require.ErrorIs(t, err, ErrUnsupported)
 	assert.Contains(t, err.Error(), "OMniLeads 1.10.0 lacks TroncalSIP.text_config")
+
+	// So is one that keeps its families in AstDB (no Redis module), without a state.
+	o, err = New(Config{Deployment: KindDocker1x}, func(ctx context.Context, argv []string, stdin []byte) ([]byte, error) {
+		return []byte(ResultMarker + `{"version":"1.4.0","features":["the Redis families (No module named 'ominicontacto_app.services.redis')"]}` + "\n"), nil
+	})
+	require.NoError(t, err)
+	err = o.Apply(context.Background(), testTrunk(), "s3cret-Value-1")
+	require.ErrorIs(t, err, ErrUnsupported)
+	assert.Contains(t, err.Error(), "OMniLeads 1.4.0 lacks the Redis families")
 }
 
 // TestApplyFailsWhenRedisDisagrees: a synchronizer that failed (OMniLeads'

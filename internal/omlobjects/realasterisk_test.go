@@ -134,7 +134,7 @@ func (l *astLab) probe(t *testing.T, number, ctx, family, key string) string {
 // them (its stream, written into the config dir, a reload): the endpoint exists,
 // the trunk probe ends with cause 1 at the PBX's guarded probe number, and so
 // does a call dialled through OMniLeads' own generated route context
-// ([oml-outr] -> [oml-outr-<id>], pattern and prefix as the route says). The
+// ([oml-outr-<id>], pattern and prefix as the route says). The
 // route's Gosub target sub-oml-dialout belongs to OMniLeads' Asterisk
 // configuration, which this source does not hold: the test gives a minimal one
 // that dials as OMniLeads' dialplan resolves a route (OML:OUTR:<id> TRUNK-n ->
@@ -194,7 +194,7 @@ exten => s,1,Return()
 [pbxfleet-routeprobe]
 exten => _X.,1,Set(DB(pbxfleet/routeprobe)=started)
  same => n,Set(OMLOUTNUM=${EXTEN})
- same => n,Goto(oml-outr,${EXTEN},1)
+ same => n,Goto(${ROUTECTX},${EXTEN},1)
 `)
 	for _, name := range []string{"oml_pjsip_trunks.conf", "oml_extensions_outr.conf"} {
 		l.write(t, "oml", name, "")
@@ -242,6 +242,10 @@ exten => _X.,1,Set(DB(pbxfleet/routeprobe)=started)
 	t.Logf("trunk probe: %s", got)
 	assert.True(t, strings.HasSuffix(got, ":1"), "the trunk probe ends with cause 1: %s", got)
 
+	// Into the route's own context: the application's database is shared with
+	// the other tests, whose routes come first in [oml-outr] (by their order).
+	rid := a.sql(t, "select id from configuracion_telefonia_app_rutasaliente where nombre='pbxf_ast_route'")
+	l.rx(t, "oml", "dialplan set global ROUTECTX oml-outr-"+rid)
 	got = l.probe(t, "899999", "pbxfleet-routeprobe", "pbxfleet", "routeprobe")
 	t.Logf("outbound-route probe (8 + 99999, prefix 8 stripped): %s", got)
 	assert.True(t, strings.HasSuffix(got, ":1"), "the call through the outbound route ends with cause 1 at the PBX's probe number: %s", got)

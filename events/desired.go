@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/base64"
 	"fmt"
+	"regexp"
 	"strconv"
 )
 
@@ -270,6 +271,9 @@ func (t Trunk) validate(p *problems, nodeSite string) {
 		p.nonEmpty(fmt.Sprintf("trunk.agents[%d].id", i), a.ID)
 		p.nonEmpty(fmt.Sprintf("trunk.agents[%d].sip_number", i), a.SIPNumber)
 	}
+	if t.OMLRoute != nil {
+		t.OMLRoute.validate(p)
+	}
 	switch t.AgentRouting {
 	case AgentRoutingPattern:
 		p.nonEmpty("trunk.agent_pattern", t.AgentPattern)
@@ -280,5 +284,43 @@ func (t Trunk) validate(p *problems, nodeSite string) {
 		}
 	default:
 		p.add(ErrInvalidField, "trunk.agent_routing %q is not %s or %s", clip(t.AgentRouting), AgentRoutingPattern, AgentRoutingPerAgent)
+	}
+}
+
+// The shapes of an OMniLeads outbound route, as its models validate them (and
+// as events/schema/desired.v1.json says).
+var (
+	omlNameRE     = regexp.MustCompile(`^\w+$`)
+	omlDialOptRE  = regexp.MustCompile(`^[HhKkRrL():MATtWw]+$`)
+	omlDigitsRE   = regexp.MustCompile(`^[0-9+*#]+$`)
+	omlPatternsRE = regexp.MustCompile(`^[-.+*#0-9XZN\[\]]+$`)
+)
+
+func (r OMLRoute) validate(p *problems) {
+	if !omlNameRE.MatchString(r.Name) {
+		p.add(ErrInvalidField, "trunk.oml_route.name %q is not letters, digits and _", clip(r.Name))
+	}
+	if r.RingTime < 1 || r.RingTime > 3600 {
+		p.add(ErrInvalidField, "trunk.oml_route.ring_time %d is out of range (1-3600)", r.RingTime)
+	}
+	if !omlDialOptRE.MatchString(r.DialOptions) {
+		p.add(ErrInvalidField, "trunk.oml_route.dial_options %q is not of HhKkRrL():MATtWw", clip(r.DialOptions))
+	}
+	if len(r.Patterns) == 0 {
+		p.add(ErrInvalidField, "trunk.oml_route.patterns needs at least one entry")
+	}
+	for i, dp := range r.Patterns {
+		if dp.Prefix != "" && !omlDigitsRE.MatchString(dp.Prefix) {
+			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].prefix %q is not digits, +, * or #", i, clip(dp.Prefix))
+		}
+		if dp.Prepend != "" && !omlDigitsRE.MatchString(dp.Prepend) {
+			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].prepend %q is not digits, +, * or #", i, clip(dp.Prepend))
+		}
+		if !omlPatternsRE.MatchString(dp.Pattern) {
+			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].pattern %q is not a dial pattern", i, clip(dp.Pattern))
+		}
+	}
+	if r.InboundCampaign != "" && !omlNameRE.MatchString(r.InboundCampaign) {
+		p.add(ErrInvalidField, "trunk.oml_route.inbound_campaign %q is not letters, digits and _", clip(r.InboundCampaign))
 	}
 }

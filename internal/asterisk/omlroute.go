@@ -63,3 +63,30 @@ func CheckOMLRoute(r OMLRoute) error {
 	}
 	return errors.Join(errs...)
 }
+
+// The route probe: a call dialled into OMniLeads' own [oml-outr] context, as an
+// agent's call would be, so that OMniLeads' outbound routes pick the route and
+// its trunk; its outcome is kept in AstDB like the trunk probe's.
+const (
+	RouteProbeContext = "pbxfleet-routeprobe"
+	RouteProbeDBKey   = "routeprobe"
+)
+
+// RouteProbeDialplan is the context an OMniLeads agent in objects mode adds to
+// its managed dialplan for the route probe: the number goes to [oml-outr] with
+// OMLOUTNUM set (what OMniLeads' route contexts read), and a hangup handler
+// records DIALSTATUS:HANGUPCAUSE whatever context the call ends in.
+func RouteProbeDialplan() string {
+	db := fmt.Sprintf("DB(%s/%s)", ProbeDBFamily, RouteProbeDBKey)
+	return fmt.Sprintf(`
+[%[1]s]
+exten => _X.,1,Set(%[2]s=started)
+ same => n,Set(CHANNEL(hangup_handler_push)=%[1]s-done,s,1)
+ same => n,Set(__OMLOUTNUM=${EXTEN})
+ same => n,Goto(oml-outr,${EXTEN},1)
+
+[%[1]s-done]
+exten => s,1,Set(%[2]s=${DIALSTATUS}:${HANGUPCAUSE})
+ same => n,Return()
+`, RouteProbeContext, db)
+}

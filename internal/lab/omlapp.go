@@ -36,6 +36,9 @@ import (
 // own. Claims that rest on it are listed in docs/omnileads.md.
 type OMLApp struct {
 	confDir string
+	// host, when attached, gets the hashes in its AstDB (OML/TRUNK/<id>/<field>,
+	// OML/OUTR/<id>/<field>), where its dialplan reads them at call time.
+	host *Host
 
 	mu        sync.Mutex
 	trunks    []omlobjects.TrunkDef
@@ -60,6 +63,54 @@ func NewOMLApp(confDir string) *OMLApp {
 func (o *OMLApp) id(kind string) int {
 	o.nextID[kind]++
 	return o.nextID[kind]
+}
+
+// AttachHost makes the lab host h read the hashes at call time (its AstDB
+// mirrors them) and the route file the synchronizer writes.
+func (o *OMLApp) AttachHost(h *Host) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.host = h
+}
+
+// mirror copies a hash into the attached host's AstDB (nil h: removes it).
+func (o *OMLApp) mirror(key string, h map[string]string) {
+	if o.host == nil {
+		return
+	}
+	path := strings.ReplaceAll(key, ":", "/") // OML:OUTR:3 -> OML/OUTR/3
+	fam, rest, _ := strings.Cut(path, "/")
+	o.host.mu.Lock()
+	for k := range o.host.db {
+		if strings.HasPrefix(k, "/"+path+"/") {
+			delete(o.host.db, k)
+		}
+	}
+	o.host.mu.Unlock()
+	for f, v := range h {
+		o.host.dbPut(fam, rest+"/"+f, v)
+	}
+}
+
+// writeRoutes is RutasSalientesConfigCreator: the whole oml_extensions_outr.conf,
+// in the shape OMniLeads 2.6.3 writes it ([oml-outr] includes each route's
+// context in order; each pattern an extension that calls sub-oml-dialout).
+func (o *OMLApp) writeRoutes() error {
+	var b strings.Builder
+	b.WriteString("[oml-outr]\n")
+	for _, r := range o.routes {
+		fmt.Fprintf(&b, "include => oml-outr-%d\n", r.ID)
+	}
+	for _, r := range o.routes {
+		fmt.Fprintf(&b, "\n[oml-outr-%d]\n", r.ID)
+		for i, p := range r.Patterns {
+			fmt.Fprintf(&b, "exten => _%s%s,1,Verbose(2, OUT-R %s)\n", p.Prefix, p.Pattern, r.Name)
+			fmt.Fprintf(&b, "same => n,Set(OMLOUTRID=%d)\n", r.ID)
+			fmt.Fprintf(&b, "same => n,Gosub(sub-oml-dialout,s,1(%d,%d))\n", r.ID, i+1)
+			b.WriteString("same => n,Gosub(sub-oml-hangup,s,1(OUTR-FAIL))\n")
+		}
+	}
+	return writeFileAtomic(filepath.Join(o.confDir, "oml_extensions_outr.conf"), []byte(b.String()))
 }
 
 // AddInboundRoute makes an inbound route for did to the HangUp destination, as
@@ -249,9 +300,11 @@ func (o *OMLApp) syncTrunk(t omlobjects.TrunkDef, errs *[]string) {
 	key := fmt.Sprintf("OML:TRUNK:%d", t.ID)
 	if o.trunkIndex(t.Name) < 0 {
 		delete(o.redis, key)
+		o.mirror(key, nil)
 		return
 	}
 	o.redis[key] = map[string]string{"TECH": "PJSIP", "NAME": t.Name, "CHANNELS": strconv.Itoa(t.CanalesMaximos), "CALLERID": ""}
+	o.mirror(key, o.redis[key])
 }
 
 func (o *OMLApp) putRoute(d omlobjects.RouteDef) (omlobjects.RouteDef, bool, error) {
@@ -275,6 +328,10 @@ func (o *OMLApp) putRoute(d omlobjects.RouteDef) (omlobjects.RouteDef, bool, err
 
 func (o *OMLApp) syncRoute(r omlobjects.RouteDef, deleted bool, errs *[]string) {
 	o.syncs++
+	if err := o.writeRoutes(); err != nil {
+		*errs = append(*errs, "outbound route synchronizer: "+err.Error())
+		return
+	}
 	if o.amiDown {
 		*errs = append(*errs, "outbound route synchronizer: El Asterisk Manager no ha sido conectado")
 		return
@@ -282,6 +339,7 @@ func (o *OMLApp) syncRoute(r omlobjects.RouteDef, deleted bool, errs *[]string) 
 	key := fmt.Sprintf("OML:OUTR:%d", r.ID)
 	if deleted {
 		delete(o.redis, key)
+		o.mirror(key, nil)
 		return
 	}
 	h := map[string]string{"NAME": r.Name, "RINGTIME": strconv.Itoa(r.RingTime), "OPTIONS": r.DialOptions, "TRUNKS": strconv.Itoa(len(r.Trunks))}
@@ -297,6 +355,7 @@ func (o *OMLApp) syncRoute(r omlobjects.RouteDef, deleted bool, errs *[]string) 
 		h["TRUNK-"+strconv.Itoa(i+1)] = strconv.Itoa(o.trunks[o.trunkIndex(name)].ID)
 	}
 	o.redis[key] = h
+	o.mirror(key, h)
 }
 
 func (o *OMLApp) trunkRedisOK(t omlobjects.TrunkDef) bool {

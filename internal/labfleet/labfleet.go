@@ -69,8 +69,9 @@ type Options struct {
 	ShareConn bool
 	// OMLObjects runs each OMniLeads agent in objects mode against a stand-in of
 	// the OMniLeads application (lab.OMLApp, deployment podman-2x): the trunk and
-	// the outbound route become its objects, and it holds an inbound route for
-	// each DID in InboundDIDs.
+	// the outbound route become its objects, its route file and hashes reach the
+	// lab host, the agents prove the route with a call (route_probe), and it holds
+	// an inbound route for each DID in InboundDIDs.
 	OMLObjects  bool
 	InboundDIDs []string
 }
@@ -167,10 +168,11 @@ func Start(ctx context.Context, sites []Site, opts Options) (*Fleet, error) {
 			}
 			if opts.OMLObjects && role == events.RoleOML {
 				app := lab.NewOMLApp(confDir)
+				app.AttachHost(host)
 				for _, did := range opts.InboundDIDs {
 					app.AddInboundRoute(did)
 				}
-				objs, err := omlobjects.New(omlobjects.Config{Deployment: omlobjects.KindPodman2x}, app.Run)
+				objs, err := omlobjects.New(omlobjects.Config{Deployment: omlobjects.KindPodman2x, RouteProbe: true}, app.Run)
 				if err != nil {
 					f.Close()
 					return nil, fmt.Errorf("start lab fleet: %w", err)

@@ -48,8 +48,13 @@ func TestLabFleetOMLObjects(t *testing.T) {
 	for _, s := range sites {
 		id := events.NodeID(s.ID, events.RoleOML)
 		r := got[id]
-		for _, c := range []string{omlobjects.CheckTrunk, omlobjects.CheckRoute, omlobjects.CheckInbound + " 098098"} {
+		for _, c := range []string{omlobjects.CheckTrunk, omlobjects.CheckRoute, omlobjects.CheckInbound + " 098098", node.CheckRouteProbe} {
 			assert.True(t, passed(r, c), "%s: %s", id, c)
+		}
+		for _, c := range r.Checks {
+			if c.Name == node.CheckRouteProbe {
+				t.Logf("%s %s: %s", id, c.Name, c.Detail)
+			}
 		}
 		app := f.OMLApp(id)
 		require.NotNil(t, app)

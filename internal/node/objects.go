@@ -39,5 +39,17 @@ type Objects interface {
 	Restore(ctx context.Context, snapshot json.RawMessage) error
 }
 
+// RouteProber is an Objects whose outbound route the agent proves with a call,
+// after the trunk probe: RouteProbeNumber returns the number to dial into the
+// route (asterisk.RouteProbeDialplan) so that the route sends t's probe number
+// to the far side unchanged, or false when the route cannot (or the probe is
+// off).
+type RouteProber interface {
+	RouteProbeNumber(t events.Trunk) (string, bool)
+}
+
+// CheckRouteProbe names the route probe's check.
+const CheckRouteProbe = "oml_route_probe"
+
 // WithObjects makes the agent manage objs beside its files.
 func WithObjects(objs Objects) Option { return func(a *Agent) { a.objects = objs } }

@@ -67,6 +67,10 @@ type Config struct {
 	Version string `yaml:"version"`
 	// Timeout bounds one run of the management shell; default 90s.
 	Timeout time.Duration `yaml:"timeout"`
+	// RouteProbe makes the agent prove the outbound route with a call dialled
+	// into OMniLeads' [oml-outr] after the trunk probe (docs/omnileads.md: off by
+	// default, it was checked with a stand-in of OMniLeads' dial subroutine).
+	RouteProbe bool `yaml:"route_probe"`
 }
 
 // Objects reports whether the config asks for OMniLeads objects (any kind but
@@ -87,8 +91,8 @@ func (c Config) Validate() error {
 		}
 		errs = append(errs, fmt.Errorf("%w: deployment %q: want one of %s", ErrConfig, c.Deployment, strings.Join(names, ", ")))
 	}
-	if !c.Objects() && (c.Container != "" || len(c.Manage) > 0 || c.Version != "") {
-		errs = append(errs, fmt.Errorf("%w: container, manage and version apply to an objects deployment, not %s", ErrConfig, KindCustomFile))
+	if !c.Objects() && (c.Container != "" || len(c.Manage) > 0 || c.Version != "" || c.RouteProbe) {
+		errs = append(errs, fmt.Errorf("%w: container, manage, version and route_probe apply to an objects deployment, not %s", ErrConfig, KindCustomFile))
 	}
 	if c.Deployment == KindHost1x && c.Container != "" {
 		errs = append(errs, fmt.Errorf("%w: container: host-1x runs no container", ErrConfig))

@@ -543,3 +543,81 @@ func WriteAnswer(a Answer) []byte {
 
 // ShowPatternDef is showPattern for a pattern as OMniLeads holds it.
 func ShowPatternDef(p PatternDef) string { return showPattern(p.Prefix, p.Prepend, p.Pattern) }
+
+// RouteProbeNumber returns the number that, dialled into OMniLeads' outbound
+// routes, t's route sends to the PBX as t's probe number: the prefix of the
+// first pattern with no prepend that matches the probe number, then the probe
+// number. False when the route probe is off or no pattern fits.
+func (o *Objects) RouteProbeNumber(t events.Trunk) (string, bool) {
+	if !o.cfg.RouteProbe || t.ProbeNumber == "" {
+		return "", false
+	}
+	for _, p := range t.Route().Patterns {
+		if p.Prepend == "" && MatchPattern(p.Pattern, t.ProbeNumber) {
+			return p.Prefix + t.ProbeNumber, true
+		}
+	}
+	return "", false
+}
+
+// MatchPattern reports whether number matches an Asterisk extension pattern
+// written without its leading _ (X, Z, N, [...], and . or ! at the end).
+func MatchPattern(pattern, number string) bool {
+	i := 0
+	for j := 0; j < len(pattern); j++ {
+		c := pattern[j]
+		switch c {
+		case '.':
+			return i < len(number)
+		case '!':
+			return true
+		case '-':
+			continue
+		}
+		if i >= len(number) {
+			return false
+		}
+		d := number[i]
+		switch c {
+		case 'X', 'x':
+			if d < '0' || d > '9' {
+				return false
+			}
+		case 'Z', 'z':
+			if d < '1' || d > '9' {
+				return false
+			}
+		case 'N', 'n':
+			if d < '2' || d > '9' {
+				return false
+			}
+		case '[':
+			end := strings.IndexByte(pattern[j:], ']')
+			if end < 0 {
+				return false
+			}
+			set := pattern[j+1 : j+end]
+			j += end
+			ok := false
+			for k := 0; k < len(set); k++ {
+				if k+2 < len(set) && set[k+1] == '-' {
+					if d >= set[k] && d <= set[k+2] {
+						ok = true
+					}
+					k += 2
+				} else if set[k] == d {
+					ok = true
+				}
+			}
+			if !ok {
+				return false
+			}
+		default:
+			if c != d {
+				return false
+			}
+		}
+		i++
+	}
+	return i == len(number)
+}

@@ -245,3 +245,36 @@ func TestShellWithoutAnswer(t *testing.T) {
 	require.ErrorIs(t, err, ErrOMniLeads)
 	assert.Contains(t, err.Error(), "management shell inspect: docker: exit status 1")
 }
+
+// TestRouteProbeNumber: the number dialled into the routes is the prefix of
+// the first pattern that sends the probe number unchanged; off unless asked.
+func TestRouteProbeNumber(t *testing.T) {
+	tr := testTrunk()
+	tr.ProbeNumber = "99999"
+	off, err := New(Config{Deployment: KindPodman2x}, (&fakeShell{}).run)
+	require.NoError(t, err)
+	_, ok := off.RouteProbeNumber(tr)
+	assert.False(t, ok, "off by default")
+
+	o, err := New(Config{Deployment: KindPodman2x, RouteProbe: true}, (&fakeShell{}).run)
+	require.NoError(t, err)
+	n, ok := o.RouteProbeNumber(tr)
+	assert.True(t, ok)
+	assert.Equal(t, "99999", n, "the default route X. takes it as is")
+	tr.OMLRoute = &events.OMLRoute{Name: "r", RingTime: 5, DialOptions: "T", Patterns: []events.DialPattern{
+		{Pattern: "1XXX"}, {Prefix: "0", Prepend: "54", Pattern: "X."}, {Prefix: "8", Pattern: "[89]XXXX"}}}
+	n, ok = o.RouteProbeNumber(tr)
+	assert.True(t, ok)
+	assert.Equal(t, "899999", n)
+	tr.OMLRoute.Patterns = tr.OMLRoute.Patterns[:2]
+	_, ok = o.RouteProbeNumber(tr)
+	assert.False(t, ok, "a prepend changes the number the PBX gets")
+
+	for _, c := range []struct {
+		p, n string
+		ok   bool
+	}{{"X.", "99999", true}, {"X.", "9", false}, {"NXXXXXX", "2345678", true}, {"NXXXXXX", "1345678", false},
+		{"1XXX", "1006", true}, {"1XXX", "10061", false}, {"[2-4]X", "35", true}, {"[2-4]X", "55", false}, {"9!", "9", true}, {"ZX", "05", false}} {
+		assert.Equal(t, c.ok, MatchPattern(c.p, c.n), "%s %s", c.p, c.n)
+	}
+}

@@ -133,8 +133,8 @@ func (l *astLab) probe(t *testing.T, number, ctx, family, key string) string {
 // made in the real OMniLeads reach a real Asterisk the way OMniLeads 2.x carries
 // them (its stream, written into the config dir, a reload): the endpoint exists,
 // the trunk probe ends with cause 1 at the PBX's guarded probe number, and so
-// does a call dialled through OMniLeads' own generated route context
-// ([oml-outr-<id>], pattern and prefix as the route says). The
+// does the agent's route probe: a call dialled into OMniLeads' own generated
+// [oml-outr] (-> [oml-outr-<id>], pattern and prefix as the route says). The
 // route's Gosub target sub-oml-dialout belongs to OMniLeads' Asterisk
 // configuration, which this source does not hold: the test gives a minimal one
 // that dials as OMniLeads' dialplan resolves a route (OML:OUTR:<id> TRUNK-n ->
@@ -187,19 +187,23 @@ func TestRealOMniLeadsRouteOnRealAsterisk(t *testing.T) {
 exten => s,1,Set(T=${DB(OML/OUTR/${ARG1}/TRUNK-1)})
  same => n,Set(N=${DB(OML/OUTR/${ARG1}/PREPEND-${ARG2})}${OMLOUTNUM:${DB(OML/OUTR/${ARG1}/PREFIX-${ARG2})}})
  same => n,Dial(${DB(OML/TRUNK/${T}/TECH)}/${N}@${DB(OML/TRUNK/${T}/NAME)},${DB(OML/OUTR/${ARG1}/RINGTIME)},g)
- same => n,Set(DB(pbxfleet/routeprobe)=${DIALSTATUS}:${HANGUPCAUSE})
  same => n,Return()
 [sub-oml-hangup]
-exten => s,1,Return()
-[pbxfleet-routeprobe]
-exten => _X.,1,Set(DB(pbxfleet/routeprobe)=started)
- same => n,Set(OMLOUTNUM=${EXTEN})
- same => n,Goto(${ROUTECTX},${EXTEN},1)
-`)
+exten => s,1,Hangup()
+`+asterisk.RouteProbeDialplan())
 	for _, name := range []string{"oml_pjsip_trunks.conf", "oml_extensions_outr.conf"} {
 		l.write(t, "oml", name, "")
 	}
 
+	// Only this test's route in [oml-outr]: the others' routes (same database)
+	// are removed the way OMniLeads removes one.
+	a.shell(t, `
+from configuracion_telefonia_app.models import RutaSaliente
+from configuracion_telefonia_app.regeneracion_configuracion_telefonia import SincronizadorDeConfiguracionDeRutaSalienteEnAsterisk as S
+for r in RutaSaliente.objects.exclude(nombre="pbxf_ast_route"):
+    S().eliminar_y_regenerar_asterisk(r)
+    r.delete()
+`)
 	o := a.objects(t, "127.0.0.1")
 	before := a.lastStreamID(t)
 	_, err = o.Snapshot(ctx, tr)
@@ -242,11 +246,14 @@ exten => _X.,1,Set(DB(pbxfleet/routeprobe)=started)
 	t.Logf("trunk probe: %s", got)
 	assert.True(t, strings.HasSuffix(got, ":1"), "the trunk probe ends with cause 1: %s", got)
 
-	// Into the route's own context: the application's database is shared with
-	// the other tests, whose routes come first in [oml-outr] (by their order).
-	rid := a.sql(t, "select id from configuracion_telefonia_app_rutasaliente where nombre='pbxf_ast_route'")
-	l.rx(t, "oml", "dialplan set global ROUTECTX oml-outr-"+rid)
-	got = l.probe(t, "899999", "pbxfleet-routeprobe", "pbxfleet", "routeprobe")
+	// The agent's route probe: the number the route probe picks, into the
+	// context agents-node renders (asterisk.RouteProbeDialplan), through
+	// OMniLeads' [oml-outr].
+	o.cfg.RouteProbe = true
+	number, ok := o.RouteProbeNumber(tr)
+	require.True(t, ok)
+	require.Equal(t, "899999", number)
+	got = l.probe(t, number, asterisk.RouteProbeContext, asterisk.ProbeDBFamily, asterisk.RouteProbeDBKey)
 	t.Logf("outbound-route probe (8 + 99999, prefix 8 stripped): %s", got)
 	assert.True(t, strings.HasSuffix(got, ":1"), "the call through the outbound route ends with cause 1 at the PBX's probe number: %s", got)
 	pbxLog, _ := os.ReadFile(filepath.Join(l.dir, "pbx", "log", "full"))

@@ -53,7 +53,8 @@ rollout is rolled back: the fleet ends as it was.
 
 The OMniLeads agents run in objects mode against a small stand-in of the OMniLeads
 application (docs/omnileads.md): the trunk and the outbound route to the PBX are
-OMniLeads objects with the Redis hashes its dialplan reads, shown per site. Last, an
+OMniLeads objects with the Redis hashes its dialplan reads, shown per site, and each
+agent proves its route with a call dialled into OMniLeads' routes (cause 1). Last, an
 inbound route is deleted in one site's OMniLeads and that node's check names the DID.
 
 It exits 0 when all of that happened as described, and leaves nothing running
@@ -165,6 +166,24 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 		}
 		fmt.Fprintf(out, "  %-8s inbound route for DID %s: OML:INR:%s NAME=%s\n", s.ID, demoDID, demoDID, fleet.OMLApp(id).Hash("OML:INR:" + demoDID)["NAME"])
 	}
+	fmt.Fprintf(out, "\nEach OMniLeads agent then proved its outbound route with a call dialled into OMniLeads' [oml-outr],\n")
+	fmt.Fprintf(out, "as an agent's call would be, through the route and the trunk to the PBX's guarded probe number:\n")
+	routeProbes := map[string]events.Check{}
+	for _, s := range sites {
+		id := events.NodeID(s.ID, events.RoleOML)
+		st, _ := first.Site(s.ID)
+		res, err := resultFor(ctx, js, id, nodeRevision(st, events.RoleOML))
+		if err != nil {
+			fmt.Fprintf(out, "  %-8s %v\n", s.ID, err)
+			continue
+		}
+		for _, c := range res.Checks {
+			if c.Name == node.CheckRouteProbe {
+				routeProbes[s.ID] = c
+				fmt.Fprintf(out, "  %-8s %s\n", s.ID, c.Detail)
+			}
+		}
+	}
 
 	// Rollout 2: rotate every secret; one OMniLeads host keeps its old config.
 	stale := sites[2]
@@ -207,6 +226,7 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 
 	checks := demoChecks(ctx, js, fleet, sites, first, second, stale.ID, secrets)
 	checks = append(checks, objectsCheck(fleet, sites, first))
+	checks = append(checks, routeProbeCheck(sites, routeProbes))
 	checks = append(checks, inboundCheck(lostNode, lostRep, lostErr))
 	checks = append(checks, sealedCheck(ctx, js, sites, secrets, rotated))
 	fmt.Fprintf(out, "\nWhat the demo showed:\n")
@@ -434,6 +454,25 @@ func objectsCheck(fleet *labfleet.Fleet, sites []labfleet.Site, first orchestrat
 		claim: "every site's OMniLeads holds the trunk and the outbound route to the PBX as its own objects (OML:OUTR -> the trunk's id)",
 		held:  ok == len(sites) && first.Phase == orchestrator.PhaseSucceeded && allProbes(first, "trunk_works"),
 		proof: fmt.Sprintf("%d/%d sites with OML:TRUNK and OML:OUTR TRUNK-1 = the trunk, verified before each probe ended with cause 1 %s", ok, len(sites), strings.Join(bad, " ")),
+	}
+}
+
+// routeProbeCheck: every OMniLeads agent's outbound-route probe ended with cause 1.
+func routeProbeCheck(sites []labfleet.Site, probes map[string]events.Check) demoCheck {
+	ok := 0
+	var bad []string
+	for _, s := range sites {
+		c, found := probes[s.ID]
+		if found && c.Passed && strings.Contains(c.Detail, ":1 ") {
+			ok++
+		} else {
+			bad = append(bad, s.ID)
+		}
+	}
+	return demoCheck{
+		claim: "every site's outbound-route probe (dialled into OMniLeads' routes as an agent's call) ended with cause 1 at the PBX",
+		held:  ok == len(sites),
+		proof: fmt.Sprintf("%d/%d oml_route_probe checks passed %s", ok, len(sites), strings.Join(bad, " ")),
 	}
 }
 

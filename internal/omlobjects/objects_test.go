@@ -128,6 +128,7 @@ func TestCustomFileMakesNoObjects(t *testing.T) {
 	}
 	err := Config{Deployment: KindCustomFile, Container: "x"}.Validate()
 	assert.ErrorIs(t, err, ErrConfig)
+	assert.ErrorIs(t, Config{RouteProbe: true}.Validate(), ErrConfig, "no route probe without objects")
 	err = Config{Deployment: "k8s"}.Validate()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "custom-file, host-1x, docker-1x, podman-2x, compose-2x")

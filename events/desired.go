@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/base64"
 	"fmt"
+	"regexp"
 	"strconv"
 )
 
@@ -114,6 +115,55 @@ type Trunk struct {
 	// ProbeNumber is dialled over the trunk to prove it without ringing anyone
 	// (docs/asterisk.md#the-probe-call).
 	ProbeNumber string `json:"probe_number,omitempty"`
+	// OMLRoute is the OMniLeads outbound route to the PBX that an agent in
+	// objects mode creates (docs/omnileads.md); nil means the defaults
+	// (DefaultOMLRoute): every number to the PBX.
+	OMLRoute *OMLRoute `json:"oml_route,omitempty"`
+}
+
+// OMLRoute is an OMniLeads outbound route (RutaSaliente) whose one trunk is the
+// site's trunk, and the inbound routes' optional destination.
+type OMLRoute struct {
+	// Name is the route's name in OMniLeads (^\w+$).
+	Name string `json:"name"`
+	// RingTime is the dial timeout in seconds (1-3600).
+	RingTime int `json:"ring_time"`
+	// DialOptions are Asterisk Dial() options (OMniLeads allows HhKkRrL():MATtWw).
+	DialOptions string `json:"dial_options"`
+	// Patterns are the route's dial patterns, in order; at least one.
+	Patterns []DialPattern `json:"patterns"`
+	// InboundCampaign, when set, names the OMniLeads inbound campaign an inbound
+	// route is created for, for each DID that has none; empty means the DIDs'
+	// inbound routes are only checked.
+	InboundCampaign string `json:"inbound_campaign,omitempty"`
+}
+
+// DialPattern is one dial pattern of an OMniLeads outbound route: a number the
+// agent dials that starts with Prefix and matches Pattern (Asterisk pattern
+// syntax without the leading _) is sent without Prefix and with Prepend added.
+type DialPattern struct {
+	// Prefix is stripped before dialling (digits, +, *, #); may be empty.
+	Prefix string `json:"prefix,omitempty"`
+	// Prepend is added before dialling (digits, +, *, #); may be empty.
+	Prepend string `json:"prepend,omitempty"`
+	// Pattern is the match pattern (digits, X, Z, N, [], ., -, +, *, #).
+	Pattern string `json:"pattern"`
+}
+
+// DefaultOMLRoute is the outbound route of a site whose fleet file names none:
+// "pbxfleet_<oml trunk name>", every number (pattern X.) to the PBX unchanged,
+// OMniLeads' own defaults for ring time (25 s) and dial options (Tt).
+func DefaultOMLRoute(omlTrunkName string) OMLRoute {
+	return OMLRoute{Name: "pbxfleet_" + omlTrunkName, RingTime: 25, DialOptions: "Tt",
+		Patterns: []DialPattern{{Pattern: "X."}}}
+}
+
+// Route returns t's outbound route: OMLRoute, or the defaults when it is nil.
+func (t Trunk) Route() OMLRoute {
+	if t.OMLRoute != nil {
+		return *t.OMLRoute
+	}
+	return DefaultOMLRoute(t.OMLTrunkName)
 }
 
 // DID is an OMniLeads inbound-route number reachable from the PBX.
@@ -221,6 +271,9 @@ func (t Trunk) validate(p *problems, nodeSite string) {
 		p.nonEmpty(fmt.Sprintf("trunk.agents[%d].id", i), a.ID)
 		p.nonEmpty(fmt.Sprintf("trunk.agents[%d].sip_number", i), a.SIPNumber)
 	}
+	if t.OMLRoute != nil {
+		t.OMLRoute.validate(p)
+	}
 	switch t.AgentRouting {
 	case AgentRoutingPattern:
 		p.nonEmpty("trunk.agent_pattern", t.AgentPattern)
@@ -231,5 +284,43 @@ func (t Trunk) validate(p *problems, nodeSite string) {
 		}
 	default:
 		p.add(ErrInvalidField, "trunk.agent_routing %q is not %s or %s", clip(t.AgentRouting), AgentRoutingPattern, AgentRoutingPerAgent)
+	}
+}
+
+// The shapes of an OMniLeads outbound route, as its models validate them (and
+// as events/schema/desired.v1.json says).
+var (
+	omlNameRE     = regexp.MustCompile(`^\w+$`)
+	omlDialOptRE  = regexp.MustCompile(`^[HhKkRrL():MATtWw]+$`)
+	omlDigitsRE   = regexp.MustCompile(`^[0-9+*#]+$`)
+	omlPatternsRE = regexp.MustCompile(`^[-.+*#0-9XZN\[\]]+$`)
+)
+
+func (r OMLRoute) validate(p *problems) {
+	if !omlNameRE.MatchString(r.Name) {
+		p.add(ErrInvalidField, "trunk.oml_route.name %q is not letters, digits and _", clip(r.Name))
+	}
+	if r.RingTime < 1 || r.RingTime > 3600 {
+		p.add(ErrInvalidField, "trunk.oml_route.ring_time %d is out of range (1-3600)", r.RingTime)
+	}
+	if !omlDialOptRE.MatchString(r.DialOptions) {
+		p.add(ErrInvalidField, "trunk.oml_route.dial_options %q is not of HhKkRrL():MATtWw", clip(r.DialOptions))
+	}
+	if len(r.Patterns) == 0 {
+		p.add(ErrInvalidField, "trunk.oml_route.patterns needs at least one entry")
+	}
+	for i, dp := range r.Patterns {
+		if dp.Prefix != "" && !omlDigitsRE.MatchString(dp.Prefix) {
+			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].prefix %q is not digits, +, * or #", i, clip(dp.Prefix))
+		}
+		if dp.Prepend != "" && !omlDigitsRE.MatchString(dp.Prepend) {
+			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].prepend %q is not digits, +, * or #", i, clip(dp.Prepend))
+		}
+		if !omlPatternsRE.MatchString(dp.Pattern) {
+			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].pattern %q is not a dial pattern", i, clip(dp.Pattern))
+		}
+	}
+	if r.InboundCampaign != "" && !omlNameRE.MatchString(r.InboundCampaign) {
+		p.add(ErrInvalidField, "trunk.oml_route.inbound_campaign %q is not letters, digits and _", clip(r.InboundCampaign))
 	}
 }

@@ -208,6 +208,21 @@ func TestSchemaAndDecodeRejectTogether(t *testing.T) {
 		{"desired agents without routing", sampleDesired(), func(d obj) { delete(trunk(d), "agent_routing") }},
 		{"desired pattern without pattern", sampleDesired(), func(d obj) { delete(trunk(d), "agent_pattern") }},
 		{"desired agent without id", sampleDesired(), func(d obj) { delete(trunk(d)["agents"].([]any)[0].(obj), "id") }},
+		{"desired route name", sampleDesired(), func(d obj) {
+			trunk(d)["oml_route"] = obj{"name": "to pbx", "ring_time": 25, "dial_options": "Tt", "patterns": []any{obj{"pattern": "X."}}}
+		}},
+		{"desired route no patterns", sampleDesired(), func(d obj) {
+			trunk(d)["oml_route"] = obj{"name": "r", "ring_time": 25, "dial_options": "Tt", "patterns": []any{}}
+		}},
+		{"desired route ring time", sampleDesired(), func(d obj) {
+			trunk(d)["oml_route"] = obj{"name": "r", "ring_time": 0, "dial_options": "Tt", "patterns": []any{obj{"pattern": "X."}}}
+		}},
+		{"desired route prefix", sampleDesired(), func(d obj) {
+			trunk(d)["oml_route"] = obj{"name": "r", "ring_time": 5, "dial_options": "Tt", "patterns": []any{obj{"prefix": "9a", "pattern": "X."}}}
+		}},
+		{"desired route unknown field", sampleDesired(), func(d obj) {
+			trunk(d)["oml_route"] = obj{"name": "r", "ring_time": 5, "dial_options": "Tt", "patterns": []any{obj{"pattern": "X."}}, "trunk": "other"}
+		}},
 		{"result unknown outcome", sampleResult(), func(d obj) { d["outcome"] = "maybe" }},
 		{"result unknown phase", sampleResult(), func(d obj) { d["timings"].(obj)["dance"] = 1 }},
 		{"result negative timing", sampleResult(), func(d obj) { d["timings"].(obj)["verify"] = -1 }},
@@ -232,4 +247,18 @@ func TestSchemaAndDecodeRejectTogether(t *testing.T) {
 			assert.Error(t, err, "Decode accepted it")
 		})
 	}
+}
+
+// TestSchemaAndDecodeAcceptARoute: a desired state with an OMniLeads outbound
+// route passes the schema and survives Decode unchanged.
+func TestSchemaAndDecodeAcceptARoute(t *testing.T) {
+	d := sampleDesired()
+	d.Trunk.OMLRoute = &OMLRoute{Name: "to_pbx", RingTime: 30, DialOptions: "Tt",
+		Patterns:        []DialPattern{{Pattern: "XXXX"}, {Prefix: "9", Prepend: "+54", Pattern: "NXXXXXX"}},
+		InboundCampaign: "ventas"}
+	event := encode(t, d)
+	assert.NoError(t, compileSchema(t, TypeDesired).Validate(eventData(t, event)))
+	env, err := Decode(event, structured())
+	require.NoError(t, err)
+	assert.Equal(t, d.Trunk.OMLRoute, env.Payload.(Desired).Trunk.OMLRoute)
 }

@@ -52,6 +52,12 @@ reload (reload replies prove nothing: docs/asterisk.md#reloads-and-cli-replies).
 the probe call catches the mismatch (cause 21), the failure budget is spent and the
 rollout is rolled back: the fleet ends as it was.
 
+The OMniLeads agents run in objects mode against a small stand-in of the OMniLeads
+application (docs/omnileads.md): the trunk and the outbound route to the PBX are
+OMniLeads objects with the Redis hashes its dialplan reads, shown per site, and each
+agent proves its route with a call dialled into OMniLeads' routes (cause 1). Last, an
+inbound route is deleted in one site's OMniLeads and that node's check names the DID.
+
 It exits 0 when all of that happened as described, and leaves nothing running
 (unless --keep, which serves the fleet page, prints its address, and waits for
 Ctrl-C so you can watch the rollouts in a browser and look around with the nats CLI).`,
@@ -140,6 +146,10 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 		Dir: filepath.Join(dir, "hosts"), NATSURL: cp.url, Logger: quiet, KeyDir: keyDir,
 		Deadlines:    node.Deadlines{Verify: 6 * time.Second, Probe: 4 * time.Second},
 		PollInterval: 100 * time.Millisecond, StatusInterval: time.Second, QualifyTimeout: time.Second,
+		// The OMniLeads agents keep the trunk and the outbound route as objects of
+		// OMniLeads (objects mode) in a stand-in of the application that holds an
+		// inbound route for the demo's DID (docs/omnileads.md).
+		OMLObjects: true, InboundDIDs: []string{demoDID},
 	})
 	if err != nil {
 		return err
@@ -156,11 +166,37 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 		Canary: 1, WaveSize: waveSize, SiteDeadline: 45 * time.Second,
 		WaveMaxFailed: orchestrator.NoLimit, WaveMaxUnreachable: orchestrator.NoLimit, OnFailure: orchestrator.OnFailureRollback,
 	}
-	fmt.Fprintf(out, "\n[1/2] Rolling out the trunk: canary %s, then waves of %d sites; each agent writes its managed files,\n", sites[0].ID, waveSize)
+	fmt.Fprintf(out, "\n[1/3] Rolling out the trunk: canary %s, then waves of %d sites; each agent writes its managed files,\n", sites[0].ID, waveSize)
 	fmt.Fprintf(out, "      reloads, and proves the trunk (trunk object, forced qualify, dialplan, probe call to 99999).\n\n")
 	first, err := demoRollout(ctx, out, nc, js, eng, sites, secrets, strategy, keyDir)
 	if err != nil {
 		return err
+	}
+	fmt.Fprintf(out, "\nThe OMniLeads side as OMniLeads sees it (objects of its application stand-in, with the Redis hashes its dialplan reads):\n")
+	for _, s := range sites {
+		id := events.NodeID(s.ID, events.RoleOML)
+		for _, l := range fleet.OMLApp(id).Summary() {
+			fmt.Fprintf(out, "  %-8s %s\n", s.ID, l)
+		}
+		fmt.Fprintf(out, "  %-8s inbound route for DID %s: OML:INR:%s NAME=%s\n", s.ID, demoDID, demoDID, fleet.OMLApp(id).Hash("OML:INR:" + demoDID)["NAME"])
+	}
+	fmt.Fprintf(out, "\nEach OMniLeads agent then proved its outbound route with a call dialled into OMniLeads' [oml-outr],\n")
+	fmt.Fprintf(out, "as an agent's call would be, through the route and the trunk to the PBX's guarded probe number:\n")
+	routeProbes := map[string]events.Check{}
+	for _, s := range sites {
+		id := events.NodeID(s.ID, events.RoleOML)
+		st, _ := first.Site(s.ID)
+		res, err := resultFor(ctx, js, id, nodeRevision(st, events.RoleOML))
+		if err != nil {
+			fmt.Fprintf(out, "  %-8s %v\n", s.ID, err)
+			continue
+		}
+		for _, c := range res.Checks {
+			if c.Name == node.CheckRouteProbe {
+				routeProbes[s.ID] = c
+				fmt.Fprintf(out, "  %-8s %s\n", s.ID, c.Detail)
+			}
+		}
 	}
 
 	// Rollout 2: rotate every secret; one OMniLeads host keeps its old config.
@@ -171,7 +207,7 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 		rotated[s.ID] = labfleet.NewSecret()
 	}
 	fleet.Host(staleNode).SetFault(lab.FaultStale)
-	fmt.Fprintf(out, "\n[2/2] Rotating every site's secret. The OMniLeads lab host of %s now silently keeps its running\n", stale.ID)
+	fmt.Fprintf(out, "\n[2/3] Rotating every site's secret. The OMniLeads lab host of %s now silently keeps its running\n", stale.ID)
 	fmt.Fprintf(out, "      configuration across reloads (its reload replies stay \"reloaded successfully\").\n\n")
 	second, err := demoRollout(ctx, out, nc, js, eng, sites, rotated, strategy, keyDir)
 	if err != nil {
@@ -182,7 +218,30 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 		printEvidence(ctx, out, js, events.NodeID(stale.ID, role), second)
 	}
 
+	// 3: an inbound route deleted in OMniLeads shows in the node's check, by DID.
+	lost := sites[len(sites)-1]
+	lostNode := events.NodeID(lost.ID, events.RoleOML)
+	fmt.Fprintf(out, "\n[3/3] In OMniLeads at %s, someone deletes the inbound route of DID %s. The node's check\n", lost.ID, demoDID)
+	fmt.Fprintf(out, "      (nats req pbxfleet.node.%s.check '{\"probe\":false}') reports it:\n", lostNode)
+	fleet.OMLApp(lostNode).DeleteInboundRoute(demoDID)
+	lostRep, lostErr := fleet.Agent(lostNode).Check(ctx, false)
+	if lostErr != nil {
+		fmt.Fprintf(out, "  %s: %v\n", lostNode, lostErr)
+	}
+	for _, c := range lostRep.Checks {
+		if strings.HasPrefix(c.Name, "oml_") {
+			mark := "pass"
+			if !c.Passed {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(out, "    %s %s: %s\n", mark, c.Name, c.Detail)
+		}
+	}
+
 	checks := demoChecks(ctx, js, fleet, sites, first, second, stale.ID, secrets)
+	checks = append(checks, objectsCheck(fleet, sites, first))
+	checks = append(checks, routeProbeCheck(sites, routeProbes))
+	checks = append(checks, inboundCheck(lostNode, lostRep, lostErr))
 	checks = append(checks, sealedCheck(ctx, js, sites, secrets, rotated))
 	fmt.Fprintf(out, "\nWhat the demo showed:\n")
 	failed := 0
@@ -359,7 +418,8 @@ func demoChecks(ctx context.Context, js jetstream.JetStream, fleet *labfleet.Fle
 	for _, s := range sites {
 		for _, role := range []string{events.RolePBX, events.RoleOML} {
 			id := events.NodeID(s.ID, role)
-			name := map[string]string{events.RolePBX: "pbxfleet_sip.conf", events.RoleOML: "pbxfleet_pjsip_wizard.conf"}[role]
+			// In objects mode the OMniLeads trunk is in OMniLeads' own trunks file.
+			name := map[string]string{events.RolePBX: "pbxfleet_sip.conf", events.RoleOML: "oml_pjsip_trunks.conf"}[role]
 			if b, err := os.ReadFile(filepath.Join(fleet.ConfigDir(id), name)); err == nil && strings.Contains(string(b), oldSecrets[s.ID]) {
 				same++
 			} else {
@@ -385,6 +445,70 @@ func demoChecks(ctx context.Context, js jetstream.JetStream, fleet *labfleet.Fle
 		proof: fmt.Sprintf("%d/%d nodes back on the original secret, %d/%d healthy %s", same, 2*len(sites), healthy, 2*len(sites), strings.Join(bad, ", ")),
 	})
 	return checks
+}
+
+// demoDID is the DID of every demo site (labfleet.FleetYAML).
+const demoDID = "098098"
+
+// objectsCheck: every site's OMniLeads holds the trunk and the outbound route
+// as its objects, the route's Redis hash points at the trunk's id, and the
+// OMniLeads agents verified them before their probe ended with cause 1.
+func objectsCheck(fleet *labfleet.Fleet, sites []labfleet.Site, first orchestrator.Rollout) demoCheck {
+	ok := 0
+	var bad []string
+	for _, s := range sites {
+		app := fleet.OMLApp(events.NodeID(s.ID, events.RoleOML))
+		trunk, route := app.Hash("OML:TRUNK:1"), app.Hash("OML:OUTR:1")
+		if trunk["NAME"] != "" && trunk["TECH"] == "PJSIP" && route["TRUNK-1"] == "1" && route["NAME"] != "" {
+			ok++
+		} else {
+			bad = append(bad, s.ID)
+		}
+	}
+	return demoCheck{
+		claim: "every site's OMniLeads holds the trunk and the outbound route to the PBX as its own objects (OML:OUTR -> the trunk's id)",
+		held:  ok == len(sites) && first.Phase == orchestrator.PhaseSucceeded && allProbes(first, "trunk_works"),
+		proof: fmt.Sprintf("%d/%d sites with OML:TRUNK and OML:OUTR TRUNK-1 = the trunk, verified before each probe ended with cause 1 %s", ok, len(sites), strings.Join(bad, " ")),
+	}
+}
+
+// routeProbeCheck: every OMniLeads agent's outbound-route probe ended with cause 1.
+func routeProbeCheck(sites []labfleet.Site, probes map[string]events.Check) demoCheck {
+	ok := 0
+	var bad []string
+	for _, s := range sites {
+		c, found := probes[s.ID]
+		if found && c.Passed && strings.Contains(c.Detail, ":1 ") {
+			ok++
+		} else {
+			bad = append(bad, s.ID)
+		}
+	}
+	return demoCheck{
+		claim: "every site's outbound-route probe (dialled into OMniLeads' routes as an agent's call) ended with cause 1 at the PBX",
+		held:  ok == len(sites),
+		proof: fmt.Sprintf("%d/%d oml_route_probe checks passed %s", ok, len(sites), strings.Join(bad, " ")),
+	}
+}
+
+// inboundCheck: the node whose DID lost its inbound route reports that DID.
+func inboundCheck(nodeID string, rep node.CheckReport, err error) demoCheck {
+	want := "oml_inbound_route " + demoDID
+	held := false
+	detail := ""
+	for _, c := range rep.Checks {
+		if c.Name == want {
+			held, detail = !c.Passed && strings.Contains(c.Detail, "DID "+demoDID), c.Detail
+		}
+	}
+	if err != nil {
+		detail = err.Error()
+	}
+	return demoCheck{
+		claim: fmt.Sprintf("%s, whose DID %s lost its inbound route in OMniLeads, reports that DID", nodeID, demoDID),
+		held:  held && err == nil && !rep.Passed,
+		proof: fmt.Sprintf("check %s failed: %s", want, detail),
+	}
 }
 
 func nodeRevision(s orchestrator.SiteState, role string) uint64 {

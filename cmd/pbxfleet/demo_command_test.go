@@ -26,7 +26,10 @@ func TestDemo(t *testing.T) {
 	r := run(t, "", "demo", "--dir", dir)
 	require.NoError(t, r.err, r.all())
 	out := r.stdout
-	assert.Contains(t, out, "5 of 5 claims held")
+	assert.Contains(t, out, "8 of 8 claims held")
+	assert.Regexp(t, regexp.MustCompile(`demo-1 +outbound route pbxfleet_issabel id 1, patterns X\., trunks issabel; OML:OUTR:1 TRUNK-1=1`), out, "the outbound route is an OMniLeads object")
+	assert.Regexp(t, regexp.MustCompile(`demo-6 +99999 dialled through OMniLeads' outbound routes ended \S+:1 at the far side's probe number 99999`), out, "the outbound-route probe")
+	assert.Contains(t, out, "FAIL oml_inbound_route 098098: DID 098098 has no inbound route in OMniLeads (OML:INR:098098 missing)")
 	assert.Regexp(t, regexp.MustCompile(`rollout \S+ succeeded: 6 sites, 6 converged, 0 failed`), out)
 	assert.Regexp(t, regexp.MustCompile(`rollout \S+ rolled_back: 6 sites, \d converged, 1 failed`), out)
 	assert.Contains(t, out, "CONGESTION:21")

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/omlobjects"
 	"github.com/pbxfleet/pbxfleet/services/planner"
 )
 
@@ -205,6 +206,7 @@ func writePlanText(w io.Writer, path string, r planner.Report) error {
 			runtime += " (container " + s.OML.Container + ")"
 		}
 		ew.printf("secret from %s; %s\n\n", s.SecretSource, runtime)
+		writeOMLObjects(ew, s.OMLObjects)
 		if err := writeRelations(ew, s.Relations); err != nil {
 			return err
 		}
@@ -222,6 +224,26 @@ func writePlanText(w io.Writer, path string, r planner.Report) error {
 		}
 	}
 	return ew.err
+}
+
+// writeOMLObjects prints the OMniLeads objects of a site (docs/omnileads.md).
+func writeOMLObjects(ew *errWriter, o planner.OMLObjectsReport) {
+	ew.printf("OMniLeads objects (agents-node with omnileads.deployment other than custom-file):\n")
+	ew.printf("  SIP trunk %s (%s), text config = the wizard block below without its [%s] line\n", o.Trunk.Name, o.Trunk.Technology, o.Trunk.Name)
+	r := o.OutboundRoute
+	pats := make([]string, 0, len(r.Patterns))
+	for _, p := range r.Patterns {
+		pats = append(pats, omlobjects.ShowPattern(p))
+	}
+	ew.printf("  outbound route %s -> trunk %s: patterns %s, ring time %d s, dial options %s\n", r.Name, o.Trunk.Name, strings.Join(pats, " "), r.RingTime, r.DialOptions)
+	switch {
+	case len(o.InboundRoutes) == 0:
+		ew.printf("  inbound routes: no DIDs\n\n")
+	case r.InboundCampaign != "":
+		ew.printf("  inbound routes: %s (created to campaign %s where missing)\n\n", strings.Join(o.InboundRoutes, ", "), r.InboundCampaign)
+	default:
+		ew.printf("  inbound routes: %s (checked: each must exist in OMniLeads)\n\n", strings.Join(o.InboundRoutes, ", "))
+	}
 }
 
 func writeRelations(ew *errWriter, rows []planner.Relation) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/metrics"
 	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 	"github.com/pbxfleet/pbxfleet/internal/node"
+	"github.com/pbxfleet/pbxfleet/internal/omlobjects"
 )
 
 // ExitCodes of the agents.
@@ -74,6 +75,9 @@ func newCommand(side node.Side, version string, code *int) *cobra.Command {
 NATS (pbxfleet_desired <site>.%s), renders the trunk into its managed files, writes them
 atomically, reloads Asterisk, proves the trunk works (trunk object, forced qualify,
 managed dialplan, a probe call to an unassigned number), and rolls back on failure.
+agents-node with omnileads.deployment set (host-1x, docker-1x, podman-2x, compose-2x)
+keeps the trunk and the outbound route as OMniLeads objects instead, through
+OMniLeads' own management shell, and checks each DID's inbound route.
 It publishes one result per revision, keeps its status fresh and answers the
 check/status NATS services. Paths and commands come only from --config.`, side.Program, what, side.Role),
 		Example: fmt.Sprintf(`  %[1]s --config /etc/pbxfleet/%[1]s.yaml          # run until stopped
@@ -163,6 +167,12 @@ func run(cmd *cobra.Command, side node.Side, version string, o *options, code *i
 		}
 		opts = append(opts, node.WithSecretOpener(opener))
 	}
+	if objOpt, err := objectsOption(cfg); err != nil {
+		*code = exitUsage
+		return err
+	} else if objOpt != nil {
+		opts = append(opts, objOpt)
+	}
 	// Metrics only for the long-running agent: --once exits before a scrape.
 	var msrv *metrics.Server
 	if cfg.MetricsListen != "" && !o.once {
@@ -228,7 +238,8 @@ func newCheckCommand(side node.Side, version string, o *options, code *int) *cob
 		Long: `check runs the agent's verification against the revision this host has applied:
 the trunk object exists, a forced qualify answers, the managed dialplan is loaded,
 and a probe call to the unassigned probe number ends as "unallocated" (cause 1),
-which proves the credentials in this direction without ringing anyone.
+which proves the credentials in this direction without ringing anyone; in objects
+mode also the OMniLeads trunk, outbound route and inbound routes.
 It needs no NATS. Exit status 0 when every check passed, 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -241,7 +252,14 @@ It needs no NATS. Exit status 0 when every check passed, 1 otherwise.`,
 				*code = exitUsage
 				return err
 			}
-			agent, err := node.New(cfg, side, nil, nil, node.WithLogger(log), node.WithVersion(version))
+			opts := []node.Option{node.WithLogger(log), node.WithVersion(version)}
+			if objOpt, err := objectsOption(cfg); err != nil {
+				*code = exitUsage
+				return err
+			} else if objOpt != nil {
+				opts = append(opts, objOpt)
+			}
+			agent, err := node.New(cfg, side, nil, nil, opts...)
 			if err != nil {
 				*code = exitUsage
 				return err
@@ -272,6 +290,19 @@ It needs no NATS. Exit status 0 when every check passed, 1 otherwise.`,
 	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	c.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "give up after this long")
 	return c
+}
+
+// objectsOption returns the option that makes the agent keep OMniLeads objects
+// (omnileads.deployment other than custom-file), or nil.
+func objectsOption(cfg node.Config) (node.Option, error) {
+	if !cfg.OMniLeads.Objects() {
+		return nil, nil
+	}
+	objs, err := omlobjects.New(cfg.OMniLeads, nil)
+	if err != nil {
+		return nil, err
+	}
+	return node.WithObjects(objs), nil
 }
 
 func printReport(w io.Writer, rep node.CheckReport) {

@@ -196,6 +196,9 @@ func CheckTrunk(t Trunk) error {
 		field("agent_pattern", CheckPattern(t.AgentPattern))
 	}
 	field("probe_number", CheckNumber(t.ProbeNumber))
+	if t.OMLRoute != nil {
+		field("oml_route", CheckOMLRoute(*t.OMLRoute))
+	}
 
 	errs = append(errs, checkNumberClashes(t)...)
 	return errors.Join(errs...)

@@ -622,3 +622,25 @@ func BenchmarkRenderSite(b *testing.B) {
 		}
 	}
 }
+
+// TestCheckOMLRoute: the outbound route is checked with OMniLeads' own
+// validators, every problem at once.
+func TestCheckOMLRoute(t *testing.T) {
+	ok := OMLRoute{Name: "to_pbx", RingTime: 25, DialOptions: "Tt", Patterns: []DialPattern{{Pattern: "X."}, {Prefix: "9", Prepend: "+54", Pattern: "NXXXXXX"}}}
+	if err := CheckOMLRoute(ok); err != nil {
+		t.Fatalf("valid route refused: %v", err)
+	}
+	bad := OMLRoute{Name: "to pbx", RingTime: 0, DialOptions: "Tg", Patterns: []DialPattern{{Prefix: "9a", Pattern: "X;"}}, InboundCampaign: "a-b"}
+	err := CheckOMLRoute(bad)
+	if err == nil {
+		t.Fatal("invalid route accepted")
+	}
+	for _, want := range []string{`outbound route name "to pbx"`, "ring time 0", `dial options "Tg"`, `prefix "9a"`, `pattern 1: "X;"`, `inbound campaign "a-b"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q missing from %v", want, err)
+		}
+	}
+	if err := CheckOMLRoute(OMLRoute{Name: "r", RingTime: 1, DialOptions: "T"}); err == nil || !strings.Contains(err.Error(), "at least one dial pattern") {
+		t.Errorf("a route without patterns: %v", err)
+	}
+}

@@ -115,6 +115,11 @@ type Trunk struct {
 	// ProbeNumber is dialled over the trunk to prove it without ringing anyone
 	// (docs/asterisk.md#the-probe-call). It must exist on neither side.
 	ProbeNumber string
+
+	// OMLRoute is the OMniLeads outbound route to the PBX of an agent in objects
+	// mode (docs/omnileads.md); nil means the defaults. It renders nothing into
+	// the managed files.
+	OMLRoute *OMLRoute
 }
 
 // NATFlags are the OML endpoint NAT options of a scenario (docs/asterisk.md#scenarios-and-ports).

@@ -85,3 +85,20 @@ func renderWizard(t Trunk) string {
 	}
 	return b.String()
 }
+
+// WizardText returns the body of t's pjsip wizard section (every key=value line of
+// the wizard file, without the header comments and the [name] line): what
+// OMniLeads keeps as a SIP trunk's text config (TroncalSIP.text_config), to which
+// it adds the [name] line itself when it writes oml_pjsip_trunks.conf. It runs
+// CheckTrunk first.
+func WizardText(t Trunk) (string, error) {
+	if err := CheckTrunk(t); err != nil {
+		return "", fmt.Errorf("render oml trunk text of site %q: %w", t.Site, err)
+	}
+	full := renderWizard(t)
+	_, body, ok := strings.Cut(full, "["+t.OMLTrunkName+"]\n")
+	if !ok {
+		return "", fmt.Errorf("render oml trunk text of site %q: %w: no section line", t.Site, ErrInvalidTrunk)
+	}
+	return body, nil
+}

@@ -38,6 +38,14 @@ func ToEvent(t asterisk.Trunk) events.Trunk {
 		AgentPattern:     t.AgentPattern,
 		ProbeNumber:      t.ProbeNumber,
 	}
+	if t.OMLRoute != nil {
+		r := events.OMLRoute{Name: t.OMLRoute.Name, RingTime: t.OMLRoute.RingTime, DialOptions: t.OMLRoute.DialOptions,
+			InboundCampaign: t.OMLRoute.InboundCampaign}
+		for _, p := range t.OMLRoute.Patterns {
+			r.Patterns = append(r.Patterns, events.DialPattern{Prefix: p.Prefix, Prepend: p.Prepend, Pattern: p.Pattern})
+		}
+		e.OMLRoute = &r
+	}
 	if len(t.DIDs) > 0 {
 		e.DIDs = make([]events.DID, len(t.DIDs))
 		for i, d := range t.DIDs {
@@ -78,6 +86,14 @@ func ToTrunk(e events.Trunk) asterisk.Trunk {
 		AgentRouting:     asterisk.AgentRouting(e.AgentRouting),
 		AgentPattern:     e.AgentPattern,
 		ProbeNumber:      e.ProbeNumber,
+	}
+	if e.OMLRoute != nil {
+		r := asterisk.OMLRoute{Name: e.OMLRoute.Name, RingTime: e.OMLRoute.RingTime, DialOptions: e.OMLRoute.DialOptions,
+			InboundCampaign: e.OMLRoute.InboundCampaign}
+		for _, p := range e.OMLRoute.Patterns {
+			r.Patterns = append(r.Patterns, asterisk.DialPattern{Prefix: p.Prefix, Prepend: p.Prepend, Pattern: p.Pattern})
+		}
+		t.OMLRoute = &r
 	}
 	if len(e.DIDs) > 0 {
 		t.DIDs = make([]asterisk.DID, len(e.DIDs))

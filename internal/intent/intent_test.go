@@ -39,6 +39,9 @@ func fullTrunk() asterisk.Trunk {
 		AgentRouting: asterisk.AgentRoutingPerAgent,
 		AgentPattern: "_1XXX.",
 		ProbeNumber:  "99999",
+		OMLRoute: &asterisk.OMLRoute{Name: "to_pbx", RingTime: 30, DialOptions: "Tt",
+			Patterns:        []asterisk.DialPattern{{Pattern: "1XXX"}, {Prefix: "9", Prepend: "0", Pattern: "X."}},
+			InboundCampaign: "ventas"},
 	}
 }
 
@@ -66,6 +69,7 @@ func fullEvent() events.Trunk {
 		AgentRouting:     events.AgentRoutingPattern,
 		AgentPattern:     "_1XXX.",
 		ProbeNumber:      "88888",
+		OMLRoute:         &events.OMLRoute{Name: "r1", RingTime: 25, DialOptions: "T", Patterns: []events.DialPattern{{Pattern: "X."}}, InboundCampaign: "c1"},
 	}
 }
 

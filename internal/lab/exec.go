@@ -57,6 +57,16 @@ type channel struct {
 	end      context.CancelFunc
 	ops      chanOps
 	onAnswer func()
+	// stack holds the return addresses of Gosub; handlers the hangup handlers
+	// pushed with Set(CHANNEL(hangup_handler_push)=context,exten,priority).
+	stack    []dpAddr
+	handlers []dpAddr
+}
+
+// dpAddr is a dialplan location.
+type dpAddr struct {
+	context, exten string
+	prio           int
 }
 
 // newChannel makes a channel whose context ends with the host's current run.
@@ -87,8 +97,26 @@ func (h *Host) runChannel(ch *channel) {
 		}
 		ch.ops.hangup(cause)
 	}()
+	defer h.runHangupHandlers(ch)
+	h.runSteps(ch, false)
+}
+
+// runHangupHandlers runs the channel's hangup handlers, last pushed first, each
+// until it returns, as Asterisk does when the channel hangs up.
+func (h *Host) runHangupHandlers(ch *channel) {
+	for len(ch.handlers) > 0 {
+		a := ch.handlers[len(ch.handlers)-1]
+		ch.handlers = ch.handlers[:len(ch.handlers)-1]
+		ch.context, ch.exten, ch.prio, ch.stack = a.context, a.exten, a.prio, nil
+		h.runSteps(ch, true)
+	}
+}
+
+// runSteps executes the dialplan from the channel's location until it stops;
+// afterHangup runs it although the channel is gone (hangup handlers).
+func (h *Host) runSteps(ch *channel, afterHangup bool) {
 	for steps := 0; steps < maxDialplanSteps; steps++ {
-		if ch.ctx.Err() != nil {
+		if ch.ctx.Err() != nil && !afterHangup {
 			return
 		}
 		run, _, _ := h.snapshot()
@@ -170,6 +198,18 @@ func (h *Host) exec(ch *channel, e *dpExten, app, data string) step {
 		return stepStop
 	case "goto":
 		return h.appGoto(ch, e, data)
+	case "gosub":
+		return h.appGosub(ch, data)
+	case "return":
+		if len(ch.stack) == 0 {
+			return stepStop
+		}
+		a := ch.stack[len(ch.stack)-1]
+		ch.stack = ch.stack[:len(ch.stack)-1]
+		ch.context, ch.exten, ch.prio = a.context, a.exten, a.prio
+		return stepJump
+	case "execif":
+		return stepNext
 	case "dial":
 		return h.appDial(ch, data)
 	}
@@ -205,6 +245,21 @@ func (h *Host) appSet(ch *channel, data string) {
 		h.dbPut(fam, key, value)
 		return
 	}
+	if inner, ok := funcArg(name, "CHANNEL"); ok && strings.EqualFold(inner, "hangup_handler_push") {
+		args := splitAppArgs(value)
+		a := dpAddr{context: ch.context, exten: "s", prio: 1}
+		switch len(args) {
+		case 1:
+			a.context = args[0]
+		case 2:
+			a.context, a.exten = args[0], args[1]
+		default:
+			a.context, a.exten = args[0], args[1]
+			a.prio, _ = strconv.Atoi(args[2])
+		}
+		ch.handlers = append(ch.handlers, a)
+		return
+	}
 	ch.vars[strings.TrimLeft(name, "_")] = value
 }
 
@@ -233,6 +288,38 @@ func (h *Host) appGoto(ch *channel, e *dpExten, data string) step {
 			return stepStop
 		}
 		n = p.prio
+	}
+	ch.context, ch.exten, ch.prio = ctx, exten, n
+	return stepJump
+}
+
+// appGosub is Gosub([[context,]exten,]priority[(arg1[,...])]): it keeps the
+// next priority as the return address and sets ARG1... for the subroutine.
+func (h *Host) appGosub(ch *channel, data string) step {
+	var callArgs []string
+	if i := strings.IndexByte(data, '('); i >= 0 && strings.HasSuffix(data, ")") {
+		callArgs = splitAppArgs(data[i+1 : len(data)-1])
+		data = data[:i]
+	}
+	args := splitAppArgs(data)
+	ctx, exten, pri := ch.context, ch.exten, ""
+	switch len(args) {
+	case 1:
+		pri = args[0]
+	case 2:
+		exten, pri = args[0], args[1]
+	default:
+		ctx, exten, pri = args[0], args[1], args[2]
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(pri))
+	run, _, _ := h.snapshot()
+	if target, _ := run.dp.find(ctx, exten); target == nil || err != nil {
+		h.log.Warn("Gosub to a missing extension", "target", data, "channel", ch.name)
+		return stepStop
+	}
+	ch.stack = append(ch.stack, dpAddr{context: ch.context, exten: ch.exten, prio: ch.prio + 1})
+	for i, a := range callArgs {
+		ch.vars[fmt.Sprintf("ARG%d", i+1)] = a
 	}
 	ch.context, ch.exten, ch.prio = ctx, exten, n
 	return stepJump

@@ -20,6 +20,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
 	"github.com/pbxfleet/pbxfleet/internal/lab"
 	"github.com/pbxfleet/pbxfleet/internal/node"
+	"github.com/pbxfleet/pbxfleet/internal/omlobjects"
 )
 
 // Site is one site of a lab fleet.
@@ -66,11 +67,19 @@ type Options struct {
 	// ShareConn makes all agents share one NATS connection (cheaper for the
 	// benchmark); otherwise each agent has its own, like separate processes.
 	ShareConn bool
+	// OMLObjects runs each OMniLeads agent in objects mode against a stand-in of
+	// the OMniLeads application (lab.OMLApp, deployment podman-2x): the trunk and
+	// the outbound route become its objects, its route file and hashes reach the
+	// lab host, the agents prove the route with a call (route_probe), and it holds
+	// an inbound route for each DID in InboundDIDs.
+	OMLObjects  bool
+	InboundDIDs []string
 }
 
 // Fleet is a running lab fleet. Close stops everything it started.
 type Fleet struct {
 	hosts  map[string]*lab.Host
+	apps   map[string]*lab.OMLApp
 	dirs   map[string]string
 	agents map[string]*node.Agent
 	conns  []*nats.Conn
@@ -88,7 +97,7 @@ func Start(ctx context.Context, sites []Site, opts Options) (*Fleet, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	f := &Fleet{hosts: map[string]*lab.Host{}, dirs: map[string]string{}, agents: map[string]*node.Agent{}, cancel: cancel}
+	f := &Fleet{hosts: map[string]*lab.Host{}, apps: map[string]*lab.OMLApp{}, dirs: map[string]string{}, agents: map[string]*node.Agent{}, cancel: cancel}
 	var network *lab.Network
 	if opts.Instant {
 		network = lab.NewNetwork()
@@ -157,6 +166,20 @@ func Start(ctx context.Context, sites []Site, opts Options) (*Fleet, error) {
 				}
 				agentOpts = append(agentOpts, node.WithSecretOpener(opener))
 			}
+			if opts.OMLObjects && role == events.RoleOML {
+				app := lab.NewOMLApp(confDir)
+				app.AttachHost(host)
+				for _, did := range opts.InboundDIDs {
+					app.AddInboundRoute(did)
+				}
+				objs, err := omlobjects.New(omlobjects.Config{Deployment: omlobjects.KindPodman2x, RouteProbe: true}, app.Run)
+				if err != nil {
+					f.Close()
+					return nil, fmt.Errorf("start lab fleet: %w", err)
+				}
+				f.apps[id] = app
+				agentOpts = append(agentOpts, node.WithObjects(objs))
+			}
 			agent, err := node.New(node.Config{
 				Node: id, ConfigDir: confDir, StateDir: filepath.Join(opts.Dir, id, "state"),
 				Deadlines: opts.Deadlines, PollInterval: opts.PollInterval, StatusInterval: statusEvery,
@@ -190,6 +213,9 @@ func connect(url, name string) (*nats.Conn, error) {
 
 // Host returns the lab host of a node id, or nil.
 func (f *Fleet) Host(nodeID string) *lab.Host { return f.hosts[nodeID] }
+
+// OMLApp returns the OMniLeads stand-in of an OMniLeads node id (OMLObjects), or nil.
+func (f *Fleet) OMLApp(nodeID string) *lab.OMLApp { return f.apps[nodeID] }
 
 // ConfigDir returns the config dir (the lab's /etc/asterisk) of a node id.
 func (f *Fleet) ConfigDir(nodeID string) string { return f.dirs[nodeID] }

@@ -328,12 +328,15 @@ func (a *Agent) apply(ctx context.Context, d events.Desired, h *busHandles) (res
 	if a.objects != nil && a.objects.OwnsTrunk() {
 		rendered = a.side.trunkElsewhere(rendered, a.cfg.Files, d.Revision)
 	}
+	if _, ok := a.routeProbe(d.Trunk); ok {
+		rendered = a.side.withRouteProbe(rendered, a.cfg.Files)
+	}
 
 	// Keep the previous bytes (and objects), then write.
 	phase = time.Now()
 	inf := InFlight{Revision: d.Revision, Rollout: d.Rollout, Phase: phaseWriting, Prev: map[string]bool{}, Started: start}
 	if a.objects != nil {
-		snap, err := a.objects.Snapshot(work)
+		snap, err := a.objects.Snapshot(work, d.Trunk)
 		if err != nil {
 			return a.finishFailed(res, "read the current objects: "+err.Error()), true
 		}
@@ -423,6 +426,16 @@ func (a *Agent) apply(ctx context.Context, d events.Desired, h *busHandles) (res
 	res.Timings[events.PhaseVerify] = msSince(phase)
 	if !pc.Passed {
 		return a.rollback(work, res, inf, pc.Name+": "+pc.Detail), true
+	}
+	if number, ok := a.routeProbe(d.Trunk); ok {
+		// The outbound route's own path, once the trunk is proved: as an
+		// agent's call would go, through OMniLeads' routes to the far side.
+		rc := a.ver.checkRouteProbe(work, number, d.Trunk.ProbeNumber)
+		res.Checks = append(res.Checks, rc)
+		res.Timings[events.PhaseVerify] = msSince(phase)
+		if !rc.Passed {
+			return a.rollback(work, res, inf, rc.Name+": "+rc.Detail), true
+		}
 	}
 
 	hashes := map[string]string{}
@@ -645,4 +658,14 @@ func LoadSecretOpener(path string) (SecretOpener, error) {
 		return nil, err
 	}
 	return seal.NewOpener(kp), nil
+}
+
+// routeProbe returns the number of the route probe when the agent's objects
+// prove their outbound route with a call.
+func (a *Agent) routeProbe(t events.Trunk) (string, bool) {
+	rp, ok := a.objects.(RouteProber)
+	if !ok {
+		return "", false
+	}
+	return rp.RouteProbeNumber(t)
 }

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/omlobjects"
 )
 
 // Config is the agent's local configuration file. Paths and commands come only
@@ -49,6 +50,10 @@ type Config struct {
 	// short; internal/secretpolicy), for labs only. Off, such a desired state is
 	// rejected before anything is written; key material is rejected always.
 	AcceptWeakSecrets bool `yaml:"accept_weak_secrets"`
+	// OMniLeads (agents-node only) says how OMniLeads is deployed: custom-file
+	// (the default: the trunk is a section of the managed wizard file) or a
+	// deployment whose trunk and routes are OMniLeads objects (docs/omnileads.md).
+	OMniLeads omlobjects.Config `yaml:"omnileads"`
 }
 
 // NATSConfig is the agent's NATS connection.
@@ -112,6 +117,14 @@ func (c Config) Validate() error {
 	var errs []error
 	if _, _, err := events.ParseNodeID(c.Node); err != nil {
 		errs = append(errs, fmt.Errorf("node: %w", err))
+	}
+	if err := c.OMniLeads.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("omnileads: %w", err))
+	}
+	if c.OMniLeads.Deployment != "" {
+		if _, role, err := events.ParseNodeID(c.Node); err == nil && role != events.RoleOML {
+			errs = append(errs, fmt.Errorf("omnileads: only an OMniLeads node (<site>.oml) has an OMniLeads deployment, not %s", c.Node))
+		}
 	}
 	if len(c.Command) > 0 && c.Command[0] == "" {
 		errs = append(errs, errors.New("command: the first element must name a program"))

@@ -25,9 +25,10 @@ type Objects interface {
 	// OwnsTrunk reports whether the objects hold the trunk itself, so the agent
 	// must not write the side's trunk file (it empties one left from before).
 	OwnsTrunk() bool
-	// Snapshot returns the current definitions of the managed objects, opaque
-	// to the agent, or an error when they cannot be read (nothing was changed).
-	Snapshot(ctx context.Context) (json.RawMessage, error)
+	// Snapshot returns the current definitions of the objects t would change
+	// (the names they go by come from t), opaque to the agent, or an error when
+	// they cannot be read (nothing was changed).
+	Snapshot(ctx context.Context, t events.Trunk) (json.RawMessage, error)
 	// Apply creates or updates the objects for t; secret is the trunk secret in
 	// clear (never logged, never returned in an error).
 	Apply(ctx context.Context, t events.Trunk, secret string) error
@@ -37,6 +38,18 @@ type Objects interface {
 	// Restore puts back a snapshot taken before an apply.
 	Restore(ctx context.Context, snapshot json.RawMessage) error
 }
+
+// RouteProber is an Objects whose outbound route the agent proves with a call,
+// after the trunk probe: RouteProbeNumber returns the number to dial into the
+// route (asterisk.RouteProbeDialplan) so that the route sends t's probe number
+// to the far side unchanged, or false when the route cannot (or the probe is
+// off).
+type RouteProber interface {
+	RouteProbeNumber(t events.Trunk) (string, bool)
+}
+
+// CheckRouteProbe names the route probe's check.
+const CheckRouteProbe = "oml_route_probe"
 
 // WithObjects makes the agent manage objs beside its files.
 func WithObjects(objs Objects) Option { return func(a *Agent) { a.objects = objs } }

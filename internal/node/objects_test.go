@@ -29,7 +29,7 @@ type memObjects struct {
 
 func (m *memObjects) OwnsTrunk() bool { return true }
 
-func (m *memObjects) Snapshot(context.Context) (json.RawMessage, error) {
+func (m *memObjects) Snapshot(context.Context, events.Trunk) (json.RawMessage, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls = append(m.calls, "snapshot")
@@ -105,4 +105,33 @@ func TestObjectsFollowTheFiles(t *testing.T) {
 	assert.Equal(t, []string{"snapshot", "apply", "verify", "restore"}, calls)
 	_, ok = checkByName(r, CheckProbe)
 	assert.False(t, ok, "no probe once the objects failed")
+}
+
+// TestObjectsPutBackAfterACrash: an agent killed between writing and reloading
+// keeps the objects' snapshot in its journal; the next process on the same
+// state dir restores them before it applies the revision again.
+func TestObjectsPutBackAfterACrash(t *testing.T) {
+	srv := natstest.Start(t)
+	h := newHarness(t, srv, events.RoleOML)
+	objs := &memObjects{confDir: h.confDir}
+	stop := h.start(WithObjects(objs), WithHooks(Hooks{AfterWrite: func() error { return errKilled }}))
+	tr := seedTrunk()
+	tr.DIDs = append(tr.DIDs, events.DID{Number: "098099"})
+	h.put(1, tr)
+	r := h.nextResult()
+	require.Equal(t, events.OutcomeFailed, r.Outcome)
+	stop()
+	cur, calls := objs.take()
+	assert.Equal(t, 2, cur, "the objects were changed before the crash")
+	assert.Equal(t, []string{"snapshot", "apply"}, calls)
+	j, err := stateDir(h.stateDir).loadJournal()
+	require.NoError(t, err)
+	require.NotNil(t, j.InFlight)
+	assert.JSONEq(t, "0", string(j.InFlight.Objects), "the journal keeps the objects' previous definitions")
+
+	h.start(WithObjects(objs))
+	r = h.nextResult()
+	require.Equal(t, events.OutcomeConverged, r.Outcome, r.Reason)
+	_, calls = objs.take()
+	assert.Equal(t, []string{"restore", "snapshot", "apply", "verify"}, calls, "put back first, then applied again")
 }

@@ -70,7 +70,8 @@ func (a *Agent) clientOnly(h micro.Handler) micro.Handler {
 }
 
 // Check verifies the applied trunk now, without changing anything: the trunk
-// object, a forced qualify, the managed dialplan and (when probe) a probe call.
+// object, a forced qualify, the managed dialplan, (when probe) a probe call,
+// and the side's objects when it has them.
 func (a *Agent) Check(ctx context.Context, probe bool) (CheckReport, error) {
 	a.applyMu.Lock()
 	defer a.applyMu.Unlock()
@@ -98,6 +99,11 @@ func (a *Agent) Check(ctx context.Context, probe bool) (CheckReport, error) {
 		return rep, nil
 	}
 	v := a.ver.verify(ctx, *applied.Trunk, applied.Revision, probe)
+	if a.objects != nil {
+		// The objects (OMniLeads' trunk, routes and inbound routes) are checked
+		// too: an inbound route deleted in OMniLeads' UI shows here, by DID.
+		v.Checks = append(v.Checks, a.objects.Verify(ctx, *applied.Trunk)...)
+	}
 	rep.Checks, rep.Trunk, rep.Probe, rep.Passed = v.Checks, v.Trunk, v.Probe, v.Passed()
 	if fail, ok := v.FirstFailure(); ok {
 		rep.Reason = fail.Name + ": " + fail.Detail

@@ -177,6 +177,23 @@ func (s Side) trunkElsewhere(r asterisk.Rendered, f FileNames, rev uint64) aster
 	return out
 }
 
+// withRouteProbe appends the route probe's context (asterisk.RouteProbeDialplan)
+// to the side's managed dialplan file.
+func (s Side) withRouteProbe(r asterisk.Rendered, f FileNames) asterisk.Rendered {
+	name := f.Dialplan
+	if name == "" {
+		name = asterisk.DefaultOMLFiles().Dialplan
+	}
+	out := asterisk.Rendered{Includes: r.Includes, Files: make([]asterisk.File, len(r.Files))}
+	copy(out.Files, r.Files)
+	for i := range out.Files {
+		if out.Files[i].Name == name {
+			out.Files[i].Content = append(append([]byte(nil), out.Files[i].Content...), asterisk.RouteProbeDialplan()...)
+		}
+	}
+	return out
+}
+
 // keyLines keeps the lines of a `sip show peer` detail whose key (before the
 // colon) is one of keys, in output order; the first lines when none match.
 func keyLines(out string, keys ...string) string {

@@ -341,7 +341,7 @@ var probeValueRE = regexp.MustCompile(`^([A-Z]+):([0-9]{1,3})$`)
 func (v verifier) checkProbe(ctx context.Context, number string) (events.Check, *events.Probe) {
 	c := events.Check{Name: CheckProbe}
 	pr := &events.Probe{Number: number, Verdict: VerdictNoResult}
-	raw, err := v.probeOnce(ctx, number, asterisk.ProbeDBFamily, asterisk.ProbeDBKey, pr)
+	raw, err := v.probeOnce(ctx, number, asterisk.ProbeContext, asterisk.ProbeDBFamily, asterisk.ProbeDBKey, pr)
 	v.metrics.probe(pr.Verdict)
 	c.Raw = raw
 	switch {
@@ -356,7 +356,31 @@ func (v verifier) checkProbe(ctx context.Context, number string) (events.Check, 
 	return c, pr
 }
 
-func (v verifier) probeOnce(ctx context.Context, number, fam, key string, pr *events.Probe) ([]string, error) {
+// checkRouteProbe dials number into the route probe's context (OMniLeads'
+// [oml-outr], as an agent's call) and reads the outcome like the trunk probe's:
+// cause 1 proves that OMniLeads' outbound route reaches the far side over the
+// trunk with the probe number (farNumber) as sent. Placed once, after the
+// trunk probe passed.
+func (v verifier) checkRouteProbe(ctx context.Context, number, farNumber string) events.Check {
+	c := events.Check{Name: CheckRouteProbe}
+	pr := &events.Probe{Number: number, Verdict: VerdictNoResult}
+	pctx, cancel := context.WithTimeout(ctx, v.cfg.Deadlines.Probe)
+	defer cancel()
+	raw, err := v.probeOnce(pctx, number, asterisk.RouteProbeContext, asterisk.ProbeDBFamily, asterisk.RouteProbeDBKey, pr)
+	c.Raw = raw
+	switch {
+	case err != nil:
+		c.Detail = "outbound route: " + err.Error()
+	case pr.Verdict == VerdictTrunkWorks:
+		c.Passed = true
+		c.Detail = fmt.Sprintf("%s dialled through OMniLeads' outbound routes ended %s:%d at the far side's probe number %s: the outbound route works", number, pr.DialStatus, pr.HangupCause, farNumber)
+	default:
+		c.Detail = "outbound route: " + probeFailure(pr)
+	}
+	return c
+}
+
+func (v verifier) probeOnce(ctx context.Context, number, dpContext, fam, key string, pr *events.Probe) ([]string, error) {
 	pctx, cancel := context.WithTimeout(ctx, v.cfg.Deadlines.Probe)
 	defer cancel()
 	var raw []string
@@ -364,7 +388,7 @@ func (v verifier) probeOnce(ctx context.Context, number, fam, key string, pr *ev
 	if out, err := v.run(pctx, put); err != nil {
 		return rawLines(put, out), err
 	}
-	orig := fmt.Sprintf("channel originate Local/%s@%s application Wait 1", number, asterisk.ProbeContext)
+	orig := fmt.Sprintf("channel originate Local/%s@%s application Wait 1", number, dpContext)
 	out, err := v.run(pctx, orig)
 	raw = append(raw, rawLines(orig, out)...)
 	if err != nil {

@@ -3,6 +3,7 @@ package planner
 import (
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
+	"github.com/pbxfleet/pbxfleet/internal/intent"
 )
 
 // Report is a Plan with every secret masked: what `pbxfleet plan` shows, and
@@ -37,9 +38,13 @@ type SiteReport struct {
 	// OML says how OML's Asterisk runs; the agents-node's local config must agree.
 	OML OMLRuntime `json:"oml_runtime"`
 	// SecretSource is env:NAME, file:PATH or literal: where the secret came from.
-	SecretSource string       `json:"secret_source"`
-	Relations    []Relation   `json:"relations"`
-	Nodes        []NodeReport `json:"nodes"`
+	SecretSource string `json:"secret_source"`
+	// OMLObjects are the OMniLeads objects an agents-node in objects mode keeps
+	// for the site (docs/omnileads.md); in custom-file mode it writes the
+	// wizard file instead.
+	OMLObjects OMLObjectsReport `json:"oml_objects"`
+	Relations  []Relation       `json:"relations"`
+	Nodes      []NodeReport     `json:"nodes"`
 }
 
 // OMLRuntime is how OML's Asterisk runs at a site.
@@ -47,6 +52,42 @@ type OMLRuntime struct {
 	Profile    string `json:"profile"`
 	Deployment string `json:"deployment"`
 	Container  string `json:"container,omitempty"`
+}
+
+// OMLObjectsReport is what a site's OMniLeads holds as objects in objects mode.
+type OMLObjectsReport struct {
+	// Trunk is the SIP trunk (TroncalSIP): its name, pjsip, and its text config
+	// (the wizard block, secret masked).
+	Trunk OMLTrunkReport `json:"trunk"`
+	// OutboundRoute is the outbound route (RutaSaliente) whose one trunk is Trunk.
+	OutboundRoute events.OMLRoute `json:"outbound_route"`
+	// InboundRoutes are the DIDs whose inbound route (RutaEntrante) is checked,
+	// or created to InboundCampaign.
+	InboundRoutes []string `json:"inbound_routes"`
+}
+
+// OMLTrunkReport is the OMniLeads SIP trunk of a site.
+type OMLTrunkReport struct {
+	Name       string `json:"name"`
+	Technology string `json:"technology"`
+	TextConfig string `json:"text_config"`
+}
+
+// omlObjects returns the objects of t, secret masked.
+func omlObjects(t asterisk.Trunk) OMLObjectsReport {
+	ev := intent.ToEvent(t)
+	r := OMLObjectsReport{
+		Trunk:         OMLTrunkReport{Name: t.OMLTrunkName, Technology: "pjsip"},
+		OutboundRoute: ev.Route(),
+		InboundRoutes: make([]string, 0, len(t.DIDs)),
+	}
+	if text, err := asterisk.WizardText(t); err == nil {
+		r.Trunk.TextConfig = string(asterisk.Mask([]byte(text), t.Secret))
+	}
+	for _, d := range t.DIDs {
+		r.InboundRoutes = append(r.InboundRoutes, d.Number)
+	}
+	return r
 }
 
 // NodeReport is one node of a Report.
@@ -90,6 +131,7 @@ func (p *Plan) Report() Report {
 			Scenario:     string(sp.Site.Trunk.Scenario),
 			OML:          OMLRuntime{Profile: sp.Site.Profile, Deployment: sp.Site.Deployment},
 			SecretSource: sp.Site.SecretSource,
+			OMLObjects:   omlObjects(sp.Site.Trunk),
 			Relations:    append([]Relation{}, sp.Relations...),
 			Nodes:        make([]NodeReport, 0, len(sp.Nodes)),
 		}

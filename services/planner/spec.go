@@ -113,6 +113,36 @@ type OMLSpec struct {
 	Codecs []string `yaml:"codecs"`
 	// QualifyFrequency is aor/qualify_frequency in seconds (1-86400).
 	QualifyFrequency *int `yaml:"qualify_frequency"`
+	// OutboundRoute is the OMniLeads outbound route to the PBX that an
+	// agents-node in objects mode creates (docs/omnileads.md); unset fields take
+	// the defaults: name pbxfleet_<trunk_name>, ring_time 25, dial_options Tt,
+	// patterns [{pattern: X.}] (every number to the PBX). A site's route replaces
+	// the defaults' route as a whole.
+	OutboundRoute *RouteSpec `yaml:"outbound_route"`
+	// InboundCampaign names the OMniLeads inbound campaign an agents-node in
+	// objects mode creates an inbound route to for each DID that has none;
+	// unset: the DIDs' inbound routes are only checked.
+	InboundCampaign *string `yaml:"inbound_campaign"`
+}
+
+// RouteSpec is an OMniLeads outbound route (docs/omnileads.md).
+type RouteSpec struct {
+	// Name is the route's name in OMniLeads (letters, digits and _).
+	Name *string `yaml:"name"`
+	// RingTime is the dial timeout in seconds (1-3600).
+	RingTime *int `yaml:"ring_time"`
+	// DialOptions are Dial() options; OMniLeads allows HhKkRrL():MATtWw.
+	DialOptions *string `yaml:"dial_options"`
+	// Patterns are the dial patterns, in order.
+	Patterns []PatternSpec `yaml:"patterns"`
+}
+
+// PatternSpec is one dial pattern: a number that starts with Prefix and matches
+// Pattern is dialled without Prefix, with Prepend before it.
+type PatternSpec struct {
+	Prefix  Number `yaml:"prefix"`
+	Prepend Number `yaml:"prepend"`
+	Pattern string `yaml:"pattern"`
 }
 
 // SiteSpec is one site: its id, the settings it overrides and what the PBX

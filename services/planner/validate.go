@@ -25,7 +25,12 @@ const (
 	DefaultContainer        = "oml-asterisk-prodenv"
 	DefaultProfile          = "1.x"
 	DefaultQualifyFrequency = 60
-	DefaultAgentRouting     = asterisk.AgentRoutingPattern
+	// The defaults of the OMniLeads outbound route (OMniLeads' own for ring
+	// time and dial options; the pattern sends every number to the PBX).
+	DefaultRingTime     = 25
+	DefaultDialOptions  = "Tt"
+	DefaultDialPattern  = "X."
+	DefaultAgentRouting = asterisk.AgentRoutingPattern
 	// DefaultAgentPattern matches what OMniLeads' [from-pbx] takes for an agent
 	// call, SIP number then id (docs/asterisk.md#calls-from-the-pbx-to-omnileads): 10061 for agent 1 on SIP 1006.
 	// (_1XXXX. would need six digits and miss agents 1 to 9.)
@@ -348,6 +353,12 @@ func (v *validator) checkSettings(s *Settings, base path, site string) {
 	if s.OML.QualifyFrequency != nil {
 		v.report(base.with("oml", "qualify_frequency"), site, checkQualify(*s.OML.QualifyFrequency))
 	}
+	if s.OML.OutboundRoute != nil {
+		v.report(base.with("oml", "outbound_route"), site, asterisk.CheckOMLRoute(resolveRoute(s.OML.OutboundRoute, nil, "pbxfleet_x")))
+	}
+	str(s.OML.InboundCampaign, func(c string) error {
+		return asterisk.CheckOMLRoute(asterisk.OMLRoute{Name: "x", RingTime: 1, DialOptions: "T", Patterns: []asterisk.DialPattern{{Pattern: "X."}}, InboundCampaign: c})
+	}, "oml", "inbound_campaign")
 	str(s.AgentRouting, checkRouting, "agent_routing")
 	str(s.AgentPattern, v.checkPattern, "agent_pattern")
 	if s.ProbeNumber != nil {
@@ -435,6 +446,18 @@ func (v *validator) resolveSite(s *SiteSpec, sp path) Site {
 		AgentPattern:     r.agPat.v,
 		ProbeNumber:      string(r.probe.v),
 	}
+	if s.OML.OutboundRoute != nil || d.OML.OutboundRoute != nil || s.OML.InboundCampaign != nil || d.OML.InboundCampaign != nil {
+		rs := s.OML.OutboundRoute
+		if rs == nil {
+			rs = d.OML.OutboundRoute
+		}
+		campaign := s.OML.InboundCampaign
+		if campaign == nil {
+			campaign = d.OML.InboundCampaign
+		}
+		route := resolveRoute(rs, campaign, "pbxfleet_"+r.omlTrunk.v)
+		t.OMLRoute = &route
+	}
 	v.checkAddresses(r, &t)
 	v.checkRelations(r, &t)
 	secret := v.resolveSecret(r)
@@ -458,6 +481,33 @@ func (v *validator) resolveSite(s *SiteSpec, sp path) Site {
 		Profile:      r.profile.v,
 		SecretSource: secret.source,
 	}
+}
+
+// resolveRoute is the outbound route rs asks for, each unset field at its
+// default (DefaultOMLRoute), with the inbound campaign.
+func resolveRoute(rs *RouteSpec, campaign *string, defaultName string) asterisk.OMLRoute {
+	r := asterisk.OMLRoute{Name: defaultName, RingTime: DefaultRingTime, DialOptions: DefaultDialOptions}
+	if rs != nil {
+		if rs.Name != nil {
+			r.Name = *rs.Name
+		}
+		if rs.RingTime != nil {
+			r.RingTime = *rs.RingTime
+		}
+		if rs.DialOptions != nil {
+			r.DialOptions = *rs.DialOptions
+		}
+		for _, p := range rs.Patterns {
+			r.Patterns = append(r.Patterns, asterisk.DialPattern{Prefix: string(p.Prefix), Prepend: string(p.Prepend), Pattern: p.Pattern})
+		}
+	}
+	if len(r.Patterns) == 0 {
+		r.Patterns = []asterisk.DialPattern{{Pattern: DefaultDialPattern}}
+	}
+	if campaign != nil {
+		r.InboundCampaign = *campaign
+	}
+	return r
 }
 
 // checkAddresses fills the addresses and the transport of t per scenario and

@@ -22,16 +22,23 @@ ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # symlinks.
 FROM base AS pbxfleet
 COPY bin/pbxfleet /usr/bin/pbxfleet
-COPY bin/pbxfleet /usr/sbin/asterisk
-COPY bin/pbxfleet /usr/bin/docker
 ENTRYPOINT ["/usr/bin/pbxfleet"]
+CMD ["--help"]
+
+# The lab (lab hosts of the compose fleet); as asterisk and docker it is the
+# agents' CLI client of a lab host.
+FROM base AS pbxlab
+COPY bin/pbxlab /usr/bin/pbxlab
+COPY bin/pbxlab /usr/sbin/asterisk
+COPY bin/pbxlab /usr/bin/docker
+ENTRYPOINT ["/usr/bin/pbxlab"]
 CMD ["--help"]
 
 # pbx-node: the Issabel agent. /usr/sbin/asterisk is the lab CLI client, for a
 # lab host whose control socket is shared through a volume.
 FROM base AS pbx-node
 COPY bin/pbx-node /usr/bin/pbx-node
-COPY bin/pbxfleet /usr/sbin/asterisk
+COPY bin/pbxlab /usr/sbin/asterisk
 ENTRYPOINT ["/usr/bin/pbx-node"]
 CMD ["--config", "/etc/pbxfleet/agent.yaml"]
 
@@ -40,8 +47,8 @@ CMD ["--config", "/etc/pbxfleet/agent.yaml"]
 # works through a mounted /var/run/docker.sock.
 FROM base AS agents-node
 COPY bin/agents-node /usr/bin/agents-node
-COPY bin/pbxfleet /usr/sbin/asterisk
-COPY bin/pbxfleet /usr/bin/docker
+COPY bin/pbxlab /usr/sbin/asterisk
+COPY bin/pbxlab /usr/bin/docker
 ENTRYPOINT ["/usr/bin/agents-node"]
 CMD ["--config", "/etc/pbxfleet/agent.yaml"]
 

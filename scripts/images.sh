@@ -12,7 +12,7 @@ set -eu
 
 cd "$(dirname "$0")/.."
 TAG=${TAG:-dev}
-IMAGES=${IMAGES:-"pbxfleet pbx-node agents-node nats-server"}
+IMAGES=${IMAGES:-"pbxfleet pbxlab pbx-node agents-node nats-server"}
 VERSION=${VERSION:-$(git describe --always --dirty 2>/dev/null || echo dev)}
 
 ctx=$(mktemp -d "${TMPDIR:-/tmp}/pbxfleet-images.XXXXXX")
@@ -27,7 +27,7 @@ mkdir -p "$ctx/bin"
 
 export CGO_ENABLED=0
 echo "images.sh: building static binaries ($VERSION)" >&2
-go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$ctx/bin/" ./cmd/pbxfleet ./cmd/pbx-node ./cmd/agents-node
+go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$ctx/bin/" ./cmd/pbxfleet ./cmd/pbxlab ./cmd/pbx-node ./cmd/agents-node
 go build -trimpath -ldflags "-s -w" -o "$ctx/bin/nats-server" github.com/nats-io/nats-server/v2
 cp Dockerfile "$ctx/Dockerfile"
 

@@ -11,6 +11,7 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
 
+	"github.com/pbxfleet/pbxfleet/cmd/internal/opcli"
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/creds"
 	"github.com/pbxfleet/pbxfleet/services/planner"
@@ -71,7 +72,7 @@ func (c *credsCommand) run(out, errOut io.Writer) error {
 		usage = append(usage, fmt.Sprintf("--output %q: want %s or %s", c.output, outputText, outputJSON))
 	}
 	if len(usage) > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("creds: %s", strings.Join(usage, "; "))}
+		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("creds: %s", strings.Join(usage, "; "))}
 	}
 	// Only the site ids matter here: weak lab secrets are no reason to refuse.
 	spec, err := planner.Load(c.fleet, planner.Options{AcceptWeakSecrets: true})
@@ -79,11 +80,11 @@ func (c *credsCommand) run(out, errOut io.Writer) error {
 		var ve *planner.ValidationError
 		if errors.As(err, &ve) {
 			for _, p := range ve.Problems {
-				fmt.Fprintln(errOut, problemLine(c.fleet, p))
+				fmt.Fprintln(errOut, opcli.ProblemLine(c.fleet, p))
 			}
-			return &exitError{code: 2, err: fmt.Errorf("creds %s: %d %s, no credentials made", c.fleet, len(ve.Problems), plural(len(ve.Problems), "problem"))}
+			return &opcli.ExitError{Code: 2, Err: fmt.Errorf("creds %s: %d %s, no credentials made", c.fleet, len(ve.Problems), plural(len(ve.Problems), "problem"))}
 		}
-		return &exitError{code: 2, err: fmt.Errorf("creds: %w", err)}
+		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("creds: %w", err)}
 	}
 	nodes := make([]string, 0, 2*len(spec.Sites))
 	for _, s := range spec.Sites {
@@ -106,17 +107,17 @@ func (c *credsCommand) run(out, errOut io.Writer) error {
 
 // writeCredsText prints the public keys as a table and says what was made.
 func writeCredsText(w io.Writer, res *creds.Result) error {
-	ew := &errWriter{w: w}
+	ew := opcli.NewErrWriter(w)
 	created := 0
 	for _, k := range res.Keys {
 		if k.Created {
 			created++
 		}
 	}
-	ew.printf("Credentials in %s: %d identities, %d new, %d kept. Seeds are not shown.\n\n",
+	ew.Printf("Credentials in %s: %d identities, %d new, %d kept. Seeds are not shown.\n\n",
 		res.Dir, len(res.Keys), created, len(res.Keys)-created)
-	if ew.err != nil {
-		return ew.err
+	if ew.Err() != nil {
+		return ew.Err()
 	}
 	table := tablewriter.NewTable(ew, tablewriter.WithHeaderAutoFormat(tw.Off))
 	table.Header("identity", "nkey user (public)", "curve (public)", "seed files", "")
@@ -133,10 +134,10 @@ func writeCredsText(w io.Writer, res *creds.Result) error {
 		return fmt.Errorf("creds table: %w", err)
 	}
 	if len(res.Dropped) > 0 {
-		ew.printf("\nNo longer in the fleet, so no longer allowed in (seed files left in place): %s\n", strings.Join(res.Dropped, ", "))
+		ew.Printf("\nNo longer in the fleet, so no longer allowed in (seed files left in place): %s\n", strings.Join(res.Dropped, ", "))
 	}
-	ew.printf("\nWrote %s (for pbxfleet serve --auth %s) and %s (for an external nats-server).\n",
+	ew.Printf("\nWrote %s (for pbxfleet serve --auth %s) and %s (for an external nats-server).\n",
 		creds.AuthFile, res.Dir, creds.ServerConfFile)
-	ew.printf("Copy <node>.nk and <node>.xk to that node only; keep operator.nk and orchestrator.* off the nodes.\n")
-	return ew.err
+	ew.Printf("Copy <node>.nk and <node>.xk to that node only; keep operator.nk and orchestrator.* off the nodes.\n")
+	return ew.Err()
 }

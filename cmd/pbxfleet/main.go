@@ -10,22 +10,13 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"unicode/utf8"
 
+	"github.com/pbxfleet/pbxfleet/cmd/internal/opcli"
 	"github.com/spf13/cobra"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
-
-// exitError carries a specific exit status out of a command (2 for invalid input).
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
 
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
@@ -41,14 +32,14 @@ that the two CLI checks of the manual procedure are green.`,
 	}
 	// A flag that does not parse (unknown, bad value) is bad input: exit 2, as
 	// documented, like every other refusal of what was typed.
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: 2, err: err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &opcli.ExitError{Code: 2, Err: err} })
 	// So are arguments a command does not take (too many, too few).
 	var badArgs func(c *cobra.Command)
 	badArgs = func(c *cobra.Command) {
 		if check := c.Args; check != nil {
 			c.Args = func(cmd *cobra.Command, args []string) error {
 				if err := check(cmd, args); err != nil {
-					return &exitError{code: 2, err: err}
+					return &opcli.ExitError{Code: 2, Err: err}
 				}
 				return nil
 			}
@@ -63,10 +54,7 @@ that the two CLI checks of the manual procedure are green.`,
 		newStatusCommand(),
 		newServeCommand(),
 		newRolloutCommand(),
-		newDemoCommand(),
 		newCredsCommand(),
-		newBenchCommand(),
-		newLabCommand(),
 		newWebCommand(),
 	)
 	root.AddCommand(rolloutOpCommands()...)
@@ -76,25 +64,7 @@ that the two CLI checks of the manual procedure are green.`,
 	return root
 }
 
-// clipValue caps a value echoed in an error at 64 bytes (at a rune boundary)
-// and marks the cut with "…", so a huge argument cannot flood stderr.
-func clipValue(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
 func main() {
-	// Called as "asterisk" or "docker" (lab containers), act as that client.
-	if handled, code := shimMain(os.Args); handled {
-		os.Exit(code)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := newRootCommand().ExecuteContext(ctx)
@@ -102,12 +72,12 @@ func main() {
 		return
 	}
 	fmt.Fprintln(os.Stderr, "pbxfleet:", err)
-	var ee *exitError
+	var ee *opcli.ExitError
 	if errors.As(err, &ee) {
-		os.Exit(ee.code)
+		os.Exit(ee.Code)
 	}
 	if strings.HasPrefix(err.Error(), "unknown command ") {
-		os.Exit(2)
+		os.Exit(opcli.ExitInvalid)
 	}
-	os.Exit(1)
+	os.Exit(opcli.ExitFailed)
 }

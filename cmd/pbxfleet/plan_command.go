@@ -12,6 +12,7 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
 
+	"github.com/pbxfleet/pbxfleet/cmd/internal/opcli"
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/omlobjects"
 	"github.com/pbxfleet/pbxfleet/services/planner"
@@ -30,7 +31,7 @@ type planCommand struct {
 	acceptWeakSecrets bool
 	// withCurrent reads the current desired states from NATS (nats).
 	withCurrent bool
-	nats        natsFlags
+	nats        opcli.NATSFlags
 	// sealDir, with withCurrent, opens sealed secrets to compare them.
 	sealDir string
 	// current returns the fleet's desired states now, keyed by node id: from NATS
@@ -85,7 +86,7 @@ refused unless --accept-weak-secrets is given, which is for labs.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if c.sealDir != "" && !c.withCurrent {
-				return &exitError{code: 2, err: errors.New("plan: --seal compares with the current state: add --current")}
+				return &opcli.ExitError{Code: 2, Err: errors.New("plan: --seal compares with the current state: add --current")}
 			}
 			if c.withCurrent {
 				c.current = c.readCurrent
@@ -96,7 +97,7 @@ refused unless --accept-weak-secrets is given, which is for labs.`,
 	f := cmd.Flags()
 	f.BoolVar(&c.withCurrent, "current", false, "compare with the desired state in NATS now (the NATS flags below)")
 	f.StringVar(&c.sealDir, "seal", "", "with --current: credentials dir (pbxfleet creds) whose orchestrator key opens sealed secrets to compare them")
-	c.nats.register(f)
+	c.nats.Register(f)
 	f.StringArrayVar(&c.sites, "site", nil, "plan only this site (repeatable); the whole file is still validated")
 	f.StringVarP(&c.output, "output", "o", outputText, "output format: text or json")
 	f.BoolVar(&c.acceptWeakSecrets, "accept-weak-secrets", false, "accept well-known and short secrets, with a warning (labs only)")
@@ -106,17 +107,17 @@ refused unless --accept-weak-secrets is given, which is for labs.`,
 // readCurrent reads every node's desired state from NATS and, with --seal,
 // opens the secrets the orchestrator key sealed.
 func (c *planCommand) readCurrent(ctx context.Context) (map[string]events.Desired, error) {
-	nc, js, err := c.nats.connect(ctx, "pbxfleet plan")
+	nc, js, err := c.nats.Connect(ctx, "pbxfleet plan")
 	if err != nil {
 		return nil, err
 	}
 	defer nc.Close()
-	current, err := currentDesired(ctx, js)
+	current, err := opcli.CurrentDesired(ctx, js)
 	if err != nil {
 		return nil, err
 	}
 	if c.sealDir != "" {
-		if err := openCurrent(current, c.sealDir); err != nil {
+		if err := opcli.OpenCurrent(current, c.sealDir); err != nil {
 			return nil, err
 		}
 	}
@@ -127,7 +128,7 @@ func (c *planCommand) readCurrent(ctx context.Context) (map[string]events.Desire
 // the input go to errOut and make an exit status of 2.
 func (c *planCommand) run(ctx context.Context, path string, out, errOut io.Writer) error {
 	if c.output != outputText && c.output != outputJSON {
-		return &exitError{code: 2, err: fmt.Errorf("plan: --output %q: want %s or %s", c.output, outputText, outputJSON)}
+		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("plan: --output %q: want %s or %s", c.output, outputText, outputJSON)}
 	}
 	spec, err := loadSpec(path, c.sites, c.acceptWeakSecrets, errOut)
 	if err != nil {
@@ -163,25 +164,17 @@ func loadSpec(path string, sites []string, acceptWeak bool, errOut io.Writer) (*
 		var ve *planner.ValidationError
 		if errors.As(err, &ve) {
 			for _, p := range ve.Problems {
-				fmt.Fprintln(errOut, problemLine(path, p))
+				fmt.Fprintln(errOut, opcli.ProblemLine(path, p))
 			}
-			return nil, &exitError{code: 2, err: fmt.Errorf("%s: %d %s, nothing planned", path, len(ve.Problems), plural(len(ve.Problems), "problem"))}
+			return nil, &opcli.ExitError{Code: 2, Err: fmt.Errorf("%s: %d %s, nothing planned", path, len(ve.Problems), plural(len(ve.Problems), "problem"))}
 		}
-		return nil, &exitError{code: 2, err: err}
+		return nil, &opcli.ExitError{Code: 2, Err: err}
 	}
 	spec, err = spec.Select(sites...)
 	if err != nil {
-		return nil, &exitError{code: 2, err: fmt.Errorf("%s: %w", path, err)}
+		return nil, &opcli.ExitError{Code: 2, Err: fmt.Errorf("%s: %w", path, err)}
 	}
 	return spec, nil
-}
-
-// problemLine formats a problem the way compilers do, so editors can jump to it.
-func problemLine(file string, p planner.Problem) string {
-	if p.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", file, p.Line, p)
-	}
-	return fmt.Sprintf("%s: %s", file, p)
 }
 
 func plural(n int, word string) string {
@@ -194,18 +187,18 @@ func plural(n int, word string) string {
 // writePlanText prints a report for people: a summary, then per site the
 // relation table and per node the change and the files.
 func writePlanText(w io.Writer, path string, r planner.Report) error {
-	ew := &errWriter{w: w}
-	ew.printf("Plan %s for %s\n", shortHash(r.PlanHash), path)
-	ew.printf("%d %s, %d nodes: %d new, %d changed, %d unchanged. Nothing is published by plan.\n",
+	ew := opcli.NewErrWriter(w)
+	ew.Printf("Plan %s for %s\n", shortHash(r.PlanHash), path)
+	ew.Printf("%d %s, %d nodes: %d new, %d changed, %d unchanged. Nothing is published by plan.\n",
 		r.Summary.Sites, plural(r.Summary.Sites, "site"), r.Summary.Nodes, r.Summary.New, r.Summary.Changed, r.Summary.Unchanged)
 
 	for _, s := range r.Sites {
-		ew.printf("\n== site %s (%s) ==\n", s.Site, s.Scenario)
+		ew.Printf("\n== site %s (%s) ==\n", s.Site, s.Scenario)
 		runtime := "OMniLeads " + s.OML.Profile + ", deployment " + s.OML.Deployment
 		if s.OML.Container != "" {
 			runtime += " (container " + s.OML.Container + ")"
 		}
-		ew.printf("secret from %s; %s\n\n", s.SecretSource, runtime)
+		ew.Printf("secret from %s; %s\n\n", s.SecretSource, runtime)
 		writeOMLObjects(ew, s.OMLObjects)
 		if err := writeRelations(ew, s.Relations); err != nil {
 			return err
@@ -215,41 +208,41 @@ func writePlanText(w io.Writer, path string, r planner.Report) error {
 		}
 	}
 	if len(r.Removed) > 0 {
-		ew.printf("\nNodes with a desired state but no site in the file (left as they are): %s\n", strings.Join(r.Removed, ", "))
+		ew.Printf("\nNodes with a desired state but no site in the file (left as they are): %s\n", strings.Join(r.Removed, ", "))
 	}
 	if len(r.Warnings) > 0 {
-		ew.printf("\n%d %s:\n", len(r.Warnings), plural(len(r.Warnings), "warning"))
+		ew.Printf("\n%d %s:\n", len(r.Warnings), plural(len(r.Warnings), "warning"))
 		for _, p := range r.Warnings {
-			ew.printf("  %s\n", problemLine(path, p))
+			ew.Printf("  %s\n", opcli.ProblemLine(path, p))
 		}
 	}
-	return ew.err
+	return ew.Err()
 }
 
 // writeOMLObjects prints the OMniLeads objects of a site (docs/omnileads.md).
-func writeOMLObjects(ew *errWriter, o planner.OMLObjectsReport) {
-	ew.printf("OMniLeads objects (agents-node with omnileads.deployment other than custom-file):\n")
-	ew.printf("  SIP trunk %s (%s), text config = the wizard block below without its [%s] line\n", o.Trunk.Name, o.Trunk.Technology, o.Trunk.Name)
+func writeOMLObjects(ew *opcli.ErrWriter, o planner.OMLObjectsReport) {
+	ew.Printf("OMniLeads objects (agents-node with omnileads.deployment other than custom-file):\n")
+	ew.Printf("  SIP trunk %s (%s), text config = the wizard block below without its [%s] line\n", o.Trunk.Name, o.Trunk.Technology, o.Trunk.Name)
 	r := o.OutboundRoute
 	pats := make([]string, 0, len(r.Patterns))
 	for _, p := range r.Patterns {
 		pats = append(pats, omlobjects.ShowPattern(p))
 	}
-	ew.printf("  outbound route %s -> trunk %s: patterns %s, ring time %d s, dial options %s\n", r.Name, o.Trunk.Name, strings.Join(pats, " "), r.RingTime, r.DialOptions)
+	ew.Printf("  outbound route %s -> trunk %s: patterns %s, ring time %d s, dial options %s\n", r.Name, o.Trunk.Name, strings.Join(pats, " "), r.RingTime, r.DialOptions)
 	switch {
 	case len(o.InboundRoutes) == 0:
-		ew.printf("  inbound routes: no DIDs\n\n")
+		ew.Printf("  inbound routes: no DIDs\n\n")
 	case r.InboundCampaign != "":
-		ew.printf("  inbound routes: %s (created to campaign %s where missing)\n\n", strings.Join(o.InboundRoutes, ", "), r.InboundCampaign)
+		ew.Printf("  inbound routes: %s (created to campaign %s where missing)\n\n", strings.Join(o.InboundRoutes, ", "), r.InboundCampaign)
 	default:
-		ew.printf("  inbound routes: %s (checked: each must exist in OMniLeads)\n\n", strings.Join(o.InboundRoutes, ", "))
+		ew.Printf("  inbound routes: %s (checked: each must exist in OMniLeads)\n\n", strings.Join(o.InboundRoutes, ", "))
 	}
 }
 
-func writeRelations(ew *errWriter, rows []planner.Relation) error {
-	ew.printf("How the two sides relate (docs/asterisk.md#how-the-two-sides-relate):\n")
-	if ew.err != nil {
-		return ew.err
+func writeRelations(ew *opcli.ErrWriter, rows []planner.Relation) error {
+	ew.Printf("How the two sides relate (docs/asterisk.md#how-the-two-sides-relate):\n")
+	if ew.Err() != nil {
+		return ew.Err()
 	}
 	// Auto-format would upper-case the header and split "OMniLeads" into words.
 	table := tablewriter.NewTable(ew, tablewriter.WithHeaderAutoFormat(tw.Off))
@@ -266,29 +259,29 @@ func writeRelations(ew *errWriter, rows []planner.Relation) error {
 	if err := table.Render(); err != nil {
 		return fmt.Errorf("relation table: %w", err)
 	}
-	return ew.err
+	return ew.Err()
 }
 
-func writeNode(ew *errWriter, n planner.NodeReport) {
+func writeNode(ew *opcli.ErrWriter, n planner.NodeReport) {
 	switch n.Change {
 	case planner.ChangeUnchanged:
-		ew.printf("\nnode %s: unchanged at revision %d (files not shown)\n", n.Node, n.Revision)
+		ew.Printf("\nnode %s: unchanged at revision %d (files not shown)\n", n.Node, n.Revision)
 		return
 	case planner.ChangeNew:
-		ew.printf("\nnode %s: new, revision %d\n", n.Node, n.Revision)
+		ew.Printf("\nnode %s: new, revision %d\n", n.Node, n.Revision)
 	default:
-		ew.printf("\nnode %s: changed, revision %d -> %d\n", n.Node, n.CurrentRevision, n.Revision)
+		ew.Printf("\nnode %s: changed, revision %d -> %d\n", n.Node, n.CurrentRevision, n.Revision)
 		for _, c := range n.Changes {
-			ew.printf("  ~ %s\n", c)
+			ew.Printf("  ~ %s\n", c)
 		}
 	}
 	for _, inc := range n.Includes {
-		ew.printf("  %s gets the line: %s\n", inc.Parent, inc.Line)
+		ew.Printf("  %s gets the line: %s\n", inc.Parent, inc.Line)
 	}
 	for _, f := range n.Files {
-		ew.printf("  --- %s\n", f.Name)
+		ew.Printf("  --- %s\n", f.Name)
 		for _, line := range strings.Split(strings.TrimRight(f.Content, "\n"), "\n") {
-			ew.printf("  | %s\n", line)
+			ew.Printf("  | %s\n", line)
 		}
 	}
 }
@@ -298,24 +291,4 @@ func shortHash(h string) string {
 		return h[:12]
 	}
 	return h
-}
-
-// errWriter keeps the first write error, so a long report is written without an
-// error check on every line.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
-}
-
-func (e *errWriter) printf(format string, args ...any) {
-	fmt.Fprintf(e, format, args...)
 }

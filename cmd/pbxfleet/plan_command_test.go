@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pbxfleet/pbxfleet/cmd/internal/opcli"
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/services/planner"
 )
@@ -28,9 +29,9 @@ func (r result) code() int {
 	if r.err == nil {
 		return 0
 	}
-	var ee *exitError
+	var ee *opcli.ExitError
 	if errors.As(r.err, &ee) {
-		return ee.code
+		return ee.Code
 	}
 	return 1
 }

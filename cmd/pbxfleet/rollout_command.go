@@ -1,21 +1,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 
+	"github.com/pbxfleet/pbxfleet/cmd/internal/opcli"
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 	"github.com/pbxfleet/pbxfleet/services/planner"
@@ -73,7 +67,7 @@ func (s *strategyFlags) strategy() orchestrator.Strategy {
 }
 
 type rolloutFlags struct {
-	nats       natsFlags
+	nats       opcli.NATSFlags
 	strategy   strategyFlags
 	sites      []string
 	output     string
@@ -109,7 +103,7 @@ it paused, 2 on invalid input. Ctrl-C stops watching, not the rollout.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runRollout(cmd, f, args[0]) },
 	}
-	f.nats.register(cmd.Flags())
+	f.nats.Register(cmd.Flags())
 	f.strategy.register(cmd.Flags())
 	cmd.Flags().StringArrayVar(&f.sites, "site", nil, "roll out only this site (repeatable)")
 	cmd.Flags().StringVarP(&f.output, "output", "o", outputText, "text or json (the final rollout record)")
@@ -120,24 +114,9 @@ it paused, 2 on invalid input. Ctrl-C stops watching, not the rollout.`,
 	return cmd
 }
 
-// currentDesired reads every node's desired state now, keyed by node id.
-func currentDesired(ctx context.Context, js jetstream.JetStream) (map[string]events.Desired, error) {
-	kv, err := js.KeyValue(ctx, events.BucketDesired)
-	if err != nil {
-		return nil, fmt.Errorf("read desired states: %w", err)
-	}
-	out := map[string]events.Desired{}
-	err = eachEntry(ctx, kv, func(e jetstream.KeyValueEntry) {
-		if d, err := events.DecodeDesired(e.Value(), nil, e.Key()); err == nil {
-			out[e.Key()] = d
-		}
-	})
-	return out, err
-}
-
 func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
 	if f.output != outputText && f.output != outputJSON {
-		return &exitError{code: 2, err: fmt.Errorf("--output %q: want text or json", f.output)}
+		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--output %q: want text or json", f.output)}
 	}
 	spec, err := loadSpec(path, f.sites, f.weak, cmd.ErrOrStderr())
 	if err != nil {
@@ -145,15 +124,15 @@ func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
 	}
 	strategy := f.strategy.strategy()
 	if err := strategy.Validate(); err != nil {
-		return &exitError{code: 2, err: err}
+		return &opcli.ExitError{Code: 2, Err: err}
 	}
 	ctx := cmd.Context()
-	nc, js, err := f.nats.connect(ctx, "pbxfleet rollout")
+	nc, js, err := f.nats.Connect(ctx, "pbxfleet rollout")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	current, err := currentDesired(ctx, js)
+	current, err := opcli.CurrentDesired(ctx, js)
 	if err != nil {
 		return err
 	}
@@ -164,12 +143,12 @@ func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
 	op := plan.RolloutPlan()
 	op.AcceptWeakSecrets = f.weak // the orchestrator holds the same policy
 	if f.sealWith != "" {
-		if err := sealPlan(&op, f.sealWith, current); err != nil {
-			return &exitError{code: 2, err: err}
+		if err := opcli.SealPlan(&op, f.sealWith, current); err != nil {
+			return &opcli.ExitError{Code: 2, Err: err}
 		}
 	}
 	var started orchestrator.StartResponse
-	if err := request(ctx, nc, events.RolloutStart, orchestrator.StartRequest{Plan: op, Strategy: strategy}, &started); err != nil {
+	if err := opcli.Request(ctx, nc, events.RolloutStart, orchestrator.StartRequest{Plan: op, Strategy: strategy}, &started); err != nil {
 		return err
 	}
 	out := cmd.OutOrStdout()
@@ -189,50 +168,11 @@ func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
 	if f.output == outputJSON {
 		progress = cmd.ErrOrStderr()
 	}
-	final, err := follow(ctx, eng, started.ID, progress, f.output == outputText && !f.noProgress)
+	final, err := opcli.Follow(ctx, eng, started.ID, progress, f.output == outputText && !f.noProgress)
 	if err != nil {
 		return err
 	}
 	return finish(out, final, f.output)
-}
-
-// follow watches a rollout until it ends or pauses, printing progress lines (and
-// a bar on a terminal); Ctrl-C stops watching only.
-func follow(ctx context.Context, eng *orchestrator.Engine, id string, out io.Writer, bar bool) (orchestrator.Rollout, error) {
-	updates, err := eng.Watch(ctx, id)
-	if err != nil {
-		return orchestrator.Rollout{}, err
-	}
-	lines := newRolloutLines(out)
-	var pb *progressbar.ProgressBar
-	if bar && term.IsTerminal(int(os.Stderr.Fd())) {
-		pb = progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("sites"),
-			progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-	}
-	var last orchestrator.Rollout
-	for {
-		select {
-		case <-ctx.Done():
-			fmt.Fprintf(out, "stopped watching; rollout %s goes on in the control plane (pbxfleet watch %s)\n", id, id)
-			return last, &exitError{code: 130, err: ctx.Err()}
-		case r, ok := <-updates:
-			if !ok {
-				return last, fmt.Errorf("watch rollout %s: the watch ended", id)
-			}
-			last = r
-			if pb != nil {
-				pb.ChangeMax(r.Counters.Sites)
-				_ = pb.Set(r.Counters.Converged + r.Counters.Failed + r.Counters.Unreachable + r.Counters.Skipped + r.Counters.Cancelled)
-			}
-			lines.update(r)
-			if r.Phase.Terminal() || r.Phase == orchestrator.PhasePaused {
-				if pb != nil {
-					_ = pb.Finish()
-				}
-				return r, nil
-			}
-		}
-	}
 }
 
 // finish prints the final table (or JSON) and turns the phase into an exit status.
@@ -242,36 +182,21 @@ func finish(out io.Writer, r orchestrator.Rollout, output string) error {
 			return err
 		}
 	} else {
-		printRolloutTable(out, r)
+		opcli.PrintRolloutTable(out, r)
 	}
 	switch r.Phase {
 	case orchestrator.PhaseSucceeded:
 		return nil
 	case orchestrator.PhasePaused:
-		return &exitError{code: 3, err: fmt.Errorf("rollout %s paused: %s", r.ID, r.Message)}
+		return &opcli.ExitError{Code: 3, Err: fmt.Errorf("rollout %s paused: %s", r.ID, r.Message)}
 	}
-	return &exitError{code: 1, err: fmt.Errorf("rollout %s %s: %s", r.ID, r.Phase, r.Message)}
-}
-
-// request calls an orchestrator endpoint and decodes its JSON answer. A service
-// error (Nats-Service-Error header) becomes an error with its text; no responder
-// means no control plane is running.
-func request(ctx context.Context, nc *nats.Conn, verb string, body, into any) error {
-	err := orchestrator.Request(ctx, nc, verb, body, into)
-	if errors.Is(err, orchestrator.ErrNoOrchestrator) {
-		return fmt.Errorf("no orchestrator answers on %s: start the control plane with `pbxfleet serve`", events.RolloutSubject(verb))
-	}
-	var se *orchestrator.ServiceError
-	if errors.As(err, &se) && se.Code == orchestrator.CodeBadRequest {
-		return &exitError{code: 2, err: se}
-	}
-	return err
+	return &opcli.ExitError{Code: 1, Err: fmt.Errorf("rollout %s %s: %s", r.ID, r.Phase, r.Message)}
 }
 
 // newRolloutOpCommand builds pause, resume, abort, rollback and watch.
 func newRolloutOpCommand(verb, short, long string) *cobra.Command {
 	var (
-		nf     natsFlags
+		nf     opcli.NATSFlags
 		output string
 	)
 	cmd := &cobra.Command{
@@ -282,14 +207,14 @@ func newRolloutOpCommand(verb, short, long string) *cobra.Command {
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != outputText && output != outputJSON {
-				return &exitError{code: 2, err: fmt.Errorf("--output %q: want text or json", output)}
+				return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--output %q: want text or json", output)}
 			}
 			id := ""
 			if len(args) == 1 {
 				id = args[0]
 			}
 			ctx := cmd.Context()
-			nc, js, err := nf.connect(ctx, "pbxfleet "+verb)
+			nc, js, err := nf.Connect(ctx, "pbxfleet "+verb)
 			if err != nil {
 				return err
 			}
@@ -303,7 +228,7 @@ func newRolloutOpCommand(verb, short, long string) *cobra.Command {
 				endpoint = events.RolloutStatus
 			}
 			var r orchestrator.Rollout
-			if err := request(ctx, nc, endpoint, orchestrator.IDRequest{ID: id, Current: id == ""}, &r); err != nil {
+			if err := opcli.Request(ctx, nc, endpoint, orchestrator.IDRequest{ID: id, Current: id == ""}, &r); err != nil {
 				if verb == "watch" {
 					return fmt.Errorf("watch: %w", err) // request names the status endpoint
 				}
@@ -319,14 +244,14 @@ func newRolloutOpCommand(verb, short, long string) *cobra.Command {
 				}
 				return nil
 			}
-			final, err := follow(ctx, orchestrator.New(js, nc), r.ID, progress, output == outputText)
+			final, err := opcli.Follow(ctx, orchestrator.New(js, nc), r.ID, progress, output == outputText)
 			if err != nil {
 				return err
 			}
 			return finish(out, final, output)
 		},
 	}
-	nf.register(cmd.Flags())
+	nf.Register(cmd.Flags())
 	cmd.Flags().StringVarP(&output, "output", "o", outputText, "text or json")
 	return cmd
 }

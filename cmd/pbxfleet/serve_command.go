@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/pbxfleet/pbxfleet/cmd/internal/opcli"
 	"github.com/pbxfleet/pbxfleet/internal/agentcmd"
 	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/internal/creds"
@@ -26,7 +25,7 @@ import (
 )
 
 type serveFlags struct {
-	nats      natsFlags
+	nats      opcli.NATSFlags
 	external  bool
 	data      string
 	listen    string
@@ -45,7 +44,7 @@ type serveFlags struct {
 	// repairInterval is how often the keeper looks for sites to repair.
 	repairInterval time.Duration
 	// web is the fleet page; web.listen empty: off.
-	web webFlags
+	web opcli.WebFlags
 }
 
 func newServeCommand() *cobra.Command {
@@ -96,7 +95,7 @@ side's log (and its fail2ban) per interval.`,
 			return runServe(cmd, f)
 		},
 	}
-	f.nats.register(cmd.Flags())
+	f.nats.Register(cmd.Flags())
 	cmd.Flags().StringVar(&f.data, "data", "pbxfleet-data", "JetStream store of the embedded server (kept across restarts)")
 	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:4222", "client address of the embedded server")
 	cmd.Flags().IntVar(&f.replicas, "replicas", 1, "JetStream replicas of the buckets and stream (3 on a cluster)")
@@ -109,93 +108,57 @@ side's log (and its fail2ban) per interval.`,
 	cmd.Flags().IntVar(&f.keepRollouts, "keep-rollouts", orchestrator.DefaultKeepRollouts, "how many rollouts keep their record and plan (older finished ones are deleted)")
 	cmd.Flags().DurationVar(&f.repairInterval, "repair-interval", orchestrator.DefaultRepairInterval,
 		"how often to look for sites whose nodes do not run their desired state although they could (the far side came back); 0 turns repairs off")
-	f.web.register(cmd.Flags(), "http", "http-", "", "serve the fleet page at http://ADDRESS/ (e.g. 127.0.0.1:8080); empty: off")
+	f.web.Register(cmd.Flags(), "http", "http-", "", "serve the fleet page at http://ADDRESS/ (e.g. 127.0.0.1:8080); empty: off")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "auto", "text, json, or auto (JSON when stderr is not a terminal)")
 	return cmd
 }
 
-// controlPlane is a running NATS (embedded or not) with the wire provisioned.
-type controlPlane struct {
-	embedded *bus.Embedded
-	url      string
-}
-
-func (c *controlPlane) close() {
-	if c.embedded != nil {
-		c.embedded.Shutdown()
-	}
-}
-
-// startEmbedded starts an embedded server on listen ("host:port", port 0 = any).
-func startEmbedded(ctx context.Context, dataDir, listen string, log *slog.Logger, hooks ...func(*server.Options)) (*controlPlane, error) {
-	host, portStr, err := net.SplitHostPort(listen)
-	if err != nil {
-		return nil, fmt.Errorf("--listen %q: %w", listen, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 0 || port > 65535 {
-		return nil, fmt.Errorf("--listen %q: bad port", listen)
-	}
-	if port == 0 {
-		port = -1 // nats-server: -1 picks a free port
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	abs, _ := filepath.Abs(dataDir)
-	emb, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{DataDir: abs, Host: host, Port: port, Logger: log, Options: bus.JoinOptions(hooks...)})
-	if err != nil {
-		return nil, err
-	}
-	return &controlPlane{embedded: emb, url: emb.ClientURL()}, nil
-}
-
 func runServe(cmd *cobra.Command, f *serveFlags) error {
 	log, err := agentcmd.NewLogger(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return &opcli.ExitError{Code: 2, Err: err}
 	}
 	if f.repairInterval < 0 {
-		return &exitError{code: 2, err: fmt.Errorf("--repair-interval %s: must not be negative (0 turns repairs off)", f.repairInterval)}
+		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--repair-interval %s: must not be negative (0 turns repairs off)", f.repairInterval)}
 	}
 	if f.keepRollouts < 1 {
-		return &exitError{code: 2, err: fmt.Errorf("--keep-rollouts %d: keep at least 1 (the last rollout is what a rollback needs)", f.keepRollouts)}
+		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--keep-rollouts %d: keep at least 1 (the last rollout is what a rollback needs)", f.keepRollouts)}
 	}
-	if f.web.listen != "" {
-		if err := web.CheckAddress(f.web.listen, f.web.allowRemote); err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--http: %w", err)}
+	if f.web.Listen != "" {
+		if err := web.CheckAddress(f.web.Listen, f.web.AllowRemote); err != nil {
+			return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--http: %w", err)}
 		}
 	}
 	ctx := cmd.Context()
-	cp := &controlPlane{url: f.nats.url}
+	cp := &opcli.ControlPlane{URL: f.nats.URL}
 	var hooks []func(*server.Options)
 	if f.authDir != "" {
 		set, err := creds.Load(f.authDir)
 		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--auth: %w", err)}
+			return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--auth: %w", err)}
 		}
 		hooks = append(hooks, set.ServerOptions())
 		// The control plane itself connects as the orchestrator.
-		f.nats.nkey = filepath.Join(f.authDir, "orchestrator.nk")
+		f.nats.NKey = filepath.Join(f.authDir, "orchestrator.nk")
 	}
 	if f.srvCert != "" {
 		hook, err := bus.ServerTLS(f.srvCert, f.srvKey, f.srvCA, f.mtls)
 		if err != nil {
-			return &exitError{code: 2, err: err}
+			return &opcli.ExitError{Code: 2, Err: err}
 		}
 		hooks = append(hooks, hook)
 	}
 	if !f.external {
-		cp, err = startEmbedded(ctx, f.data, f.listen, log, hooks...)
+		cp, err = opcli.StartEmbedded(ctx, f.data, f.listen, log, hooks...)
 		if err != nil {
 			return err
 		}
-		defer cp.close()
-		f.nats.url = cp.url
-		log.Info("embedded NATS with JetStream", "url", cp.url, "data", f.data)
+		defer cp.Close()
+		f.nats.URL = cp.URL
+		log.Info("embedded NATS with JetStream", "url", cp.URL, "data", f.data)
 	}
-	nc, js, err := f.nats.connect(ctx, "pbxfleet serve")
+	nc, js, err := f.nats.Connect(ctx, "pbxfleet serve")
 	if err != nil {
 		return err
 	}
@@ -206,8 +169,8 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err := provision(ctx, f, js, log); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "pbxfleet control plane on %s (orchestrator service %q). Ctrl-C to stop.\n", natsclient.RedactURLs(f.nats.url), "pbxfleet-orchestrator")
-	eng := orchestrator.New(js, nc, orchestrator.WithLogger(log), orchestrator.WithVersion(semver(version)),
+	fmt.Fprintf(cmd.OutOrStdout(), "pbxfleet control plane on %s (orchestrator service %q). Ctrl-C to stop.\n", natsclient.RedactURLs(f.nats.URL), "pbxfleet-orchestrator")
+	eng := orchestrator.New(js, nc, orchestrator.WithLogger(log), orchestrator.WithVersion(opcli.Semver(version)),
 		orchestrator.WithKeepRollouts(f.keepRollouts), orchestrator.WithRepairInterval(f.repairInterval))
 	if f.metricsListen != "" {
 		stop, err := serveMetrics(ctx, f.metricsListen, eng, js, log)
@@ -216,30 +179,30 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		}
 		defer stop()
 	}
-	if f.web.listen != "" {
+	if f.web.Listen != "" {
 		token, tokenFile := "", ""
 		wnc, wjs := nc, js
 		if f.authDir != "" {
 			tokenFile = filepath.Join(f.authDir, "web.token")
 			if token, err = web.LoadOrCreateToken(tokenFile); err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("--auth: web token: %w", err)}
+				return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--auth: web token: %w", err)}
 			}
 			// The page acts for the operator who opened it with the token: it
 			// connects as the operator (the orchestrator's identity may not
 			// call its own verbs).
 			wf := f.nats
-			wf.nkey, wf.creds = filepath.Join(f.authDir, "operator.nk"), ""
-			if wnc, wjs, err = wf.connect(ctx, "pbxfleet serve web"); err != nil {
+			wf.NKey, wf.Creds = filepath.Join(f.authDir, "operator.nk"), ""
+			if wnc, wjs, err = wf.Connect(ctx, "pbxfleet serve web"); err != nil {
 				return err
 			}
 			defer wnc.Close()
 		}
-		url, stop, err := startWeb(ctx, f.web, token, wnc, wjs, log)
+		url, stop, err := opcli.StartWeb(ctx, f.web, token, wnc, wjs, log)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		printWebURL(cmd.OutOrStdout(), url, f.web, tokenFile)
+		opcli.PrintWebURL(cmd.OutOrStdout(), url, f.web, tokenFile)
 	}
 	if err := eng.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -265,8 +228,8 @@ func provision(ctx context.Context, f *serveFlags, js jetstream.JetStream, log *
 		return bus.Provision(ctx, js, cfg)
 	}
 	pf := f.nats
-	pf.nkey, pf.creds = opSeed, ""
-	nc, ojs, err := pf.connect(ctx, "pbxfleet serve (provisioning)")
+	pf.NKey, pf.Creds = opSeed, ""
+	nc, ojs, err := pf.Connect(ctx, "pbxfleet serve (provisioning)")
 	if err != nil {
 		return err
 	}
@@ -285,7 +248,7 @@ func serveMetrics(ctx context.Context, listen string, eng *orchestrator.Engine, 
 	}
 	srv, err := metrics.Listen(listen, reg, log)
 	if err != nil {
-		return nil, &exitError{code: 2, err: fmt.Errorf("--metrics-listen: %w", err)}
+		return nil, &opcli.ExitError{Code: 2, Err: fmt.Errorf("--metrics-listen: %w", err)}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -296,13 +259,4 @@ func serveMetrics(ctx context.Context, listen string, eng *orchestrator.Engine, 
 		}
 	})
 	return func() { cancel(); wg.Wait() }, nil
-}
-
-// semver returns v when it is x.y.z (the micro service needs one), else 0.0.0.
-func semver(v string) string {
-	var a, b, c int
-	if _, err := fmt.Sscanf(v, "%d.%d.%d", &a, &b, &c); err == nil {
-		return fmt.Sprintf("%d.%d.%d", a, b, c)
-	}
-	return "0.0.0"
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/olekukonko/tablewriter"
 	"github.com/spf13/cobra"
 
+	"github.com/pbxfleet/pbxfleet/cmd/internal/opcli"
 	"github.com/pbxfleet/pbxfleet/internal/fleethealth"
 )
 
@@ -30,7 +31,7 @@ func eachEntry(ctx context.Context, kv jetstream.KeyValue, fn func(jetstream.Key
 }
 
 type statusFlags struct {
-	nats   natsFlags
+	nats   opcli.NATSFlags
 	output string
 	sites  []string
 }
@@ -51,7 +52,7 @@ input (a --site no node belongs to).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStatus(cmd, f) },
 	}
-	f.nats.register(cmd.Flags())
+	f.nats.Register(cmd.Flags())
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "text or json")
 	cmd.Flags().StringSliceVar(&f.sites, "site", nil, "only these sites (repeatable)")
 	return cmd
@@ -59,9 +60,9 @@ input (a --site no node belongs to).`,
 
 func runStatus(cmd *cobra.Command, f *statusFlags) error {
 	if f.output != "text" && f.output != "json" {
-		return &exitError{code: 2, err: fmt.Errorf("--output %q: want text or json", f.output)}
+		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--output %q: want text or json", f.output)}
 	}
-	nc, js, err := f.nats.connect(cmd.Context(), "pbxfleet status")
+	nc, js, err := f.nats.Connect(cmd.Context(), "pbxfleet status")
 	if err != nil {
 		return err
 	}
@@ -74,11 +75,11 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 		var unknown []string
 		for _, site := range f.sites {
 			if !slices.ContainsFunc(views, func(v nodeView) bool { return v.Site == site }) {
-				unknown = append(unknown, fmt.Sprintf("%q", clipValue(site)))
+				unknown = append(unknown, fmt.Sprintf("%q", opcli.Clip(site)))
 			}
 		}
 		if len(unknown) > 0 {
-			return &exitError{code: 2, err: fmt.Errorf("--site %s: no node of such a site has a desired state or a status", strings.Join(unknown, ", "))}
+			return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--site %s: no node of such a site has a desired state or a status", strings.Join(unknown, ", "))}
 		}
 		views = slices.DeleteFunc(views, func(v nodeView) bool { return !slices.Contains(f.sites, v.Site) })
 	}
@@ -100,7 +101,7 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 		fmt.Fprintf(w, "%d nodes, %d unhealthy\n", len(views), unhealthy)
 	}
 	if unhealthy > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d of %d nodes unhealthy", unhealthy, len(views))}
+		return &opcli.ExitError{Code: 1, Err: fmt.Errorf("%d of %d nodes unhealthy", unhealthy, len(views))}
 	}
 	return nil
 }
@@ -111,7 +112,7 @@ func printStatusTable(w io.Writer, views []nodeView, now time.Time) {
 	for _, v := range views {
 		health := "ok"
 		if !v.Healthy {
-			health = "UNHEALTHY: " + truncate(v.Problem, 60)
+			health = "UNHEALTHY: " + opcli.Truncate(v.Problem, 60)
 		}
 		drift := "-"
 		if v.Drift {
@@ -125,11 +126,4 @@ func printStatusTable(w io.Writer, views []nodeView, now time.Time) {
 			fmt.Sprintf("%.1f ms", v.RTTMS), drift, seen, health)
 	}
 	_ = tw.Render()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-1] + "…"
 }

@@ -22,6 +22,7 @@ import (
 // Binaries are the paths of the project's commands built by Build.
 type Binaries struct {
 	PBXFleet   string
+	PBXLab     string
 	PBXNode    string
 	AgentsNode string
 	// NATSServer is the upstream nats-server (the module's own dependency);
@@ -29,7 +30,7 @@ type Binaries struct {
 	NATSServer string
 }
 
-// Build builds pbxfleet, pbx-node and agents-node (and, with natsServer, the
+// Build builds pbxfleet, pbxlab, pbx-node and agents-node (and, with natsServer, the
 // upstream nats-server) into dir, without the race detector: it watches the
 // test process, not these.
 func Build(ctx context.Context, dir string, natsServer bool) (Binaries, error) {
@@ -41,6 +42,7 @@ func Build(ctx context.Context, dir string, natsServer bool) (Binaries, error) {
 	defer cancel()
 	builds := [][]string{{"build", "-o", dir + string(filepath.Separator),
 		"github.com/pbxfleet/pbxfleet/cmd/pbxfleet",
+		"github.com/pbxfleet/pbxfleet/cmd/pbxlab",
 		"github.com/pbxfleet/pbxfleet/cmd/pbx-node",
 		"github.com/pbxfleet/pbxfleet/cmd/agents-node"}}
 	if natsServer {
@@ -55,6 +57,7 @@ func Build(ctx context.Context, dir string, natsServer bool) (Binaries, error) {
 	}
 	b := Binaries{
 		PBXFleet:   filepath.Join(dir, "pbxfleet"),
+		PBXLab:     filepath.Join(dir, "pbxlab"),
 		PBXNode:    filepath.Join(dir, "pbx-node"),
 		AgentsNode: filepath.Join(dir, "agents-node"),
 	}

@@ -168,7 +168,7 @@ func up(ctx context.Context, t *testing.T) *fleet {
 		if out, err := f.compose(cctx, "down", "--volumes", "--remove-orphans", "--timeout", "2"); err != nil {
 			t.Errorf("compose down: %v\n%s", err, out)
 		}
-		for _, image := range []string{"pbxfleet", "pbx-node", "agents-node", "nats-server"} {
+		for _, image := range []string{"pbxfleet", "pbxlab", "pbx-node", "agents-node", "nats-server"} {
 			_, _ = f.run(cctx, "docker", "rmi", "--force", "pbxfleet/"+image+":"+imageTag)
 		}
 	})

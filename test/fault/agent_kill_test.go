@@ -39,7 +39,7 @@ func startLabHost(t *testing.T, role lab.Role, name, dir, addr string) *lab.Host
 	return h
 }
 
-// serveCLI serves a lab host's CLI on a Unix socket (as `pbxfleet lab host
+// serveCLI serves a lab host's CLI on a Unix socket (as `pbxlab lab host
 // --ctl` does) until the test ends.
 func serveCLI(t *testing.T, sock string, h *lab.Host) {
 	t.Helper()
@@ -158,7 +158,7 @@ func TestAgentKilledBetweenWriteAndReload(t *testing.T) {
 
 	marker := filepath.Join(root, "killed.pid")
 	script := filepath.Join(root, "asterisk-rx-killer.sh")
-	require.NoError(t, os.WriteFile(script, []byte(fmt.Sprintf(killerScript, marker, bins.PBXFleet, sock)), 0o755))
+	require.NoError(t, os.WriteFile(script, []byte(fmt.Sprintf(killerScript, marker, bins.PBXLab, sock)), 0o755))
 	killerCfg := writeAgentConfig(t, filepath.Join(root, "pbx-node-killer.yaml"), pbxID, srv.URL, pbxConf, pbxState, []string{script})
 	first := proctest.Start(t, "pbx-node-1", bins.PBXNode, "--config", killerCfg, "--log-format", "text")
 
@@ -201,9 +201,9 @@ func TestAgentKilledBetweenWriteAndReload(t *testing.T) {
 		j.InFlight.Revision, j.InFlight.Phase, len(pbxPlan.Rendered.Files))
 
 	normalCfg := writeAgentConfig(t, filepath.Join(root, "pbx-node.yaml"), pbxID, srv.URL, pbxConf, pbxState,
-		[]string{bins.PBXFleet, "lab", "rx", "--socket", sock})
+		[]string{bins.PBXLab, "lab", "rx", "--socket", sock})
 	second := proctest.Start(t, "pbx-node-2", bins.PBXNode, "--config", normalCfg, "--log-format", "text")
-	t.Logf("injected: restarted pbx-node (pid %d) on the same state dir with the plain `pbxfleet lab rx` prefix", second.PID())
+	t.Logf("injected: restarted pbx-node (pid %d) on the same state dir with the plain `pbxlab lab rx` prefix", second.PID())
 
 	var pbxRes, omlRes []storedResult
 	eventually(t, 60*time.Second, "both nodes report revision "+strconv.FormatUint(rev, 10), func() (bool, string) {

@@ -101,7 +101,7 @@ func stopAtPhase(t *testing.T, addr int, trigger string, nth int, failing, finis
 
 	counter, marker := filepath.Join(root, "count"), filepath.Join(root, "stopped.pid")
 	script := filepath.Join(root, "asterisk-rx-stopper.sh")
-	require.NoError(t, os.WriteFile(script, []byte(fmt.Sprintf(stopScript, trigger, counter, counter, nth, marker, bins.PBXFleet, sock)), 0o755))
+	require.NoError(t, os.WriteFile(script, []byte(fmt.Sprintf(stopScript, trigger, counter, counter, nth, marker, bins.PBXLab, sock)), 0o755))
 	cfg := writeAgentConfig(t, filepath.Join(root, "pbx-node-stopper.yaml"), pbxID, srv.URL, pbxConf, pbxState, []string{script})
 	if failing { // the checks fail at their deadline: keep it short
 		b, err := os.ReadFile(cfg)
@@ -152,7 +152,7 @@ func stopAtPhase(t *testing.T, addr int, trigger string, nth int, failing, finis
 		map[bool]string{true: "the apply ran to its end and reported it", false: "the journal shows the apply in flight, no end reported"}[finish])
 
 	normal := writeAgentConfig(t, filepath.Join(root, "pbx-node.yaml"), pbxID, srv.URL, pbxConf, pbxState,
-		[]string{bins.PBXFleet, "lab", "rx", "--socket", sock})
+		[]string{bins.PBXLab, "lab", "rx", "--socket", sock})
 	second := proctest.Start(t, "pbx-node-2", bins.PBXNode, "--config", normal, "--log-format", "text")
 	t.Cleanup(second.Stop)
 	wantApplied := rev

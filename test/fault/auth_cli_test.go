@@ -135,7 +135,7 @@ func TestAuthenticatedControlPlaneCLI(t *testing.T) {
 			sock := filepath.Join(sockDir, id+".ctl")
 			serveCLI(t, sock, startLabHost(t, lab.Role(role), id, confDirs[id], addr))
 			cfg := writeAgentConfig(t, filepath.Join(root, id+".yaml"), id, url, confDirs[id], filepath.Join(root, id, "state"),
-				[]string{bins.PBXFleet, "lab", "rx", "--socket", sock},
+				[]string{bins.PBXLab, "lab", "rx", "--socket", sock},
 				agentCreds{nkey: filepath.Join(credsDir, id+".nk"), secretKey: filepath.Join(credsDir, id+".xk")})
 			procs = append(procs, proctest.Start(t, id, bin, "--config", cfg, "--log-format", "text"))
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/pbxfleet/pbxfleet/cmd/internal/opcli"
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
 	"github.com/pbxfleet/pbxfleet/internal/lab"
@@ -37,7 +38,7 @@ const (
 // bytes with the terminating NUL).
 const maxSocketPath = 107
 
-// labFleetFile and labAgentsDir are what `pbxfleet lab FLEET.yaml --dir DIR`
+// labFleetFile and labAgentsDir are what `pbxlab lab FLEET.yaml --dir DIR`
 // writes under DIR.
 const (
 	labFleetFile = "fleet.lab.yaml"
@@ -48,7 +49,7 @@ const (
 // mainConfFile is the file whose presence means a config dir was set up already.
 var mainConfFile = map[lab.Role]string{lab.RolePBX: "sip.conf", lab.RoleOML: "pjsip.conf"}
 
-// labCommand holds the flag values of `pbxfleet lab FLEET.yaml`.
+// labCommand holds the flag values of `pbxlab lab FLEET.yaml`.
 type labCommand struct {
 	dir               string
 	natsURL           string
@@ -61,7 +62,7 @@ type labCommand struct {
 	ready func(labFleet)
 }
 
-// labHostCommand holds the flag values of `pbxfleet lab host`.
+// labHostCommand holds the flag values of `pbxlab lab host`.
 type labHostCommand struct {
 	role      string
 	address   string
@@ -75,7 +76,7 @@ type labHostCommand struct {
 	ready func()
 }
 
-// newLabCommand returns the `pbxfleet lab` command group: run lab hosts (the
+// newLabCommand returns the `pbxlab lab` command group: run lab hosts (the
 // in-process Asterisk stand-in) for a whole fleet or one at a time, and talk to
 // their CLI like `asterisk -rx`.
 func newLabCommand() *cobra.Command {
@@ -98,15 +99,15 @@ lab keeps what the agents applied; remove DIR to start over.
 
 "lab host" runs a single lab host on a control socket (for containers), and "lab rx" is
 the "asterisk -rx" client. The pbxfleet binary called as "asterisk" behaves like
-"pbxfleet lab rx --socket /var/run/asterisk/asterisk.ctl".`,
+"pbxlab lab rx --socket /var/run/asterisk/asterisk.ctl".`,
 		Example: `  # A lab for the example fleet, then the agents and a rollout (see what it prints)
-  pbxfleet lab examples/fleet.yaml --dir /tmp/lab
+  pbxlab lab examples/fleet.yaml --dir /tmp/lab
 
   # One lab host in a container, its CLI on the default control socket
-  pbxfleet lab host --role pbx --address 127.0.1.2 --config-dir /etc/asterisk --stock
+  pbxlab lab host --role pbx --address 127.0.1.2 --config-dir /etc/asterisk --stock
 
   # asterisk -rx against it
-  pbxfleet lab rx sip show peers`,
+  pbxlab lab rx sip show peers`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.run(cmd.Context(), args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -133,7 +134,7 @@ func newLabHostCommand() *cobra.Command {
 		Short: "Run one lab host and serve its CLI on a control socket until stopped",
 		Long: `host runs one lab host (role pbx: an Issabel-like chan_sip host; role oml: an
 OMniLeads-like pjsip host) on the configuration in --config-dir, and serves its CLI on
-the control socket --ctl, where "pbxfleet lab rx" and the "asterisk" shim reach it. It
+the control socket --ctl, where "pbxlab lab rx" and the "asterisk" shim reach it. It
 runs until SIGTERM or SIGINT.
 
 The lab binds only loopback addresses. In containers, give each lab host a loopback
@@ -143,8 +144,8 @@ through the control socket on a shared volume, or with docker exec.
 
 With --stock, a config dir without sip.conf (pbx) or pjsip.conf (oml) first gets the
 files of a freshly installed host, bound to --address.`,
-		Example: `  pbxfleet lab host --role pbx --address 127.0.1.2 --config-dir /etc/asterisk --stock
-  pbxfleet lab host --role oml --address 127.0.1.3 --config-dir /etc/asterisk --stock --profile 1.x`,
+		Example: `  pbxlab lab host --role pbx --address 127.0.1.2 --config-dir /etc/asterisk --stock
+  pbxlab lab host --role oml --address 127.0.1.3 --config-dir /etc/asterisk --stock --profile 1.x`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.run(cmd.Context(), cmd.ErrOrStderr())
@@ -175,13 +176,13 @@ it answers, like "asterisk -rx '<command>'": the words are joined with spaces, t
 status is 0 for every command the host answered (judge by the text, as with Asterisk)
 and 1 with "Unable to connect to remote asterisk ..." on stderr when nothing serves
 the socket.`,
-		Example: `  pbxfleet lab rx --socket /tmp/lab/hosts/bsas-1.pbx/asterisk.ctl sip show peers
-  pbxfleet lab rx 'pjsip show endpoints'`,
+		Example: `  pbxlab lab rx --socket /tmp/lab/hosts/bsas-1.pbx/asterisk.ctl sip show peers
+  pbxlab lab rx 'pjsip show endpoints'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code := labRx(cmd.Context(), socket, strings.Join(args, " "), cmd.OutOrStdout(), cmd.ErrOrStderr())
 			if code != 0 {
-				return &exitError{code: code, err: fmt.Errorf("lab rx: exit status %d", code)}
+				return &opcli.ExitError{Code: code, Err: fmt.Errorf("lab rx: exit status %d", code)}
 			}
 			return nil
 		},
@@ -212,7 +213,7 @@ func labRx(ctx context.Context, socket, command string, stdout, stderr io.Writer
 }
 
 // shimMain runs the pbxfleet binary as the program it was invoked as, busybox
-// style: as "asterisk", `asterisk -rx COMMAND` is `pbxfleet lab rx --socket
+// style: as "asterisk", `asterisk -rx COMMAND` is `pbxlab lab rx --socket
 // /var/run/asterisk/asterisk.ctl COMMAND`; as "docker", `docker exec CONTAINER
 // CMD...` runs CMD in a container through the Docker Engine API socket. It
 // reports handled=false, and does nothing, for any other name; otherwise code
@@ -245,8 +246,8 @@ func asteriskShim(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	socket := labctl.DefaultSocket
 	command, haveCommand := "", false
 	usage := func(msg string) int {
-		fmt.Fprintf(stderr, "asterisk (pbxfleet lab shim): %s\n"+
-			"This is the pbxfleet lab's CLI client, not Asterisk: only `asterisk -rx COMMAND [-s SOCKET]` works.\n", msg)
+		fmt.Fprintf(stderr, "asterisk (pbxlab lab shim): %s\n"+
+			"This is the pbxlab lab's CLI client, not Asterisk: only `asterisk -rx COMMAND [-s SOCKET]` works.\n", msg)
 		return 1
 	}
 	for i := 0; i < len(args); i++ {
@@ -293,17 +294,17 @@ func asteriskShim(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func (c *labHostCommand) run(ctx context.Context, stderr io.Writer) error {
 	log, err := labLogger(stderr, c.logLevel)
 	if err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("lab host: %w", err)}
+		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("lab host: %w", err)}
 	}
 	role := lab.Role(c.role)
 	if role != lab.RolePBX && role != lab.RoleOML {
-		return &exitError{code: 2, err: fmt.Errorf("lab host: --role %q: want pbx or oml", c.role)}
+		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("lab host: --role %q: want pbx or oml", c.role)}
 	}
 	if err := checkLabAddress(c.address); err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("lab host: --address: %w", err)}
+		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("lab host: --address: %w", err)}
 	}
 	if len(c.ctl) > maxSocketPath {
-		return &exitError{code: 2, err: fmt.Errorf("lab host: --ctl %s: longer than %d bytes, too long for a Unix socket", c.ctl, maxSocketPath)}
+		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("lab host: --ctl %s: longer than %d bytes, too long for a Unix socket", c.ctl, maxSocketPath)}
 	}
 	name := c.name
 	if name == "" {
@@ -319,7 +320,7 @@ func (c *labHostCommand) run(ctx context.Context, stderr io.Writer) error {
 	}
 	h, err := lab.NewHost(lab.Config{Role: role, Name: name, ConfigDir: c.configDir, Address: c.address, Logger: log})
 	if err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("lab host: %w", err)}
+		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("lab host: %w", err)}
 	}
 	defer h.Close()
 	if err := h.Start(ctx); err != nil {
@@ -432,7 +433,7 @@ type labNode struct {
 	ConfigDir, Socket, StateDir, AgentConfig string
 }
 
-// labFleet is what `pbxfleet lab FLEET.yaml` set up.
+// labFleet is what `pbxlab lab FLEET.yaml` set up.
 type labFleet struct {
 	// FleetFile is DIR/fleet.lab.yaml.
 	FleetFile string
@@ -447,7 +448,7 @@ const maxLabSites = 62_500
 func (c *labCommand) run(ctx context.Context, path string, out, errOut io.Writer) error {
 	log, err := labLogger(errOut, c.logLevel)
 	if err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("lab: %w", err)}
+		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("lab: %w", err)}
 	}
 	self := c.self
 	if self == "" {
@@ -460,10 +461,10 @@ func (c *labCommand) run(ctx context.Context, path string, out, errOut io.Writer
 		var ve *planner.ValidationError
 		if errors.As(err, &ve) {
 			for _, p := range ve.Problems {
-				fmt.Fprintln(errOut, problemLine(path, p))
+				fmt.Fprintln(errOut, opcli.ProblemLine(path, p))
 			}
 		}
-		return &exitError{code: 2, err: err}
+		return &opcli.ExitError{Code: 2, Err: err}
 	}
 	var served []servedHost
 	defer func() {
@@ -594,7 +595,7 @@ func writeLabAgentConfig(n labNode, natsURL, self string, acceptWeak bool) error
 	if err != nil {
 		return fmt.Errorf("agent config %s: %w", n.Node, err)
 	}
-	header := fmt.Sprintf("# Agent config of %s for the pbxfleet lab (written by `pbxfleet lab`).\n", n.Node)
+	header := fmt.Sprintf("# Agent config of %s for the pbxfleet lab (written by `pbxlab lab`).\n", n.Node)
 	if err := os.WriteFile(n.AgentConfig, append([]byte(header), data...), 0o644); err != nil {
 		return fmt.Errorf("agent config %s: %w", n.Node, err)
 	}
@@ -646,7 +647,7 @@ func rewriteFleetForLab(path string, addrs map[string][2]string) ([]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("lab %s: %w", path, err)
 	}
-	header := fmt.Sprintf("# The fleet of %s with the pbxfleet lab's loopback addresses (written by `pbxfleet lab`).\n", path)
+	header := fmt.Sprintf("# The fleet of %s with the pbxlab lab's loopback addresses (written by `pbxlab lab`).\n", path)
 	return append([]byte(header), out...), nil
 }
 
@@ -717,24 +718,24 @@ func setNode(m *yaml.Node, key string, v *yaml.Node) {
 
 // printLabGuide tells the operator what runs where and how to go on.
 func printLabGuide(w io.Writer, lf labFleet, self, natsURL string) error {
-	ew := &errWriter{w: w}
-	ew.printf("pbxfleet lab: %d lab hosts (an Asterisk stand-in, not Asterisk)\n", len(lf.Nodes))
+	ew := opcli.NewErrWriter(w)
+	ew.Printf("pbxlab lab: %d lab hosts (an Asterisk stand-in, not Asterisk)\n", len(lf.Nodes))
 	for _, n := range lf.Nodes {
-		ew.printf("  %-24s %-10s config %s\n  %-24s %-10s socket %s\n", n.Node, n.Address, n.ConfigDir, "", "", n.Socket)
+		ew.Printf("  %-24s %-10s config %s\n  %-24s %-10s socket %s\n", n.Node, n.Address, n.ConfigDir, "", "", n.Socket)
 	}
-	ew.printf("\nfleet file with the lab addresses: %s\n", lf.FleetFile)
-	ew.printf("agent configs (NATS %s): %s\n", natsURL, filepath.Dir(lf.Nodes[0].AgentConfig))
-	ew.printf("\nIn other terminals:\n")
-	ew.printf("  %s serve                      # NATS with JetStream and the control plane, unless one runs at %s\n", self, natsURL)
+	ew.Printf("\nfleet file with the lab addresses: %s\n", lf.FleetFile)
+	ew.Printf("agent configs (NATS %s): %s\n", natsURL, filepath.Dir(lf.Nodes[0].AgentConfig))
+	ew.Printf("\nIn other terminals:\n")
+	ew.Printf("  %s serve                      # NATS with JetStream and the control plane, unless one runs at %s\n", self, natsURL)
 	for _, n := range lf.Nodes {
 		program := "pbx-node"
 		if n.Role == lab.RoleOML {
 			program = "agents-node"
 		}
-		ew.printf("  %-11s --config %s &\n", program, n.AgentConfig)
+		ew.Printf("  %-11s --config %s &\n", program, n.AgentConfig)
 	}
-	ew.printf("  %s rollout %s --nats-url %s\n", self, lf.FleetFile, natsclient.RedactURLs(natsURL))
-	ew.printf("\nAsk a lab host directly, e.g.:\n  %s lab rx --socket %s sip show peers\n", self, lf.Nodes[0].Socket)
-	ew.printf("\nThe lab runs until interrupted (Ctrl-C).\n")
-	return ew.err
+	ew.Printf("  %s rollout %s --nats-url %s\n", self, lf.FleetFile, natsclient.RedactURLs(natsURL))
+	ew.Printf("\nAsk a lab host directly, e.g.:\n  %s lab rx --socket %s sip show peers\n", self, lf.Nodes[0].Socket)
+	ew.Printf("\nThe lab runs until interrupted (Ctrl-C).\n")
+	return ew.Err()
 }

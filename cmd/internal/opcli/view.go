@@ -1,4 +1,4 @@
-package main
+package opcli
 
 import (
 	"fmt"
@@ -12,10 +12,10 @@ import (
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 
-// rolloutLines prints plain progress lines: one per site whose outcome changed
+// RolloutLines prints plain progress lines: one per site whose outcome changed
 // since the previous state, and one per new message. It is what a log or a pipe
 // shows; on a terminal the progress bar is drawn as well.
-type rolloutLines struct {
+type RolloutLines struct {
 	w       io.Writer
 	outcome map[string]orchestrator.SiteOutcome
 	restore map[string]bool
@@ -23,11 +23,13 @@ type rolloutLines struct {
 	phase   orchestrator.Phase
 }
 
-func newRolloutLines(w io.Writer) *rolloutLines {
-	return &rolloutLines{w: w, outcome: map[string]orchestrator.SiteOutcome{}, restore: map[string]bool{}}
+// NewRolloutLines returns a RolloutLines writing to w.
+func NewRolloutLines(w io.Writer) *RolloutLines {
+	return &RolloutLines{w: w, outcome: map[string]orchestrator.SiteOutcome{}, restore: map[string]bool{}}
 }
 
-func (l *rolloutLines) update(r orchestrator.Rollout) {
+// Update prints what changed since the previous state.
+func (l *RolloutLines) Update(r orchestrator.Rollout) {
 	for _, m := range r.Messages[min(l.msgs, len(r.Messages)):] {
 		fmt.Fprintf(l.w, "  %s  %s\n", m.At.Local().Format("15:04:05"), m.Message)
 	}
@@ -78,7 +80,7 @@ func siteDetail(s orchestrator.SiteState) string {
 			p += fmt.Sprintf(" (trunk %s %.1fms, probe %s)", n.Result.TrunkState, n.Result.RTTMS, orDash(n.Result.Probe))
 		}
 		if n.Result.Reason != "" {
-			p += ": " + truncate(n.Result.Reason, 140)
+			p += ": " + Truncate(n.Result.Reason, 140)
 		}
 		parts = append(parts, p)
 	}
@@ -105,9 +107,9 @@ func orDash(s string) string {
 	return s
 }
 
-// printRolloutTable prints the per-site table that ends a rollout: outcome,
+// PrintRolloutTable prints the per-site table that ends a rollout: outcome,
 // trunk state and RTT, probe verdict, revision and duration per node.
-func printRolloutTable(w io.Writer, r orchestrator.Rollout) {
+func PrintRolloutTable(w io.Writer, r orchestrator.Rollout) {
 	tw := tablewriter.NewWriter(w)
 	tw.Header("SITE", "WAVE", "OUTCOME", "NODE", "REVISION", "RESULT", "TRUNK", "RTT", "PROBE", "TOOK")
 	sites := slices.Clone(r.Sites)
@@ -154,4 +156,12 @@ func printRolloutTable(w io.Writer, r orchestrator.Rollout) {
 	if r.Reason != "" {
 		fmt.Fprintf(w, "reason: %s: %s\n", r.Reason, r.Message)
 	}
+}
+
+// Truncate shortens s to n bytes, marking the cut with "…".
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
 }

@@ -20,8 +20,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/pbxfleet/pbxfleet/cmd/internal/opcli"
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/bus"
+	"github.com/pbxfleet/pbxfleet/internal/fleethealth"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/node"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
@@ -48,18 +50,18 @@ timestamp to the result's), NATS messages per site and the process's peak memory
 It runs twice by default: "sip", where the lab hosts qualify and probe with real SIP
 over loopback UDP, and "instant", where the lab's checks are computed without packets,
 so the orchestration and agent overhead shows on its own.`,
-		Example: `  pbxfleet bench --sites 1000
-  pbxfleet bench --sites 200 --mode instant`,
+		Example: `  pbxlab bench --sites 1000
+  pbxlab bench --sites 200 --mode instant`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, m := range f.modes {
 				if m != "sip" && m != "instant" {
-					return &exitError{code: 2, err: fmt.Errorf("--mode %q: want sip or instant", m)}
+					return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--mode %q: want sip or instant", m)}
 				}
 			}
 			// Two loopback addresses per site: 127.<1..250>.<1..250>.2/.3.
 			if f.sites < 1 || f.sites > 10000 {
-				return &exitError{code: 2, err: fmt.Errorf("--sites %d: want 1..10000", f.sites)}
+				return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--sites %d: want 1..10000", f.sites)}
 			}
 			if len(f.modes) == 1 {
 				if f.cpuProfile != "" {
@@ -136,13 +138,13 @@ func runBench(ctx context.Context, out io.Writer, n int, instant bool) error {
 
 	quiet := slog.New(slog.DiscardHandler)
 	setupStart := time.Now()
-	cp, err := startEmbedded(ctx, filepath.Join(dir, "nats"), "127.0.0.1:0", nil)
+	cp, err := opcli.StartEmbedded(ctx, filepath.Join(dir, "nats"), "127.0.0.1:0", nil)
 	if err != nil {
 		return err
 	}
-	defer cp.close()
-	nf := natsFlags{url: cp.url, timeout: 5 * time.Second}
-	nc, js, err := nf.connect(ctx, "pbxfleet bench")
+	defer cp.Close()
+	nf := opcli.NATSFlags{URL: cp.URL, Timeout: 5 * time.Second}
+	nc, js, err := nf.Connect(ctx, "pbxlab bench")
 	if err != nil {
 		return err
 	}
@@ -164,7 +166,7 @@ func runBench(ctx context.Context, out io.Writer, n int, instant bool) error {
 		return err
 	}
 	fleet, err := labfleet.Start(ctx, sites, labfleet.Options{
-		Dir: filepath.Join(dir, "hosts"), NATSURL: cp.url, Instant: instant, Logger: quiet, ShareConn: true,
+		Dir: filepath.Join(dir, "hosts"), NATSURL: cp.URL, Instant: instant, Logger: quiet, ShareConn: true,
 		Deadlines:    node.Deadlines{Verify: 60 * time.Second, Probe: 15 * time.Second, Command: 30 * time.Second},
 		PollInterval: 100 * time.Millisecond, StatusInterval: time.Minute, QualifyTimeout: 5 * time.Second,
 	})
@@ -175,7 +177,7 @@ func runBench(ctx context.Context, out io.Writer, n int, instant bool) error {
 	eng := orchestrator.New(js, nc, orchestrator.WithLogger(quiet))
 	rep.setup = time.Since(setupStart)
 
-	varz0, _ := cp.embedded.Server().Varz(nil)
+	varz0, _ := cp.Server().Varz(nil)
 	start := time.Now()
 	r, err := eng.Start(ctx, plan.RolloutPlan(), orchestrator.Strategy{
 		WaveSize: n, SiteDeadline: 5 * time.Minute, MaxFailed: n, MaxUnreachable: n,
@@ -188,7 +190,7 @@ func runBench(ctx context.Context, out io.Writer, n int, instant bool) error {
 		return err
 	}
 	rep.wall = time.Since(start)
-	varz1, _ := cp.embedded.Server().Varz(nil)
+	varz1, _ := cp.Server().Varz(nil)
 	rep.converged = r.Counters.Converged
 	rep.msgsPerSite = float64((varz1.InMsgs-varz0.InMsgs)+(varz1.OutMsgs-varz0.OutMsgs)) / float64(n)
 	lat, err := putToResult(ctx, js)
@@ -216,7 +218,7 @@ func putToResult(ctx context.Context, js jetstream.JetStream) ([]time.Duration, 
 		return nil, err
 	}
 	put := map[string]time.Time{}
-	if err := eachEntry(ctx, kv, func(e jetstream.KeyValueEntry) { put[e.Key()] = e.Created() }); err != nil {
+	if err := fleethealth.EachEntry(ctx, kv, func(e jetstream.KeyValueEntry) { put[e.Key()] = e.Created() }); err != nil {
 		return nil, err
 	}
 	c, err := js.OrderedConsumer(ctx, events.StreamResults, jetstream.OrderedConsumerConfig{})

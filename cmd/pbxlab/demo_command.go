@@ -16,9 +16,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/pbxfleet/pbxfleet/cmd/internal/opcli"
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/internal/creds"
+	"github.com/pbxfleet/pbxfleet/internal/fleethealth"
 	"github.com/pbxfleet/pbxfleet/internal/lab"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/node"
@@ -61,8 +63,8 @@ inbound route is deleted in one site's OMniLeads and that node's check names the
 It exits 0 when all of that happened as described, and leaves nothing running
 (unless --keep, which serves the fleet page, prints its address, and waits for
 Ctrl-C so you can watch the rollouts in a browser and look around with the nats CLI).`,
-		Example: `  pbxfleet demo
-  pbxfleet demo --keep     # then, in another terminal, the nats commands it prints`,
+		Example: `  pbxlab demo
+  pbxlab demo --keep     # then, in another terminal, the nats commands it prints`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd.Context(), cmd.OutOrStdout(), f) },
 	}
@@ -82,7 +84,7 @@ type demoCheck struct {
 
 func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 	if f.sites < 4 {
-		return &exitError{code: 2, err: errors.New("--sites: the demo needs at least 4 sites (canary and two waves)")}
+		return &opcli.ExitError{Code: 2, Err: errors.New("--sites: the demo needs at least 4 sites (canary and two waves)")}
 	}
 	dir := f.dir
 	if dir == "" {
@@ -94,13 +96,13 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 	quiet := slog.New(slog.DiscardHandler)
 	start := time.Now()
 
-	cp, err := startEmbedded(ctx, filepath.Join(dir, "nats"), "127.0.0.1:0", nil)
+	cp, err := opcli.StartEmbedded(ctx, filepath.Join(dir, "nats"), "127.0.0.1:0", nil)
 	if err != nil {
 		return err
 	}
-	defer cp.close()
-	nf := natsFlags{url: cp.url, timeout: 5 * time.Second}
-	nc, js, err := nf.connect(ctx, "pbxfleet demo")
+	defer cp.Close()
+	nf := opcli.NATSFlags{URL: cp.URL, Timeout: 5 * time.Second}
+	nc, js, err := nf.Connect(ctx, "pbxlab demo")
 	if err != nil {
 		return err
 	}
@@ -111,13 +113,13 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 	svcCtx, stopSvc := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stopSvc(); wg.Wait() }()
-	eng := orchestrator.New(js, nc, orchestrator.WithLogger(quiet), orchestrator.WithVersion(semver(version)))
+	eng := orchestrator.New(js, nc, orchestrator.WithLogger(quiet), orchestrator.WithVersion(opcli.Semver(version)))
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = eng.Serve(svcCtx) }()
 
 	pageURL := ""
 	if f.keep {
-		url, stopWeb, err := startWeb(ctx, webFlags{listen: f.http}, "", nc, js, quiet)
+		url, stopWeb, err := opcli.StartWeb(ctx, opcli.WebFlags{Listen: f.http}, "", nc, js, quiet)
 		if err != nil {
 			return err
 		}
@@ -137,13 +139,13 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 	if _, err := creds.Generate(keyDir, nodeIDs); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "pbxfleet demo: %d sites, each an Issabel lab host and an OMniLeads lab host (simulated Asterisk,\n", len(sites))
-	fmt.Fprintf(out, "real SIP over loopback UDP), each driven by a real agent; NATS JetStream embedded at %s.\n\n", cp.url)
+	fmt.Fprintf(out, "pbxlab demo: %d sites, each an Issabel lab host and an OMniLeads lab host (simulated Asterisk,\n", len(sites))
+	fmt.Fprintf(out, "real SIP over loopback UDP), each driven by a real agent; NATS JetStream embedded at %s.\n\n", cp.URL)
 	for _, s := range sites {
 		fmt.Fprintf(out, "  %-8s %-6s PBX lab %-12s OMniLeads lab %s\n", s.ID, s.Scenario, s.PBXAddress, s.OMLAddress)
 	}
 	fleet, err := labfleet.Start(ctx, sites, labfleet.Options{
-		Dir: filepath.Join(dir, "hosts"), NATSURL: cp.url, Logger: quiet, KeyDir: keyDir,
+		Dir: filepath.Join(dir, "hosts"), NATSURL: cp.URL, Logger: quiet, KeyDir: keyDir,
 		Deadlines:    node.Deadlines{Verify: 6 * time.Second, Probe: 4 * time.Second},
 		PollInterval: 100 * time.Millisecond, StatusInterval: time.Second, QualifyTimeout: time.Second,
 		// The OMniLeads agents keep the trunk and the outbound route as objects of
@@ -253,7 +255,7 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 		}
 		fmt.Fprintf(out, "  [%s] %s\n         %s\n", mark, c.claim, c.proof)
 	}
-	fmt.Fprintf(out, "\nLook deeper with the nats CLI (go install github.com/nats-io/natscli/nats@v0.5.1)%s:\n", map[bool]string{true: "", false: " — run `pbxfleet demo --keep` to keep this fleet up"}[f.keep])
+	fmt.Fprintf(out, "\nLook deeper with the nats CLI (go install github.com/nats-io/natscli/nats@v0.5.1)%s:\n", map[bool]string{true: "", false: " — run `pbxlab demo --keep` to keep this fleet up"}[f.keep])
 	results := storedResults(ctx, js, events.ResultSubjectPrefix+"."+stale.ID+".>")
 	for _, c := range []string{
 		"nats --server %[1]s kv ls pbxfleet_desired",
@@ -263,12 +265,12 @@ func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 		"nats --server %[1]s req pbxfleet.node.%[2]s.oml.check '{\"probe\":true}'",
 		"nats --server %[1]s req pbxfleet.rollout.status '{\"current\":true}'",
 	} {
-		fmt.Fprintf(out, "  "+c+"\n", cp.url, stale.ID, results)
+		fmt.Fprintf(out, "  "+c+"\n", cp.URL, stale.ID, results)
 	}
 	fmt.Fprintf(out, "\ndemo finished in %s: %d of %d claims held\n", time.Since(start).Round(100*time.Millisecond), len(checks)-failed, len(checks))
 	if f.keep {
 		fmt.Fprintf(out, "fleet page: %s\n", pageURL)
-		fmt.Fprintf(out, "keeping NATS (%s), the fleet and the page up; Ctrl-C to stop\n", cp.url)
+		fmt.Fprintf(out, "keeping NATS (%s), the fleet and the page up; Ctrl-C to stop\n", cp.URL)
 		<-ctx.Done()
 	}
 	if failed > 0 {
@@ -283,7 +285,7 @@ func demoRollout(ctx context.Context, out io.Writer, nc *nats.Conn, js jetstream
 	if err != nil {
 		return orchestrator.Rollout{}, fmt.Errorf("demo fleet: %w", err)
 	}
-	current, err := currentDesired(ctx, js)
+	current, err := opcli.CurrentDesired(ctx, js)
 	if err != nil {
 		return orchestrator.Rollout{}, err
 	}
@@ -292,20 +294,20 @@ func demoRollout(ctx context.Context, out io.Writer, nc *nats.Conn, js jetstream
 		return orchestrator.Rollout{}, err
 	}
 	op := plan.RolloutPlan()
-	if err := sealPlan(&op, keyDir, current); err != nil {
+	if err := opcli.SealPlan(&op, keyDir, current); err != nil {
 		return orchestrator.Rollout{}, err
 	}
 	var started orchestrator.StartResponse
-	if err := request(ctx, nc, events.RolloutStart, orchestrator.StartRequest{Plan: op, Strategy: strategy}, &started); err != nil {
+	if err := opcli.Request(ctx, nc, events.RolloutStart, orchestrator.StartRequest{Plan: op, Strategy: strategy}, &started); err != nil {
 		return orchestrator.Rollout{}, err
 	}
 	fmt.Fprintf(out, "  rollout %s started (nats req pbxfleet.rollout.start)\n", started.ID)
-	r, err := follow(ctx, eng, started.ID, out, false)
+	r, err := opcli.Follow(ctx, eng, started.ID, out, false)
 	if err != nil {
 		return r, err
 	}
 	fmt.Fprintln(out)
-	printRolloutTable(out, r)
+	opcli.PrintRolloutTable(out, r)
 	return r, nil
 }
 
@@ -547,7 +549,7 @@ func sealedCheck(ctx context.Context, js jetstream.JetStream, sites []labfleet.S
 		if err != nil {
 			continue
 		}
-		_ = eachEntry(ctx, kv, func(e jetstream.KeyValueEntry) { stored = append(stored, e.Value()...) })
+		_ = fleethealth.EachEntry(ctx, kv, func(e jetstream.KeyValueEntry) { stored = append(stored, e.Value()...) })
 	}
 	leaks, sealed := 0, strings.Count(string(stored), `"sealed_secret"`)
 	for _, set := range secretSets {

@@ -18,7 +18,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/services/planner"
 )
 
-// startLabHost runs `pbxfleet lab host` for role on address in the background
+// startLabHost runs `pbxlab lab host` for role on address in the background
 // and returns its control socket once it answers; the host stops at cleanup.
 func startLabHost(t *testing.T, role, address string) string {
 	t.Helper()

@@ -1,4 +1,4 @@
-package main
+package opcli
 
 import (
 	"fmt"
@@ -26,13 +26,13 @@ func loadSealKeys(dir string) (*creds.Set, nkeys.KeyPair, error) {
 	return set, sender, nil
 }
 
-// sealPlan replaces every plaintext trunk secret of the plan with the secret
+// SealPlan replaces every plaintext trunk secret of the plan with the secret
 // sealed to the receiving node's curve key (pbxfleet creds wrote them), so the
 // secret is ciphertext on the wire, in the orchestrator's requests and at rest
 // in JetStream. Only that node's agent can open it. A node whose current desired
 // state (from current) already holds the same secret keeps its ciphertext, so
 // an unchanged site stays unchanged and the rollout skips it.
-func sealPlan(p *orchestrator.Plan, dir string, current map[string]events.Desired) error {
+func SealPlan(p *orchestrator.Plan, dir string, current map[string]events.Desired) error {
 	set, sender, err := loadSealKeys(dir)
 	if err != nil {
 		return err
@@ -59,11 +59,11 @@ func sealPlan(p *orchestrator.Plan, dir string, current map[string]events.Desire
 	return nil
 }
 
-// openCurrent replaces, in current, every trunk secret the orchestrator key in
+// OpenCurrent replaces, in current, every trunk secret the orchestrator key in
 // dir sealed with its plaintext, so that a plan can tell whether a fleet
 // file's secret differs from the one a node runs. The result stays in this
 // process: plans mask secrets and only say "secret changed".
-func openCurrent(current map[string]events.Desired, dir string) error {
+func OpenCurrent(current map[string]events.Desired, dir string) error {
 	set, sender, err := loadSealKeys(dir)
 	if err != nil {
 		return err

@@ -124,8 +124,14 @@ func TestClusterServerLostMidRollout(t *testing.T) {
 		t.Logf("note: the rollout ended %.1fs after the shutdown at %s; orchestrator log:\n%s",
 			stall.Seconds(), downAt.Format(time.StampMilli), proctest.Tail(logBuf.String(), 40))
 		for _, s := range r.Sites {
+			stamp := func(t *time.Time) string { // a site the rollout never started has neither
+				if t == nil {
+					return "never"
+				}
+				return t.Format(time.StampMilli)
+			}
 			line := fmt.Sprintf("note: %s wave %d started %s decided %s; results:", s.Site, s.Wave,
-				s.StartedAt.Format(time.StampMilli), s.FinishedAt.Format(time.StampMilli))
+				stamp(s.StartedAt), stamp(s.FinishedAt))
 			for _, ns := range s.Nodes {
 				if ns.Result == nil {
 					line += fmt.Sprintf(" %s no result;", ns.Role)

@@ -2,7 +2,7 @@
 // `asterisk -rx` reaches a running Asterisk through its control socket
 // (/var/run/asterisk/asterisk.ctl). `pbxfleet lab` serves each lab host on a Unix
 // socket; the `asterisk` shim (the pbxfleet binary called as "asterisk", or
-// `pbxfleet lab rx`) is the client, so a separately started pbx-node or
+// `pbxlab lab rx`) is the client, so a separately started pbx-node or
 // agents-node drives a lab host with an ordinary command prefix.
 package labctl
 

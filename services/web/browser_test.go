@@ -164,7 +164,7 @@ func (l *labFleet) rollout(t *testing.T, secrets map[string]string, strategy orc
 	return started.ID
 }
 
-// run starts and drives a rollout in the test, as `pbxfleet bench` does (the
+// run starts and drives a rollout in the test, as `pbxlab bench` does (the
 // plan of 1,000 sites is larger than one request).
 func (l *labFleet) run(t *testing.T, secrets map[string]string, strategy orchestrator.Strategy) (string, <-chan error) {
 	t.Helper()
@@ -344,7 +344,7 @@ func TestFleetPageInABrowser(t *testing.T) {
 	assert.True(t, eval[bool](t, ctx, `document.querySelector("#actions").hidden && document.querySelector("#actions").offsetParent === null`), "read-only hides the buttons")
 }
 
-// TestPageWithTheBenchFleet measures the page with the fleet `pbxfleet bench`
+// TestPageWithTheBenchFleet measures the page with the fleet `pbxlab bench`
 // runs (labfleet.Sites, instant checks): the time from navigating to every
 // site's row shown, and how quickly the page answers while a rollout of every
 // site runs. The figures are printed, not asserted. It runs with

@@ -1,7 +1,7 @@
 // Package labctl lets a lab host's CLI be reached from another process, the way
 // `asterisk -rx` reaches a running Asterisk through its control socket
-// (/var/run/asterisk/asterisk.ctl). `pbxfleet lab` serves each lab host on a Unix
-// socket; the `asterisk` shim (the pbxfleet binary called as "asterisk", or
+// (/var/run/asterisk/asterisk.ctl). `pbxlab lab` serves each lab host on a Unix
+// socket; the `asterisk` shim (the pbxlab binary called as "asterisk", or
 // `pbxlab lab rx`) is the client, so a separately started pbx-node or
 // agents-node drives a lab host with an ordinary command prefix.
 package labctl

@@ -80,6 +80,10 @@ type Agent struct {
 	// the same value is nothing new.
 	lastValue string
 	loaded    bool
+	// resume is an apply a restart interrupted while it awaited its probe
+	// order: its files stay (Asterisk runs them, the far side may probe them)
+	// and the next apply of the same revision takes its previous bytes over.
+	resume *InFlight
 	// statusFails counts failed status puts in a row (Run's goroutine only).
 	statusFails failureLog
 	// puts holds the newest put of the node's desired key not handled yet
@@ -155,6 +159,24 @@ func (a *Agent) init(ctx context.Context) error {
 // reloading returns the host to the last applied revision. The interrupted
 // revision was not marked as seen, so it is applied again from the desired key.
 func (a *Agent) recover(ctx context.Context, inf InFlight) error {
+	if inf.Phase == phaseAwaitingProbe {
+		// Written, reloaded and checked: Asterisk runs these files, and the
+		// far side may be probing them right now (its order came before the
+		// stop). Putting the old ones back would fail that probe; the
+		// revision is applied again from the key (the same bytes), keeping
+		// the previous bytes of this journal for a rollback.
+		a.log.Warn("an apply was interrupted while it awaited its probe order; its files stay and it is applied again",
+			"revision", inf.Revision)
+		a.mu.Lock()
+		a.resume = &inf
+		a.mu.Unlock()
+		return nil
+	}
+	return a.undo(ctx, inf)
+}
+
+// undo puts back the previous files of an interrupted apply and reloads.
+func (a *Agent) undo(ctx context.Context, inf InFlight) error {
 	a.log.Warn("an apply was interrupted; restoring the previous files", "revision", inf.Revision, "phase", inf.Phase)
 	if err := a.restore(ctx, inf); err != nil {
 		return fmt.Errorf("recover %s from interrupted revision %d: %w", a.node, inf.Revision, err)
@@ -335,22 +357,39 @@ func (a *Agent) apply(ctx context.Context, d events.Desired, h *busHandles) (res
 	// Keep the previous bytes (and objects), then write.
 	phase = time.Now()
 	inf := InFlight{Revision: d.Revision, Rollout: d.Rollout, Phase: phaseWriting, Prev: map[string]bool{}, Started: start}
-	if a.objects != nil {
-		snap, err := a.objects.Snapshot(work, d.Trunk)
-		if err != nil {
-			return a.finishFailed(res, "read the current objects: "+err.Error()), true
+	a.mu.Lock()
+	resume := a.resume
+	a.resume = nil
+	a.mu.Unlock()
+	if resume != nil && (resume.Revision != d.Revision || resume.Rollout != d.Rollout) {
+		// Another desired state came meanwhile: undo the interrupted one first.
+		if err := a.undo(work, *resume); err != nil {
+			return a.finishFailed(res, err.Error()), true
 		}
-		inf.Objects = snap
+		resume = nil
 	}
-	for _, f := range rendered.Files {
-		old, existed, err := readOptional(a.path(f.Name))
-		if err != nil {
-			return a.finishFailed(res, "read current "+f.Name+": "+err.Error()), true
+	if resume != nil {
+		// The files on disk are this revision's already: the previous bytes
+		// kept when it was first applied are the ones a rollback needs.
+		inf.Prev, inf.Objects = resume.Prev, resume.Objects
+	} else {
+		if a.objects != nil {
+			snap, err := a.objects.Snapshot(work, d.Trunk)
+			if err != nil {
+				return a.finishFailed(res, "read the current objects: "+err.Error()), true
+			}
+			inf.Objects = snap
 		}
-		inf.Prev[f.Name] = existed
-		if existed {
-			if err := writeAtomic(a.state.prevPath(f.Name), old, 0o600); err != nil {
-				return a.finishFailed(res, "keep previous "+f.Name+": "+err.Error()), true
+		for _, f := range rendered.Files {
+			old, existed, err := readOptional(a.path(f.Name))
+			if err != nil {
+				return a.finishFailed(res, "read current "+f.Name+": "+err.Error()), true
+			}
+			inf.Prev[f.Name] = existed
+			if existed {
+				if err := writeAtomic(a.state.prevPath(f.Name), old, 0o600); err != nil {
+					return a.finishFailed(res, "keep previous "+f.Name+": "+err.Error()), true
+				}
 			}
 		}
 	}

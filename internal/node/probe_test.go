@@ -150,12 +150,53 @@ func TestStoppedWhileAwaitingTheOrder(t *testing.T) {
 	assert.Equal(t, phaseAwaitingProbe, j.InFlight.Phase)
 	assert.Zero(t, j.LastSeen, "the revision does not count as handled")
 
+	trunkFile := filepath.Join(h.confDir, "pbxfleet_pjsip_wizard.conf")
+	written, err := os.ReadFile(trunkFile)
+	require.NoError(t, err)
+	reloads := countPrefix(h.commands(), "module reload res_pjsip.so")
+
 	h.start()
 	r := h.nextResult()
 	require.Equal(t, events.OutcomeAwaitingProbe, r.Outcome, r.Reason)
+	// The files Asterisk ran stayed (the far side may have been ordered to
+	// probe them): no restore and no reload of the old ones, one reload of
+	// the same bytes by the new apply.
+	now, err := os.ReadFile(trunkFile)
+	require.NoError(t, err)
+	assert.Equal(t, written, now)
+	assert.Equal(t, reloads+1, countPrefix(h.commands(), "module reload res_pjsip.so"), "only the new apply reloads")
 	ans, _ := h.order(events.ProbeOrder{Rollout: "r-test", Revision: 1, Action: events.ProbeActionProbe})
 	require.True(t, ans.Accepted, ans.Detail)
 	require.Equal(t, events.OutcomeConverged, h.nextResult().Outcome)
+}
+
+// TestResumedApplyRollsBackToTheRealPrevious: an apply resumed after a
+// restart (it was awaiting its order) that then fails puts back the bytes
+// from before its first start, not its own.
+func TestResumedApplyRollsBackToTheRealPrevious(t *testing.T) {
+	srv := natstest.Start(t)
+	h := newHarness(t, srv, events.RoleOML)
+	stop := h.start()
+	h.put(1, seedTrunk())
+	require.Equal(t, events.OutcomeConverged, h.nextResult().Outcome)
+	trunkFile := filepath.Join(h.confDir, "pbxfleet_pjsip_wizard.conf")
+	first, err := os.ReadFile(trunkFile)
+	require.NoError(t, err)
+
+	second := seedTrunk()
+	second.Secret = "Another-Secret-For-Rev-2"
+	h.putOnOrder(2, second)
+	require.Equal(t, events.OutcomeAwaitingProbe, h.nextResult().Outcome)
+	stop()
+	h.start()
+	require.Equal(t, events.OutcomeAwaitingProbe, h.nextResult().Outcome)
+	ans, _ := h.order(events.ProbeOrder{Rollout: "r-test", Revision: 2, Action: events.ProbeActionCancel, Reason: "the far side failed"})
+	require.True(t, ans.Accepted, ans.Detail)
+	r := h.nextResult()
+	require.Equal(t, events.OutcomeRolledBack, r.Outcome, r.Reason)
+	back, err := os.ReadFile(trunkFile)
+	require.NoError(t, err)
+	assert.Equal(t, string(first), string(back), "revision 1's bytes are back")
 }
 
 // TestProbeIsNeverRetried: a probe that fails (wrong secret on the far side) is

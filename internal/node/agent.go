@@ -511,7 +511,7 @@ func (a *Agent) awaitProbeOrder(ctx context.Context, h *busHandles, d events.Des
 	interim.Outcome, interim.FinishedAt = events.OutcomeAwaitingProbe, time.Now().UTC()
 	a.publishResult(context.WithoutCancel(ctx), h, interim)
 	a.log.Info("checks passed; awaiting the probe order", "revision", d.Revision, "rollout", d.Rollout)
-	return a.waitForOrder(ctx, orders, d)
+	return a.waitForOrder(ctx, h, orders, d)
 }
 
 // rollback restores the previous bytes, reloads, verifies the restored revision

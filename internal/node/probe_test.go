@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
+	"github.com/pbxfleet/pbxfleet/services/bus"
 )
 
 // putOnOrder puts revision rev of tr as a rollout would: the probe waits for the
@@ -316,4 +318,47 @@ func TestRollbackWithoutReloadIsAFailure(t *testing.T) {
 	rc, ok := checkByName(r, "rollback_"+CheckReload)
 	require.True(t, ok)
 	assert.False(t, rc.Passed)
+}
+
+// TestAwaitingProbeIsPublishedWhileWaiting: when the awaiting_probe report
+// cannot be published at first (the results stream is gone for a moment: a
+// server lost, a leader election), the agent keeps publishing it from its
+// outbox while it waits for the order, since the orchestrator orders the probe
+// only once it has read that report. Before, the report waited in the outbox
+// until the wait ended without an order (TestClusterServerLostMidRollout's
+// sites that never converged).
+func TestAwaitingProbeIsPublishedWhileWaiting(t *testing.T) {
+	srv := natstest.Start(t)
+	h := newHarness(t, srv, events.RolePBX)
+	h.probeWait = 60 * time.Second
+	ctx := context.Background()
+	h.start()
+	site, role, _ := events.ParseNodeID(h.node)
+	_, err := srv.Conn.Request(events.StatusSubject(site, role), nil, 10*time.Second)
+	require.NoError(t, err, "the agent runs")
+	require.NoError(t, srv.JS.DeleteStream(ctx, events.StreamResults))
+	h.putOnOrder(1, seedTrunk())
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(filepath.Join(h.stateDir, "journal.json"))
+		return strings.Contains(string(b), `"awaiting_probe"`)
+	}, 30*time.Second, 20*time.Millisecond, "the agent awaits the order")
+	entries, _ := os.ReadDir(filepath.Join(h.stateDir, "outbox"))
+	require.Len(t, entries, 1, "the awaiting_probe report is kept in the outbox: no results stream")
+	time.Sleep(time.Second) // a few status intervals without the stream
+	require.NoError(t, bus.Provision(ctx, srv.JS, bus.ProvisionConfig{}))
+	c, err := srv.JS.OrderedConsumer(ctx, events.StreamResults, jetstream.OrderedConsumerConfig{})
+	require.NoError(t, err)
+	msg, err := c.Next(jetstream.FetchMaxWait(10 * time.Second))
+	require.NoError(t, err, "the report reached the stream while the agent waits")
+	r, err := events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject())
+	require.NoError(t, err)
+	assert.Equal(t, events.OutcomeAwaitingProbe, r.Outcome)
+
+	ans, _ := h.order(events.ProbeOrder{Rollout: "r-test", Revision: 1, Action: events.ProbeActionProbe})
+	require.True(t, ans.Accepted, "still waiting for the order: %s", ans.Detail)
+	msg, err = c.Next(jetstream.FetchMaxWait(20 * time.Second))
+	require.NoError(t, err)
+	r, err = events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject())
+	require.NoError(t, err)
+	assert.Equal(t, events.OutcomeConverged, r.Outcome, r.Reason)
 }

@@ -96,10 +96,20 @@ var (
 // probe-wait deadline. It returns nil when the order says probe; otherwise an
 // error saying why not (cancelled by the orchestrator, superseded by a newer
 // revision put on the node's key, no order in time, or ctx ended). A put that
-// comes meanwhile is given back to Run when the wait ends.
-func (a *Agent) waitForOrder(ctx context.Context, orders <-chan events.ProbeOrder, d events.Desired) error {
+// comes meanwhile is given back to Run when the wait ends. With the bus (h),
+// it publishes the outbox every status interval while it waits: the
+// orchestrator orders the probe only once it has read the awaiting_probe
+// report, and a report whose publish failed (a server lost, a leader election)
+// would otherwise wait in the outbox until the wait ended without an order.
+func (a *Agent) waitForOrder(ctx context.Context, h *busHandles, orders <-chan events.ProbeOrder, d events.Desired) error {
 	timer := time.NewTimer(a.cfg.Deadlines.ProbeWait)
 	defer timer.Stop()
+	retry := time.NewTimer(jitter(a.cfg.StatusInterval))
+	defer retry.Stop()
+	var retryC <-chan time.Time
+	if h != nil {
+		retryC = retry.C
+	}
 	var held []byte
 	defer func() {
 		if held != nil {
@@ -118,6 +128,9 @@ func (a *Agent) waitForOrder(ctx context.Context, orders <-chan events.ProbeOrde
 			if nd, err := events.DecodeDesired(data, nil, a.node); err == nil && nd.Revision > d.Revision {
 				return fmt.Errorf("%w: revision %d came before the probe order", errProbeSuperseded, nd.Revision)
 			}
+		case <-retryC:
+			a.flushOutbox(context.WithoutCancel(ctx), h)
+			retry.Reset(jitter(a.cfg.StatusInterval))
 		case <-timer.C:
 			return fmt.Errorf("%w within %s: the orchestrator orders the probe once every node of the site has applied; the far side did not report, or no orchestrator is driving revision %d",
 				errProbeNoOrder, a.cfg.Deadlines.ProbeWait, d.Revision)

@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
-	"github.com/pbxfleet/pbxfleet/services/bus"
 )
 
 // putOnOrder puts revision rev of tr as a rollout would: the probe waits for the

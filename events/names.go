@@ -3,7 +3,8 @@ package events
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // Storage on the wire (docs/design.md#the-wire). The key of a node in
@@ -219,14 +220,4 @@ func EventTypes() []string { return []string{TypeDesired, TypeResult, TypeStatus
 
 // clip shortens a value quoted in an error so a hostile payload cannot make the
 // error (and the log line) arbitrarily long.
-func clip(s string) string {
-	const maxLen = 64
-	if len(s) <= maxLen {
-		return s
-	}
-	cut := maxLen
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+func clip(s string) string { return textclip.Value(s) }

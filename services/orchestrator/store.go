@@ -1,19 +1,18 @@
 package orchestrator
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/strictjson"
 )
 
 // Keys in the pbxfleet_rollouts bucket.
@@ -256,14 +255,4 @@ func newID(now time.Time) string {
 }
 
 // strictUnmarshal decodes JSON rejecting unknown fields and trailing data.
-func strictUnmarshal(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
-}
+func strictUnmarshal(b []byte, v any) error { return strictjson.Unmarshal(b, v) }

@@ -27,6 +27,26 @@ const (
 	ResultSubjects = ResultSubjectPrefix + ".>"
 )
 
+// Keys in the pbxfleet_rollouts bucket (written by the orchestrator; read by
+// pbxfleet, the fleet page and the nats CLI).
+const (
+	// RolloutsKeyCurrent is the rollout lock and the pointer to the active
+	// rollout: it exists (JSON {"id", "since"}) exactly while a rollout is
+	// being driven (running, paused, rolling back, aborting).
+	RolloutsKeyCurrent = "rollout.current"
+	// RolloutsKeyLast names the most recently started rollout (JSON {"id"}).
+	RolloutsKeyLast = "rollout.last"
+	// RolloutsKeyPrefix starts the key of every rollout's header,
+	// rollout.<id>, and of its sites, rollout.<id>.site.<site>.
+	RolloutsKeyPrefix = "rollout."
+	// RolloutsSiteInfix separates a rollout's id from a site in a site key.
+	RolloutsSiteInfix = ".site."
+	// RolloutsPlanPrefix starts the key of every site's intents,
+	// plan.<id>.<site>; they hold the trunk secrets, so they are kept out of
+	// the rollout record.
+	RolloutsPlanPrefix = "plan."
+)
+
 // NATS services (nats.go/micro).
 const (
 	// ServiceNode is the micro service name every node agent registers.

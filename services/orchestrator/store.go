@@ -15,20 +15,12 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/strictjson"
 )
 
-// Keys in the pbxfleet_rollouts bucket.
+// Keys in the pbxfleet_rollouts bucket (the wire names are in events).
 const (
-	// KeyCurrent is the rollout lock and the pointer to the active rollout: it
-	// exists (JSON {"id", "since"}) exactly while a rollout is being driven
-	// (running, paused, rolling back, aborting). Only kv.Create takes it.
-	KeyCurrent = "rollout.current"
-	// KeyLast names the most recently started rollout (JSON {"id"}).
-	KeyLast = "rollout.last"
-	// StateKeyPrefix starts the key of every rollout's header, rollout.<id>,
-	// and of its sites, rollout.<id>.site.<site>.
-	StateKeyPrefix = "rollout."
-	// PlanKeyPrefix starts the key of every site's intents, plan.<id>.<site>;
-	// they hold the trunk secrets, so they are kept out of the rollout record.
-	PlanKeyPrefix = "plan."
+	KeyCurrent     = events.RolloutsKeyCurrent
+	KeyLast        = events.RolloutsKeyLast
+	StateKeyPrefix = events.RolloutsKeyPrefix
+	PlanKeyPrefix  = events.RolloutsPlanPrefix
 )
 
 // StateKey returns the key of a rollout's header, rollout.<id>.

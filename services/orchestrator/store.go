@@ -17,10 +17,10 @@ import (
 
 // Keys in the pbxfleet_rollouts bucket (the wire names are in events).
 const (
-	KeyCurrent     = events.RolloutsKeyCurrent
-	KeyLast        = events.RolloutsKeyLast
-	StateKeyPrefix = events.RolloutsKeyPrefix
-	PlanKeyPrefix  = events.RolloutsPlanPrefix
+	KeyCurrent     = events.RolloutsKeyCurrent // the lock and pointer to the active rollout
+	KeyLast        = events.RolloutsKeyLast    // the most recently started rollout
+	StateKeyPrefix = events.RolloutsKeyPrefix  // rollout.<id> and rollout.<id>.site.<site>
+	PlanKeyPrefix  = events.RolloutsPlanPrefix // plan.<id>.<site>: the intents, secrets included
 )
 
 // StateKey returns the key of a rollout's header, rollout.<id>.

@@ -3,7 +3,8 @@ package events
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // Storage on the wire (docs/design.md#the-wire). The key of a node in
@@ -24,6 +25,26 @@ const (
 	ResultSubjectPrefix = "pbxfleet.result"
 	// ResultSubjects is the subject filter of StreamResults.
 	ResultSubjects = ResultSubjectPrefix + ".>"
+)
+
+// Keys in the pbxfleet_rollouts bucket (written by the orchestrator; read by
+// pbxfleet, the fleet page and the nats CLI).
+const (
+	// RolloutsKeyCurrent is the rollout lock and the pointer to the active
+	// rollout: it exists (JSON {"id", "since"}) exactly while a rollout is
+	// being driven (running, paused, rolling back, aborting).
+	RolloutsKeyCurrent = "rollout.current"
+	// RolloutsKeyLast names the most recently started rollout (JSON {"id"}).
+	RolloutsKeyLast = "rollout.last"
+	// RolloutsKeyPrefix starts the key of every rollout's header,
+	// rollout.<id>, and of its sites, rollout.<id>.site.<site>.
+	RolloutsKeyPrefix = "rollout."
+	// RolloutsSiteInfix separates a rollout's id from a site in a site key.
+	RolloutsSiteInfix = ".site."
+	// RolloutsPlanPrefix starts the key of every site's intents,
+	// plan.<id>.<site>; they hold the trunk secrets, so they are kept out of
+	// the rollout record.
+	RolloutsPlanPrefix = "plan."
 )
 
 // NATS services (nats.go/micro).
@@ -219,14 +240,4 @@ func EventTypes() []string { return []string{TypeDesired, TypeResult, TypeStatus
 
 // clip shortens a value quoted in an error so a hostile payload cannot make the
 // error (and the log line) arbitrarily long.
-func clip(s string) string {
-	const maxLen = 64
-	if len(s) <= maxLen {
-		return s
-	}
-	cut := maxLen
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+func clip(s string) string { return textclip.Value(s) }

@@ -1,9 +1,9 @@
 package events
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
+
+	"github.com/pbxfleet/pbxfleet/internal/strictjson"
 )
 
 // Probe order actions.
@@ -51,13 +51,8 @@ type ProbeAnswer struct {
 // for a missing revision): a node acts only on a well-formed order.
 func DecodeProbeOrder(data []byte) (ProbeOrder, error) {
 	var o ProbeOrder
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&o); err != nil {
+	if err := strictjson.Unmarshal(data, &o); err != nil {
 		return ProbeOrder{}, fmt.Errorf("%w: probe order: %w", ErrInvalidField, err)
-	}
-	if dec.More() {
-		return ProbeOrder{}, fmt.Errorf("%w: probe order: data after the object", ErrInvalidField)
 	}
 	var p problems
 	if o.Revision == 0 {

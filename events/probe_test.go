@@ -26,7 +26,7 @@ func TestDecodeProbeOrder(t *testing.T) {
 		{name: "an empty object", in: `{}`, err: "revision"},
 		{name: "revision 0", in: `{"rollout":"r1","revision":0,"action":"probe"}`, err: "revision"},
 		{name: "unknown action", in: `{"rollout":"r1","revision":1,"action":"ring"}`, err: "action"},
-		{name: "two objects", in: `{"rollout":"r1","revision":1,"action":"probe"}{}`, err: "after the object"},
+		{name: "two objects", in: `{"rollout":"r1","revision":1,"action":"probe"}{}`, err: "trailing data after the JSON value"},
 		{name: "a long reason", in: `{"rollout":"r1","revision":1,"action":"cancel","reason":"` + strings.Repeat("x", 401) + `"}`, err: "reason"},
 	}
 	for _, tt := range tests {

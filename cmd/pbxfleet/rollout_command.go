@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -77,12 +81,61 @@ type rolloutFlags struct {
 	noProgress bool
 }
 
+// rolloutCmd is `pbxfleet rollout`: one noun, one method per verb, as natscli
+// groups its commands (start, watch, status, pause, resume, abort, rollback).
+type rolloutCmd struct {
+	start  rolloutFlags
+	nats   opcli.NATSFlags
+	output string
+}
+
 func newRolloutCommand() *cobra.Command {
-	f := &rolloutFlags{}
+	c := &rolloutCmd{}
 	cmd := &cobra.Command{
-		Use:   "rollout FLEET.yaml",
+		Use:   "rollout",
+		Short: "Roll the fleet file out site by site, and follow or steer a rollout",
+		Long: `rollout starts a rollout of a fleet file (rollout start) and follows or steers one
+(watch, status, pause, resume, abort, rollback), through the control plane's
+orchestrator service (pbxfleet serve) — the same service the nats CLI and the fleet
+page use. "pbxfleet rollout FLEET.yaml" still starts one (as rollout start does), with
+a notice.`,
+		Example: `  pbxfleet rollout start examples/fleet.yaml
+  pbxfleet rollout status
+  pbxfleet rollout pause
+  pbxfleet rollout watch 20261204-061241-c0224a`,
+		Args: cobra.MaximumNArgs(1),
+		// The spelling of the previous release: rollout FLEET.yaml.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), "notice: `pbxfleet rollout FLEET.yaml` is now `pbxfleet rollout start FLEET.yaml`")
+			return runRollout(cmd, &c.start, args[0])
+		},
+	}
+	c.start.register(cmd.Flags())
+	// Only for the old spelling; rollout start shows them.
+	cmd.Flags().VisitAll(func(f *pflag.Flag) { f.Hidden = true })
+	start := &cobra.Command{
+		Use:   "start FLEET.yaml",
 		Short: "Roll the fleet file out site by site: canary, waves, failure budget, automatic rollback",
-		Long: `rollout validates the fleet file (like plan), then asks the control plane's
+		Long:  "start " + strings.TrimPrefix(startLong, "rollout "),
+		Example: `  pbxfleet rollout start examples/fleet.yaml
+  pbxfleet rollout start fleet.yaml --canary-site bsas-1 --wave-size 10 --parallelism 5 --bake 2m
+  pbxfleet rollout start fleet.yaml --max-failed 2 --max-unreachable 5 --on-failure pause --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runRollout(cmd, &c.start, args[0]) },
+	}
+	c.start.register(start.Flags())
+	cmd.AddCommand(start)
+	for _, v := range c.verbs() {
+		cmd.AddCommand(c.verbCommand(v, false))
+	}
+	return cmd
+}
+
+// startLong is the help of rollout start.
+const startLong = `rollout validates the fleet file (like plan), then asks the control plane's
 orchestrator (pbxfleet serve) to roll it out: the canary sites first, then waves;
 each site's two nodes get their desired state together; each applies, checks and
 waits, and once both have applied the orchestrator orders each to place its one
@@ -96,22 +149,17 @@ with --on-failure pause). Sites already at the planned revision are skipped.
 It shows live progress (a bar on a terminal, plain lines otherwise), ends with a
 per-site table (trunk state and RTT, probe verdict, revision, duration) and exits
 0 when the rollout succeeded, 1 when it failed, was rolled back or aborted, 3 when
-it paused, 2 on invalid input. Ctrl-C stops watching, not the rollout.`,
-		Example: `  pbxfleet rollout examples/fleet.yaml
-  pbxfleet rollout fleet.yaml --canary-site bsas-1 --wave-size 10 --parallelism 5 --bake 2m
-  pbxfleet rollout fleet.yaml --max-failed 2 --max-unreachable 5 --on-failure pause --output json`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runRollout(cmd, f, args[0]) },
-	}
-	f.nats.Register(cmd.Flags())
-	f.strategy.register(cmd.Flags())
-	cmd.Flags().StringArrayVar(&f.sites, "site", nil, "roll out only this site (repeatable)")
-	cmd.Flags().StringVarP(&f.output, "output", "o", outputText, "text or json (the final rollout record)")
-	cmd.Flags().BoolVar(&f.weak, "accept-weak-secrets", false, "accept well-known and short secrets (labs only)")
-	cmd.Flags().BoolVar(&f.detach, "detach", false, "start the rollout and print its id without watching")
-	cmd.Flags().StringVar(&f.sealWith, "seal", "", "credentials dir (pbxfleet creds): seal each trunk secret to its node's key")
-	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "plain lines even on a terminal")
-	return cmd
+it paused, 2 on invalid input. Ctrl-C stops watching, not the rollout.`
+
+func (f *rolloutFlags) register(fs *pflag.FlagSet) {
+	f.nats.Register(fs)
+	f.strategy.register(fs)
+	fs.StringArrayVar(&f.sites, "site", nil, "roll out only this site (repeatable)")
+	fs.StringVarP(&f.output, "output", "o", outputText, "text or json (the final rollout record)")
+	fs.BoolVar(&f.weak, "accept-weak-secrets", false, "accept well-known and short secrets (labs only)")
+	fs.BoolVar(&f.detach, "detach", false, "start the rollout and print its id without watching")
+	fs.StringVar(&f.sealWith, "seal", "", "credentials dir (pbxfleet creds): seal each trunk secret to its node's key")
+	fs.BoolVar(&f.noProgress, "no-progress", false, "plain lines even on a terminal")
 }
 
 func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
@@ -159,7 +207,7 @@ func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
 		if f.output == outputJSON {
 			return json.NewEncoder(out).Encode(started)
 		}
-		fmt.Fprintf(out, "watch it with: pbxfleet watch %s\n", started.ID)
+		fmt.Fprintf(out, "watch it with: pbxfleet rollout watch %s\n", started.ID)
 		return nil
 	}
 	eng := orchestrator.New(js, nc)
@@ -193,89 +241,200 @@ func finish(out io.Writer, r orchestrator.Rollout, output string) error {
 	return &opcli.ExitError{Code: 1, Err: fmt.Errorf("rollout %s %s: %s", r.ID, r.Phase, r.Message)}
 }
 
-// newRolloutOpCommand builds pause, resume, abort, rollback and watch.
-func newRolloutOpCommand(verb, short, long string) *cobra.Command {
-	var (
-		nf     opcli.NATSFlags
-		output string
-	)
+// rolloutVerb is one of rollout's steering verbs.
+type rolloutVerb struct {
+	name, short, long string
+	run               func(c *rolloutCmd, cmd *cobra.Command, id string) error
+}
+
+func (c *rolloutCmd) verbs() []rolloutVerb {
+	return []rolloutVerb{
+		{"watch", "Follow a rollout until it ends (live progress, then the per-site table)",
+			"watch follows a rollout started by anyone (pbxfleet rollout start, nats req pbxfleet.rollout.start, the fleet page).",
+			(*rolloutCmd).watch},
+		{events.RolloutStatus, "Show a rollout now: phase, waves, per-site table (no waiting)",
+			"status prints the rollout's record as it is now and returns.",
+			(*rolloutCmd).status},
+		{events.RolloutPause, "Pause a rollout after the sites in flight report",
+			"pause stops starting new sites; sites in flight finish and are counted.",
+			(*rolloutCmd).pause},
+		{events.RolloutResume, "Resume a paused rollout (or one whose driver died)",
+			"resume continues from the persisted state; sites already put are not put again.",
+			(*rolloutCmd).resume},
+		{events.RolloutAbort, "Stop a rollout where it is, keeping what converged",
+			"abort stops the rollout; sites that converged keep the new revision.",
+			(*rolloutCmd).abort},
+		{events.RolloutRollback, "Put the previous revision back on every node the rollout touched",
+			"rollback re-publishes each touched node's previous intent as a new revision (nodes never apply older revisions) and waits for the results.",
+			(*rolloutCmd).rollback},
+	}
+}
+
+// verbCommand builds the command of v; legacy is the root spelling of the
+// previous release (pbxfleet pause), kept hidden with a notice.
+func (c *rolloutCmd) verbCommand(v rolloutVerb, legacy bool) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   verb + " [ROLLOUT-ID]",
-		Short: short,
-		Long: long + "\n\nWithout an id it acts on the current rollout (the active one, else the last)." + opExitStatus(verb) +
+		Use:   v.name + " [ROLLOUT-ID]",
+		Short: v.short,
+		Long: v.long + "\n\nWithout an id it acts on the current rollout (the active one, else the last)." + opExitStatus(v.name) +
 			"\n\nWith --output json, stdout holds only the rollout record as one JSON document; the progress lines go to stderr.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != outputText && output != outputJSON {
-				return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--output %q: want text or json", output)}
+			if c.output != outputText && c.output != outputJSON {
+				return opcli.Invalid(fmt.Errorf("--output %q: want text or json", c.output))
+			}
+			if legacy {
+				fmt.Fprintf(cmd.ErrOrStderr(), "notice: `pbxfleet %s` is now `pbxfleet rollout %s`\n", v.name, v.name)
 			}
 			id := ""
 			if len(args) == 1 {
 				id = args[0]
 			}
-			ctx := cmd.Context()
-			nc, js, err := nf.Connect(ctx, "pbxfleet "+verb)
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			out, progress := cmd.OutOrStdout(), cmd.OutOrStdout()
-			if output == outputJSON {
-				progress = cmd.ErrOrStderr() // stdout holds only the final document
-			}
-			endpoint := verb
-			if verb == "watch" {
-				endpoint = events.RolloutStatus
-			}
-			var r orchestrator.Rollout
-			if err := opcli.Request(ctx, nc, endpoint, orchestrator.IDRequest{ID: id, Current: id == ""}, &r); err != nil {
-				if verb == "watch" {
-					return fmt.Errorf("watch: %w", err) // request names the status endpoint
-				}
-				return err
-			}
-			if verb != "watch" {
-				fmt.Fprintf(progress, "rollout %s: %s\n", r.ID, r.Phase)
-			}
-			if verb == events.RolloutPause {
-				// Pausing returns at once: sites in flight still report (pbxfleet watch).
-				if output == outputJSON {
-					return writeJSON(out, r)
-				}
-				return nil
-			}
-			final, err := opcli.Follow(ctx, orchestrator.New(js, nc), r.ID, progress, output == outputText)
-			if err != nil {
-				return err
-			}
-			return finish(out, final, output)
+			return v.run(c, cmd, id)
 		},
 	}
-	nf.Register(cmd.Flags())
-	cmd.Flags().StringVarP(&output, "output", "o", outputText, "text or json")
+	if legacy {
+		cmd.Hidden = true
+	}
+	c.nats.Register(cmd.Flags())
+	cmd.Flags().StringVarP(&c.output, "output", "o", outputText, "text or json")
 	return cmd
+}
+
+// session is one connection for one verb, with where its output goes.
+type session struct {
+	nc            *nats.Conn
+	js            jetstream.JetStream
+	out, progress io.Writer
+}
+
+func (c *rolloutCmd) connect(cmd *cobra.Command, name string) (*session, error) {
+	nc, js, err := c.nats.Connect(cmd.Context(), "pbxfleet rollout "+name)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{nc: nc, js: js, out: cmd.OutOrStdout(), progress: cmd.OutOrStdout()}
+	if c.output == outputJSON {
+		s.progress = cmd.ErrOrStderr() // stdout holds only the final document
+	}
+	return s, nil
+}
+
+// act asks the orchestrator service for endpoint on rollout id (the current
+// one when id is empty).
+func (s *session) act(ctx context.Context, endpoint, id string) (orchestrator.Rollout, error) {
+	var r orchestrator.Rollout
+	err := opcli.Request(ctx, s.nc, endpoint, orchestrator.IDRequest{ID: id, Current: id == ""}, &r)
+	return r, err
+}
+
+// follow watches r to its end and finishes as rollout start does.
+func (c *rolloutCmd) follow(ctx context.Context, s *session, r orchestrator.Rollout) error {
+	final, err := opcli.Follow(ctx, orchestrator.New(s.js, s.nc), r.ID, s.progress, c.output == outputText)
+	if err != nil {
+		return err
+	}
+	return finish(s.out, final, c.output)
+}
+
+func (c *rolloutCmd) watch(cmd *cobra.Command, id string) error {
+	s, err := c.connect(cmd, "watch")
+	if err != nil {
+		return err
+	}
+	defer s.nc.Close()
+	r, err := s.act(cmd.Context(), events.RolloutStatus, id)
+	if err != nil {
+		return fmt.Errorf("watch: %w", err)
+	}
+	return c.follow(cmd.Context(), s, r)
+}
+
+func (c *rolloutCmd) status(cmd *cobra.Command, id string) error {
+	s, err := c.connect(cmd, "status")
+	if err != nil {
+		return err
+	}
+	defer s.nc.Close()
+	r, err := s.act(cmd.Context(), events.RolloutStatus, id)
+	if err != nil {
+		return err
+	}
+	if c.output == outputJSON {
+		return writeJSON(s.out, r)
+	}
+	opcli.PrintRolloutTable(s.out, r)
+	return nil
+}
+
+func (c *rolloutCmd) pause(cmd *cobra.Command, id string) error {
+	s, err := c.connect(cmd, "pause")
+	if err != nil {
+		return err
+	}
+	defer s.nc.Close()
+	r, err := s.act(cmd.Context(), events.RolloutPause, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.progress, "rollout %s: %s\n", r.ID, r.Phase)
+	// Pausing returns at once: sites in flight still report (rollout watch).
+	if c.output == outputJSON {
+		return writeJSON(s.out, r)
+	}
+	return nil
+}
+
+func (c *rolloutCmd) resume(cmd *cobra.Command, id string) error {
+	return c.steer(cmd, events.RolloutResume, id)
+}
+
+func (c *rolloutCmd) abort(cmd *cobra.Command, id string) error {
+	return c.steer(cmd, events.RolloutAbort, id)
+}
+
+func (c *rolloutCmd) rollback(cmd *cobra.Command, id string) error {
+	return c.steer(cmd, events.RolloutRollback, id)
+}
+
+// steer sends a verb that changes the rollout's course and follows it to its
+// end (resume, abort, rollback).
+func (c *rolloutCmd) steer(cmd *cobra.Command, endpoint, id string) error {
+	s, err := c.connect(cmd, endpoint)
+	if err != nil {
+		return err
+	}
+	defer s.nc.Close()
+	r, err := s.act(cmd.Context(), endpoint, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.progress, "rollout %s: %s\n", r.ID, r.Phase)
+	return c.follow(cmd.Context(), s, r)
 }
 
 // opExitStatus documents a verb's exit status.
 func opExitStatus(verb string) string {
-	if verb == events.RolloutPause {
+	switch verb {
+	case events.RolloutPause:
 		return "\n\nExit status: 0 once the rollout is paused (sites in flight still report), 1 on an error, 2 on bad input."
+	case events.RolloutStatus:
+		return "\n\nExit status: 0 when the record was read, 1 on an error, 2 on bad input."
 	}
 	return "\n\nExit status, when the rollout ends: 0 succeeded; 1 failed, aborted or rolled back (or an error);\n" +
 		"3 paused; 2 bad input."
 }
 
+// rolloutOpCommands are the previous release's root spellings (pbxfleet
+// watch, pause, resume, abort, rollback): hidden, each with a notice.
 func rolloutOpCommands() []*cobra.Command {
-	return []*cobra.Command{
-		newRolloutOpCommand("watch", "Follow a rollout until it ends (live progress, then the per-site table)",
-			"watch follows a rollout started by anyone (pbxfleet rollout, nats req pbxfleet.rollout.start)."),
-		newRolloutOpCommand(events.RolloutPause, "Pause a rollout after the sites in flight report",
-			"pause stops starting new sites; sites in flight finish and are counted."),
-		newRolloutOpCommand(events.RolloutResume, "Resume a paused rollout (or one whose driver died)",
-			"resume continues from the persisted state; sites already put are not put again."),
-		newRolloutOpCommand(events.RolloutAbort, "Stop a rollout where it is, keeping what converged",
-			"abort stops the rollout; sites that converged keep the new revision."),
-		newRolloutOpCommand(events.RolloutRollback, "Put the previous revision back on every node the rollout touched",
-			"rollback re-publishes each touched node's previous intent as a new revision (nodes never apply older revisions) and waits for the results."),
+	c := &rolloutCmd{}
+	var out []*cobra.Command
+	for _, v := range c.verbs() {
+		if v.name == events.RolloutStatus {
+			continue // never a root command: pbxfleet status is the fleet's
+		}
+		out = append(out, c.verbCommand(v, true))
 	}
+	return out
 }

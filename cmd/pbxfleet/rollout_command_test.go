@@ -47,7 +47,7 @@ func TestRolloutAndStatusCommands(t *testing.T) {
 	fleetFile := filepath.Join(t.TempDir(), "fleet.yaml")
 	require.NoError(t, os.WriteFile(fleetFile, labfleet.FleetYAML(sites, secrets), 0o600))
 
-	r := run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "1")
+	r := run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "1")
 	require.Equal(t, 0, exitCode(r.err), r.all())
 	assert.Regexp(t, `rollout \S+ succeeded: 2 sites, 2 converged`, r.stdout)
 	for _, s := range secrets {
@@ -68,7 +68,7 @@ func TestRolloutAndStatusCommands(t *testing.T) {
 	}, 20*time.Second, 300*time.Millisecond, "status reports the drift and exits 1")
 
 	// The same fleet file again: the drifted node is put again, the rest skipped.
-	r = run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--canary", "0", "--wave-size", "2")
+	r = run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "0", "--wave-size", "2")
 	require.Equal(t, 0, exitCode(r.err), r.all())
 	assert.Regexp(t, `succeeded: 2 sites, 1 converged, 0 failed, 0 unreachable, 1 skipped`, r.stdout)
 	b, err = os.ReadFile(path)
@@ -78,7 +78,7 @@ func TestRolloutAndStatusCommands(t *testing.T) {
 
 	// Invalid input: exit 2, nothing started.
 	require.NoError(t, os.WriteFile(fleetFile, []byte("version: 1\nsites:\n  - id: Bad Site\n"), 0o600))
-	r = run(t, "", "rollout", fleetFile, "--nats-url", srv.URL)
+	r = run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL)
 	assert.Equal(t, 2, exitCode(r.err), r.all())
 }
 
@@ -96,7 +96,7 @@ func TestStatusHealthyRightAfterRollout(t *testing.T) {
 	fleetFile := filepath.Join(t.TempDir(), "fleet.yaml")
 	require.NoError(t, os.WriteFile(fleetFile, labfleet.FleetYAML(sites, secrets), 0o600))
 
-	r := run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "2")
+	r := run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "2")
 	require.Equal(t, 0, exitCode(r.err), r.all())
 	st := run(t, "", "status", "--nats-url", srv.URL) // at once: no wait, no retry
 	assert.Equal(t, 0, exitCode(st.err), "status right after the rollout:\n%s", st.all())
@@ -182,7 +182,7 @@ func TestSealedRolloutSkipsUnchangedSites(t *testing.T) {
 	fleetFile := filepath.Join(t.TempDir(), "fleet.yaml")
 	rollout := func() result {
 		require.NoError(t, os.WriteFile(fleetFile, labfleet.FleetYAML(sites, secrets), 0o600))
-		return run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--seal", keyDir, "--canary", "0", "--wave-size", "2")
+		return run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--seal", keyDir, "--canary", "0", "--wave-size", "2")
 	}
 
 	r := rollout()

@@ -38,10 +38,10 @@ func TestRolloutVerbsPauseWatchResume(t *testing.T) {
 	secrets := newSecrets(sites)
 	fleetFile := writeFleetFile(t, sites, secrets)
 
-	r := run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--canary-site", canary.ID, "--wave-size", "1", "--detach")
+	r := run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary-site", canary.ID, "--wave-size", "1", "--detach")
 	require.Equal(t, 0, r.code(), r.all())
 	id := startedID(t, r)
-	assert.Contains(t, r.stdout, "watch it with: pbxfleet watch "+id+"\n")
+	assert.Contains(t, r.stdout, "watch it with: pbxfleet rollout watch "+id+"\n")
 	awaitRollout(t, srv, id, "the canary's desired states are put", func(ro orchestrator.Rollout) bool {
 		s := siteOf(ro, canary.ID)
 		return s.Outcome == orchestrator.SiteInFlight && allPut(s)
@@ -108,13 +108,13 @@ func TestRolloutVerbsAbort(t *testing.T) {
 	secondAgents := startLabFleet(t, srv.URL, []labfleet.Site{second}, "")
 	before := newSecrets(sites)
 	fleetFile := writeFleetFile(t, sites, before)
-	r := run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--canary", "0", "--wave-size", "2")
+	r := run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "0", "--wave-size", "2")
 	require.Equal(t, 0, r.code(), r.all())
 
 	_ = secondAgents.Close() // the second site goes dark
 	after := newSecrets(sites)
 	writeFleetFile(t, sites, after, fleetFile)
-	r = run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--canary-site", canary.ID, "--wave-size", "1", "--detach")
+	r = run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary-site", canary.ID, "--wave-size", "1", "--detach")
 	require.Equal(t, 0, r.code(), r.all())
 	id := startedID(t, r)
 	awaitRollout(t, srv, id, "the canary converged and the second wave is put", func(ro orchestrator.Rollout) bool {
@@ -123,7 +123,7 @@ func TestRolloutVerbsAbort(t *testing.T) {
 	})
 
 	done := make(chan result, 1)
-	go func() { done <- run(t, "", "abort", id, "--nats-url", srv.URL) }()
+	go func() { done <- run(t, "", "rollout", "abort", id, "--nats-url", srv.URL) }()
 	awaitRollout(t, srv, id, "the abort put the second site's previous intent back", func(ro orchestrator.Rollout) bool {
 		s := siteOf(ro, second.ID)
 		return ro.Phase == orchestrator.PhaseAborting && len(s.Nodes) == 2 && s.Nodes[0].RestoreAt != nil && s.Nodes[1].RestoreAt != nil
@@ -169,14 +169,14 @@ func TestRolloutVerbsRollback(t *testing.T) {
 	srv, fleet := startCommandFleet(t, sites, "")
 	before := newSecrets(sites)
 	fleetFile := writeFleetFile(t, sites, before)
-	r := run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "1")
+	r := run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "1")
 	require.Equal(t, 0, r.code(), r.all())
 	first := desiredStates(t, srv)
 	require.Len(t, first, 4)
 
 	after := newSecrets(sites)
 	writeFleetFile(t, sites, after, fleetFile)
-	r = run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "1")
+	r = run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "1")
 	require.Equal(t, 0, r.code(), r.all())
 	id := startedID(t, r)
 	for _, s := range sites {
@@ -244,7 +244,7 @@ func TestRolloutVerbsErrors(t *testing.T) {
 	}
 
 	fleetFile := writeFleetFile(t, sites, newSecrets(sites))
-	r := run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--canary", "0", "--wave-size", "2")
+	r := run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "0", "--wave-size", "2")
 	require.Equal(t, 0, r.code(), r.all())
 	id := startedID(t, r)
 
@@ -292,15 +292,16 @@ func TestRolloutVerbsErrors(t *testing.T) {
 func TestRolloutVerbsHelp(t *testing.T) {
 	for _, tc := range []struct{ verb, says string }{
 		{"watch", "watch follows a rollout started by anyone"},
+		{"status", "status prints the rollout's record as it is now and returns."},
 		{"pause", "pause stops starting new sites; sites in flight finish and are counted."},
 		{"resume", "resume continues from the persisted state; sites already put are not put again."},
 		{"abort", "abort stops the rollout; sites that converged keep the new revision."},
 		{"rollback", "rollback re-publishes each touched node's previous intent as a new revision"},
 	} {
 		t.Run(tc.verb, func(t *testing.T) {
-			r := run(t, "", tc.verb, "--help")
+			r := run(t, "", "rollout", tc.verb, "--help")
 			require.Equal(t, 0, r.code(), r.all())
-			assert.Contains(t, r.stdout, "pbxfleet "+tc.verb+" [ROLLOUT-ID] [flags]")
+			assert.Contains(t, r.stdout, "pbxfleet rollout "+tc.verb+" [ROLLOUT-ID] [flags]")
 			assert.Contains(t, r.stdout, tc.says)
 			assert.Contains(t, r.stdout, "Without an id it acts on the current rollout (the active one, else the last).")
 			assert.Regexp(t, `-o, --output string +text or json`, r.stdout)
@@ -309,10 +310,10 @@ func TestRolloutVerbsHelp(t *testing.T) {
 	}
 }
 
-// verb runs `pbxfleet <name> [id] --nats-url <srv> [extra...]`.
+// verb runs `pbxfleet rollout <name> [id] --nats-url <srv> [extra...]`.
 func verb(t *testing.T, srv *natstest.Server, name, id string, extra ...string) result {
 	t.Helper()
-	args := []string{name}
+	args := []string{"rollout", name}
 	if id != "" {
 		args = append(args, id)
 	}
@@ -485,5 +486,36 @@ func TestRolloutVerbsRejectABadOutput(t *testing.T) {
 			assert.Equal(t, 2, r.code(), r.all())
 			assert.EqualError(t, r.err, `--output "yaml": want text or json`)
 		})
+	}
+}
+
+// TestRolloutOldSpellings: the previous release's spellings (pbxfleet
+// rollout FLEET.yaml, pbxfleet pause, ...) still work, each with a notice on
+// stderr naming the new one, and stay out of the help.
+func TestRolloutOldSpellings(t *testing.T) {
+	sites := labfleet.Sites("old", 65, 1)
+	srv, _ := startCommandFleet(t, sites, "")
+	secrets := newSecrets(sites)
+	fleetFile := writeFleetFile(t, sites, secrets)
+
+	r := run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--output", "json")
+	require.Equal(t, 0, r.code(), r.all())
+	assert.Contains(t, r.stderr, "notice: `pbxfleet rollout FLEET.yaml` is now `pbxfleet rollout start FLEET.yaml`")
+	var rec orchestrator.Rollout
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rec), "stdout holds only the record")
+	assert.Equal(t, orchestrator.PhaseSucceeded, rec.Phase)
+
+	r = run(t, "", "pause", "--nats-url", srv.URL)
+	assert.Contains(t, r.stderr, "notice: `pbxfleet pause` is now `pbxfleet rollout pause`")
+
+	r = run(t, "", "rollout", "status", rec.ID, "--nats-url", srv.URL, "--output", "json")
+	require.Equal(t, 0, r.code(), r.all())
+	var now orchestrator.Rollout
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &now))
+	assert.Equal(t, rec.ID, now.ID)
+
+	help := run(t, "", "--help")
+	for _, v := range rolloutVerbs {
+		assert.NotRegexp(t, `(?m)^  `+v+` `, help.stdout, "%s is under rollout only", v)
 	}
 }

@@ -138,7 +138,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		{"serve", "--nope"},
 		{"status", "--nope"},
 		{"status", "--connect-timeout", "soon"},
-		{"rollout", "x.yaml", "--canary", "many"},
+		{"rollout", "start", "x.yaml", "--canary", "many"},
 		{"watch", "--nope"},
 		{"creds", "--nope"},
 		{"--nope"},

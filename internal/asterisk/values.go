@@ -6,7 +6,8 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // Allow-lists for every value that reaches a .conf file or a dial string
@@ -29,21 +30,12 @@ func unsafe(what, v string) error {
 }
 
 // MaxEcho is how many bytes of a refused value an error repeats.
-const MaxEcho = 64
+const MaxEcho = textclip.Echo
 
 // Clip returns v cut to MaxEcho bytes (at a rune boundary) with "…" added when
 // it was longer, so a refused 50 MB value does not become a 50 MB error. Quote
 // the result (%q) so no newline in it can start a line of its own.
-func Clip(v string) string {
-	if len(v) <= MaxEcho {
-		return v
-	}
-	cut := MaxEcho
-	for cut > 0 && !utf8.RuneStart(v[cut]) {
-		cut--
-	}
-	return v[:cut] + "…"
-}
+func Clip(v string) string { return textclip.Value(v) }
 
 // CheckName reports an error unless v is an Asterisk object name (^[A-Za-z0-9_]+$).
 // OML trunk names must also match ^\w+$, so hyphens are refused (docs/asterisk.md#where-the-files-go).

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/pbxfleet/pbxfleet/events"
 )
@@ -49,8 +50,8 @@ func Request(ctx context.Context, nc *nats.Conn, verb string, body, into any) er
 	if err != nil {
 		return fmt.Errorf("%s: %w", events.RolloutSubject(verb), err)
 	}
-	if e := msg.Header.Get("Nats-Service-Error"); e != "" {
-		return &ServiceError{Verb: verb, Code: msg.Header.Get("Nats-Service-Error-Code"), Text: e}
+	if e := msg.Header.Get(micro.ErrorHeader); e != "" {
+		return &ServiceError{Verb: verb, Code: msg.Header.Get(micro.ErrorCodeHeader), Text: e}
 	}
 	if into == nil {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/micro"
 	"github.com/pbxfleet/pbxfleet/events"
 )
 
@@ -205,8 +206,8 @@ func (e *Engine) sendProbeOrder(ctx context.Context, node string, o events.Probe
 		e.log.Debug("probe order not delivered; sent again on a later pass", "node", node, "revision", o.Revision, "err", err)
 		return false
 	}
-	if code := msg.Header.Get("Nats-Service-Error-Code"); code != "" {
-		e.log.Warn("probe order refused", "node", node, "revision", o.Revision, "code", code, "error", msg.Header.Get("Nats-Service-Error"))
+	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
+		e.log.Warn("probe order refused", "node", node, "revision", o.Revision, "code", code, "error", msg.Header.Get(micro.ErrorHeader))
 		return false
 	}
 	var ans events.ProbeAnswer

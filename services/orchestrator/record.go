@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pbxfleet/pbxfleet/events"
 )
 
 // A rollout is stored as one small header and one key per site, so that a
@@ -24,7 +25,7 @@ import (
 // too). Readers assemble the whole Rollout (Get, Watch).
 
 // siteKeyInfix separates a rollout id from a site in a site key.
-const siteKeyInfix = ".site."
+const siteKeyInfix = events.RolloutsSiteInfix
 
 // SiteKey returns the key of one site of a rollout, rollout.<id>.site.<site>.
 func SiteKey(id, site string) string { return StateKey(id) + siteKeyInfix + site }

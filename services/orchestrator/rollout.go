@@ -5,9 +5,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // Phase is where a rollout is in its life.
@@ -254,16 +254,7 @@ const (
 )
 
 // clip shortens s to n bytes at most, on a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("...")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
-}
+func clip(s string, n int) string { return textclip.Clip(s, n) }
 
 func summarize(r events.Result, seq uint64) *NodeResult {
 	nr := &NodeResult{

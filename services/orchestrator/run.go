@@ -122,34 +122,6 @@ func (e *Engine) await(ctx context.Context, d *driver, updates <-chan jetstream.
 	}
 }
 
-// Reconcile runs one pass over a rollout, as Run does, after reading every
-// result stored so far: it folds in the results, decides what is due, puts what
-// is due, writes the record and returns it. It is safe to call while another
-// process drives the same rollout (both compare-and-set). It returns the errors
-// of Run.
-func (e *Engine) Reconcile(ctx context.Context, id string) (Rollout, error) {
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	r, _, err := e.load(ctx, id)
-	if err != nil {
-		return r, fmt.Errorf("reconcile: %w", err)
-	}
-	h, err := e.handles(ctx)
-	if err != nil {
-		return r, fmt.Errorf("reconcile %s: %w", id, err)
-	}
-	f, err := e.openFeed(ctx, r.ResultSeq+1)
-	if err != nil {
-		return r, fmt.Errorf("reconcile %s: %w", id, err)
-	}
-	defer f.close()
-	if err := f.catchUp(ctx, h.results); err != nil {
-		return r, fmt.Errorf("reconcile %s: %w", id, err)
-	}
-	r, _, _, err = e.newDriver(id, f).pass(ctx)
-	return r, err
-}
-
 // permanent reports whether retrying a pass cannot help.
 func permanent(err error) bool {
 	return errors.Is(err, ErrRolloutNotFound) || errors.Is(err, ErrCorruptState) || errors.Is(err, ErrConflict)

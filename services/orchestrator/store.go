@@ -1,35 +1,26 @@
 package orchestrator
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/strictjson"
 )
 
-// Keys in the pbxfleet_rollouts bucket.
+// Keys in the pbxfleet_rollouts bucket (the wire names are in events).
 const (
-	// KeyCurrent is the rollout lock and the pointer to the active rollout: it
-	// exists (JSON {"id", "since"}) exactly while a rollout is being driven
-	// (running, paused, rolling back, aborting). Only kv.Create takes it.
-	KeyCurrent = "rollout.current"
-	// KeyLast names the most recently started rollout (JSON {"id"}).
-	KeyLast = "rollout.last"
-	// StateKeyPrefix starts the key of every rollout's header, rollout.<id>,
-	// and of its sites, rollout.<id>.site.<site>.
-	StateKeyPrefix = "rollout."
-	// PlanKeyPrefix starts the key of every site's intents, plan.<id>.<site>;
-	// they hold the trunk secrets, so they are kept out of the rollout record.
-	PlanKeyPrefix = "plan."
+	KeyCurrent     = events.RolloutsKeyCurrent // the lock and pointer to the active rollout
+	KeyLast        = events.RolloutsKeyLast    // the most recently started rollout
+	StateKeyPrefix = events.RolloutsKeyPrefix  // rollout.<id> and rollout.<id>.site.<site>
+	PlanKeyPrefix  = events.RolloutsPlanPrefix // plan.<id>.<site>: the intents, secrets included
 )
 
 // StateKey returns the key of a rollout's header, rollout.<id>.
@@ -256,14 +247,4 @@ func newID(now time.Time) string {
 }
 
 // strictUnmarshal decodes JSON rejecting unknown fields and trailing data.
-func strictUnmarshal(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
-}
+func strictUnmarshal(b []byte, v any) error { return strictjson.Unmarshal(b, v) }

@@ -704,16 +704,62 @@ func (v *validator) warnSharedSecrets(sites []Site) {
 // checkNumbers checks the DIDs, the agents and the probe number of a site and
 // fills them into t: no number that two routes claim, and a probe that rings no
 // one (docs/asterisk.md#calls-from-the-pbx-to-omnileads, #the-probe-call).
+// The rules are methods of numberPlan, in the order they run: each reads what
+// the ones before it established.
 func (v *validator) checkNumbers(r *resolvedSite, s *SiteSpec, t *asterisk.Trunk) {
-	sp := r.sp
-	perAgent := r.routing.ok && r.routing.v == string(asterisk.AgentRoutingPerAgent)
-	patternRouting := r.routing.ok && r.routing.v == string(asterisk.AgentRoutingPattern)
+	n := &numberPlan{
+		v: v, r: r, s: s, t: t,
+		perAgent:       r.routing.ok && r.routing.v == string(asterisk.AgentRoutingPerAgent),
+		patternRouting: r.routing.ok && r.routing.v == string(asterisk.AgentRoutingPattern),
+		dialOwner:      make(map[string]int, len(s.Agents)),
+		agentOK:        make([]bool, len(s.Agents)),
+		didOwner:       make(map[string]int, len(s.DIDs)),
+		didOK:          make([]bool, len(s.DIDs)),
+		local:          make(map[string]string, len(s.DIDs)+len(s.Agents)),
+	}
+	n.agents()
+	n.dids()
+	n.didClaims()
+	n.agentClaims()
+	n.patternCoverage()
+	n.probeGuard()
+}
 
-	// OML side: the agent dial numbers, then the DIDs (docs/asterisk.md#calls-from-the-pbx-to-omnileads).
-	dialOwner := make(map[string]int, len(s.Agents))
+// numberPlan is one site's numbers while they are checked: who owns each
+// agent dial number, each DID and each local number of the PBX dialplan.
+type numberPlan struct {
+	v *validator
+	r *resolvedSite
+	s *SiteSpec
+	t *asterisk.Trunk
+	// perAgent and patternRouting say how the PBX routes to the agents.
+	perAgent, patternRouting bool
+	// dialOwner maps an agent's dial number (SIP number + id) to its index;
+	// agentOK says which agents passed their own checks.
+	dialOwner map[string]int
+	agentOK   []bool
+	// didOwner maps a DID to its index; didOK says which DIDs passed.
+	didOwner map[string]int
+	didOK    []bool
+	// local maps each number the PBX dialplan declares to who declares it.
+	local map[string]string
+}
+
+// claim declares number on the PBX for owner, once.
+func (n *numberPlan) claim(at path, number, owner string) {
+	if first, taken := n.local[number]; taken {
+		n.v.errorf(at, n.r.id, "local number %s is already %s", number, first)
+		return
+	}
+	n.local[number] = owner
+}
+
+// agents checks each agent (id, SIP number, name, extension) and records its
+// dial number (docs/asterisk.md#calls-from-the-pbx-to-omnileads).
+func (n *numberPlan) agents() {
+	v, r, s, t, sp := n.v, n.r, n.s, n.t, n.r.sp
 	idOwner := make(map[string]int, len(s.Agents))
 	sipOwner := make(map[string]int, len(s.Agents))
-	agentOK := make([]bool, len(s.Agents))
 	t.Agents = make([]asterisk.Agent, 0, len(s.Agents))
 	for i, a := range s.Agents {
 		ap := sp.with("agents", i)
@@ -754,30 +800,23 @@ func (v *validator) checkNumbers(r *resolvedSite, s *SiteSpec, t *asterisk.Trunk
 		if a.Extension != "" {
 			if !v.report(ap.with("extension"), r.id, checkNumber(a.Extension)) {
 				ok = false
-			} else if patternRouting {
+			} else if n.patternRouting {
 				v.warnf(ap.with("extension"), r.id, "unused: agent extensions apply only with agent_routing per_agent")
 			}
 		}
 		agent := asterisk.Agent{ID: string(a.ID), SIPNumber: string(a.SIPNumber), Name: a.Name, Extension: string(a.Extension)}
 		t.Agents = append(t.Agents, agent)
-		agentOK[i] = ok
+		n.agentOK[i] = ok
 		if ok {
-			dialOwner[agent.DialNumber()] = i
+			n.dialOwner[agent.DialNumber()] = i
 		}
 	}
 
-	// PBX side: every local number the dialplan declares, once.
-	local := make(map[string]string, len(s.DIDs)+len(s.Agents))
-	claim := func(at path, number, owner string) {
-		if first, taken := local[number]; taken {
-			v.errorf(at, r.id, "local number %s is already %s", number, first)
-			return
-		}
-		local[number] = owner
-	}
+}
 
-	didOwner := make(map[string]int, len(s.DIDs))
-	didOK := make([]bool, len(s.DIDs))
+// dids checks each DID and that no agent dial number is also a DID.
+func (n *numberPlan) dids() {
+	v, r, s, t, sp := n.v, n.r, n.s, n.t, n.r.sp
 	t.DIDs = make([]asterisk.DID, 0, len(s.DIDs))
 	for j, d := range s.DIDs {
 		dp := sp.with("dids", j)
@@ -792,70 +831,85 @@ func (v *validator) checkNumbers(r *resolvedSite, s *SiteSpec, t *asterisk.Trunk
 		if d.Extension != "" && !v.report(dp.with("extension"), r.id, checkNumber(d.Extension)) {
 			ok = false
 		}
-		didOK[j] = ok
+		n.didOK[j] = ok
 		if !ok {
 			continue
 		}
 		num := string(d.Number)
-		if first, dup := didOwner[num]; dup {
+		if first, dup := n.didOwner[num]; dup {
 			v.errorf(dp.with("number"), r.id, "duplicate DID: dids[%d] has it too", first)
-			didOK[j] = false
+			n.didOK[j] = false
 			continue
 		}
-		didOwner[num] = j
-		if i, clash := dialOwner[num]; clash {
+		n.didOwner[num] = j
+		if i, clash := n.dialOwner[num]; clash {
 			v.errorf(dp.with("number"), r.id, "is also the dial number of agents[%d]: OML's [from-pbx] would send the call to that agent", i)
 		} else if v.omlAgent.match(num) {
 			v.warnf(dp.with("number"), r.id,
 				"starts with 1 and has 5 or more digits: OML's [from-pbx] takes it for an agent call (_1XXX.) before its inbound routes (docs/asterisk.md#calls-from-the-pbx-to-omnileads)")
 		}
 	}
+}
+
+// didClaims declares each DID's local number (its extension, else itself).
+func (n *numberPlan) didClaims() {
+	v, r, s, sp := n.v, n.r, n.s, n.r.sp
 	for j, d := range s.DIDs {
-		if !didOK[j] {
+		if !n.didOK[j] {
 			continue
 		}
 		dp := sp.with("dids", j)
 		if d.Extension == "" {
-			claim(dp.with("number"), string(d.Number), fmt.Sprintf("dids[%d]'s local number", j))
+			n.claim(dp.with("number"), string(d.Number), fmt.Sprintf("dids[%d]'s local number", j))
 			continue
 		}
 		ext := string(d.Extension)
-		if k, clash := didOwner[ext]; clash && k != j {
+		if k, clash := n.didOwner[ext]; clash && k != j {
 			v.errorf(dp.with("extension"), r.id, "is the number of dids[%d]: dialling it on the PBX would not reach that DID", k)
 			continue
 		}
-		if i, clash := dialOwner[ext]; clash {
+		if i, clash := n.dialOwner[ext]; clash {
 			v.errorf(dp.with("extension"), r.id, "is the dial number of agents[%d]: the extension would shadow that agent", i)
 			continue
 		}
-		claim(dp.with("extension"), ext, fmt.Sprintf("dids[%d]'s local number", j))
+		n.claim(dp.with("extension"), ext, fmt.Sprintf("dids[%d]'s local number", j))
 	}
+}
+
+// agentClaims declares each agent's local number with per-agent routing.
+func (n *numberPlan) agentClaims() {
+	v, r, t, sp := n.v, n.r, n.t, n.r.sp
 	for i, a := range t.Agents {
-		if !agentOK[i] || !perAgent {
+		if !n.agentOK[i] || !n.perAgent {
 			continue
 		}
 		ap := sp.with("agents", i)
 		if a.Extension == "" {
-			claim(ap, a.DialNumber(), fmt.Sprintf("agents[%d]'s local number", i))
+			n.claim(ap, a.DialNumber(), fmt.Sprintf("agents[%d]'s local number", i))
 			continue
 		}
-		if j, clash := didOwner[a.Extension]; clash {
+		if j, clash := n.didOwner[a.Extension]; clash {
 			v.errorf(ap.with("extension"), r.id, "is the number of dids[%d]: dialling it on the PBX would not reach that DID", j)
 			continue
 		}
-		if k, clash := dialOwner[a.Extension]; clash && k != i {
+		if k, clash := n.dialOwner[a.Extension]; clash && k != i {
 			v.errorf(ap.with("extension"), r.id, "is the dial number of agents[%d]: the extension would shadow that agent", k)
 			continue
 		}
-		claim(ap.with("extension"), a.Extension, fmt.Sprintf("agents[%d]'s local number", i))
+		n.claim(ap.with("extension"), a.Extension, fmt.Sprintf("agents[%d]'s local number", i))
 	}
 
-	// Pattern routing: the one PBX route must reach every agent.
-	if patternRouting && r.agPat.ok && len(t.Agents) > 0 {
+}
+
+// patternCoverage: with pattern routing, the one PBX route must reach every
+// agent.
+func (n *numberPlan) patternCoverage() {
+	v, r, t := n.v, n.r, n.t
+	if n.patternRouting && r.agPat.ok && len(t.Agents) > 0 {
 		p := v.pattern(r.agPat.v)
 		var missed []string
 		for i, a := range t.Agents {
-			if agentOK[i] && !p.match(a.DialNumber()) {
+			if n.agentOK[i] && !p.match(a.DialNumber()) {
 				missed = append(missed, fmt.Sprintf("agents[%d] (%s)", i, a.DialNumber()))
 			}
 		}
@@ -864,19 +918,24 @@ func (v *validator) checkNumbers(r *resolvedSite, s *SiteSpec, t *asterisk.Trunk
 		}
 	}
 
-	// The probe must ring no one on either side (docs/asterisk.md#the-probe-call).
+}
+
+// probeGuard: the probe number must ring no one on either side
+// (docs/asterisk.md#the-probe-call).
+func (n *numberPlan) probeGuard() {
+	v, r, t := n.v, n.r, n.t
 	if !r.probe.ok {
 		return
 	}
 	probe := string(r.probe.v)
 	switch {
-	case hasKey(didOwner, probe):
-		relationf(v, r, r.probe, "%s is also dids[%d].number: the probe guard would hang that route up", probe, didOwner[probe])
-	case hasKey(dialOwner, probe):
-		relationf(v, r, r.probe, "%s is also the dial number of agents[%d]: the probe guard would hang that agent's calls up", probe, dialOwner[probe])
-	case local[probe] != "":
-		relationf(v, r, r.probe, "%s is also %s: the probe guard would hang that route up", probe, local[probe])
-	case patternRouting && r.agPat.ok && len(t.Agents) > 0 && v.pattern(r.agPat.v).match(probe):
+	case hasKey(n.didOwner, probe):
+		relationf(v, r, r.probe, "%s is also dids[%d].number: the probe guard would hang that route up", probe, n.didOwner[probe])
+	case hasKey(n.dialOwner, probe):
+		relationf(v, r, r.probe, "%s is also the dial number of agents[%d]: the probe guard would hang that agent's calls up", probe, n.dialOwner[probe])
+	case n.local[probe] != "":
+		relationf(v, r, r.probe, "%s is also %s: the probe guard would hang that route up", probe, n.local[probe])
+	case n.patternRouting && r.agPat.ok && len(t.Agents) > 0 && v.pattern(r.agPat.v).match(probe):
 		// Exact extensions win over patterns in Asterisk, so this works, but the
 		// operator should know the pattern route loses that one number.
 		v.warnf(r.sp.with("probe_number"), r.id, "%s also matches agent_pattern %s: that number is kept for the probe", probe, r.agPat.v)

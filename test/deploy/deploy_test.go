@@ -47,7 +47,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 			assert.Equal(t, name, string(m[1]), "the unit runs its own agent")
 			assert.Equal(t, name, string(m[2]), "with its own config (deploy/systemd/%s.yaml)", name)
 			assert.FileExists(t, filepath.Join(root, "deploy", "systemd", name+".yaml"))
-			assert.DirExists(t, filepath.Join(root, string(m[1])), "a main package named like the binary")
+			assert.DirExists(t, filepath.Join(root, "cmd", string(m[1])), "a main package named like the binary")
 
 			copyPath := filepath.Join(t.TempDir(), name+".service")
 			patched := execStart.ReplaceAll(b, []byte("ExecStart="+self+" --config /etc/pbxfleet/$2.yaml"))

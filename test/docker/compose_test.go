@@ -340,7 +340,7 @@ func sleep(ctx context.Context, d time.Duration) {
 // record.ID), the exit status and what it printed on stderr.
 func (f *fleet) rollout(ctx context.Context, t *testing.T, round int, args ...string) (orchestrator.Rollout, int, string) {
 	t.Helper()
-	args = append([]string{"rollout", f.fleetFile(t, round), "--nats-url", f.url, "--output", "json", "--no-progress"}, args...)
+	args = append([]string{"rollout", "start", f.fleetFile(t, round), "--nats-url", f.url, "--output", "json", "--no-progress"}, args...)
 	return f.pbxfleetJSON(ctx, t, args...)
 }
 

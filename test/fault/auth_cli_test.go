@@ -154,7 +154,7 @@ func TestAuthenticatedControlPlaneCLI(t *testing.T) {
 	t.Logf("checked: %d agent processes (nats.nkey + secret_key_file from pbxfleet creds) connected and put their status", len(nodeIDs))
 
 	// pbxfleet rollout --seal --nkey operator.nk
-	rollout := proctest.Start(t, "rollout", bins.PBXFleet, "rollout", fleetFile, "--seal", credsDir,
+	rollout := proctest.Start(t, "rollout", bins.PBXFleet, "rollout", "start", fleetFile, "--seal", credsDir,
 		"--nats-url", url, "--nkey", operatorNK, "--no-progress", "--site-deadline", "45s")
 	procs = append(procs, rollout)
 	rollout.Wait(t, 60*time.Second)

@@ -312,7 +312,7 @@ sites:
 // final record, the exit code and how long the command ran.
 func (r *rig) rollout(extra ...string) (orchestrator.Rollout, int, time.Duration) {
 	r.t.Helper()
-	args := append([]string{"rollout", r.writeFleet(), "--nats-url", r.natsURL, "--output", "json",
+	args := append([]string{"rollout", "start", r.writeFleet(), "--nats-url", r.natsURL, "--output", "json",
 		"--no-progress", "--site-deadline", "90s"}, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

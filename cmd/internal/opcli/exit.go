@@ -3,7 +3,7 @@
 // flags, the embedded control plane and the rollout view.
 package opcli
 
-import "unicode/utf8"
+import "github.com/pbxfleet/pbxfleet/internal/textclip"
 
 // Exit codes of every command.
 const (
@@ -32,14 +32,4 @@ func Invalid(err error) error { return &ExitError{Code: ExitInvalid, Err: err} }
 
 // Clip caps a value echoed in an error at 64 bytes (at a rune boundary) and
 // marks the cut with "…", so a huge argument cannot flood stderr.
-func Clip(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+func Clip(s string) string { return textclip.Value(s) }

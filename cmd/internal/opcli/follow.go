@@ -28,7 +28,7 @@ func Follow(ctx context.Context, eng *orchestrator.Engine, id string, out io.Wri
 	for {
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(out, "stopped watching; rollout %s goes on in the control plane (pbxfleet watch %s)\n", id, id)
+			fmt.Fprintf(out, "stopped watching; rollout %s goes on in the control plane (pbxfleet rollout watch %s)\n", id, id)
 			return last, &ExitError{Code: 130, Err: ctx.Err()}
 		case r, ok := <-updates:
 			if !ok {

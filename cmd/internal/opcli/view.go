@@ -39,13 +39,21 @@ func (l *RolloutLines) Update(r orchestrator.Rollout) {
 			l.outcome[s.Site] = s.Outcome
 			fmt.Fprintf(l.w, "  %s  wave %s  %-14s %-11s %s\n", time.Now().Format("15:04:05"), waveLabel(s.Wave), s.Site, s.Outcome, siteDetail(s))
 		}
-		restored := true
+		// A site's restore is told once every covered node has its end: a
+		// result, or a note saying why it gets none.
+		settled, covered := true, false
 		for _, n := range s.Nodes {
-			if n.RestoreRevision == 0 || n.Restore == nil {
-				restored = false
+			switch {
+			case n.RestoreNote != "":
+				covered = true
+			case n.RestoreRevision == 0:
+			case n.Restore == nil:
+				settled = false
+			default:
+				covered = true
 			}
 		}
-		if restored && len(s.Nodes) > 0 && !l.restore[s.Site] {
+		if settled && covered && !l.restore[s.Site] {
 			l.restore[s.Site] = true
 			fmt.Fprintf(l.w, "  %s  rollback %-14s restored: %s\n", time.Now().Format("15:04:05"), s.Site, restoreDetail(s))
 		}
@@ -93,11 +101,29 @@ func siteDetail(s orchestrator.SiteState) string {
 func restoreDetail(s orchestrator.SiteState) string {
 	var parts []string
 	for _, n := range s.Nodes {
-		if n.Restore != nil {
+		switch {
+		case n.Restore != nil:
 			parts = append(parts, fmt.Sprintf("%s r%d %s", n.Role, n.RestoreRevision, n.Restore.Outcome))
+		case n.RestoreNote != "":
+			// Why this node gets no restore (nothing before the rollout, never
+			// put, or someone else changed its key since).
+			parts = append(parts, fmt.Sprintf("%s not restored: %s", n.Role, restoreNoteText(n.RestoreNote)))
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// restoreNoteText says a restore note in words.
+func restoreNoteText(note string) string {
+	switch note {
+	case orchestrator.ReasonNoPrevious:
+		return "it had no desired state before this rollout"
+	case orchestrator.ReasonNotPut:
+		return "this rollout never put it"
+	case orchestrator.ReasonSuperseded:
+		return "its desired key changed since (another rollout or a hand put); left as it is"
+	}
+	return note
 }
 
 func orDash(s string) string {

@@ -3,13 +3,7 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 
 	"github.com/pbxfleet/pbxfleet/cmd/internal/opcli"
 	"github.com/spf13/cobra"
@@ -64,20 +58,4 @@ that the two CLI checks of the manual procedure are green.`,
 	return root
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := newRootCommand().ExecuteContext(ctx)
-	if err == nil {
-		return
-	}
-	fmt.Fprintln(os.Stderr, "pbxfleet:", err)
-	var ee *opcli.ExitError
-	if errors.As(err, &ee) {
-		os.Exit(ee.Code)
-	}
-	if strings.HasPrefix(err.Error(), "unknown command ") {
-		os.Exit(opcli.ExitInvalid)
-	}
-	os.Exit(opcli.ExitFailed)
-}
+func main() { os.Exit(opcli.Execute(newRootCommand(), "pbxfleet")) }

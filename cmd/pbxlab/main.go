@@ -6,13 +6,7 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -47,19 +41,5 @@ func main() {
 	if handled, code := shimMain(os.Args); handled {
 		os.Exit(code)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := newRootCommand().ExecuteContext(ctx)
-	if err == nil {
-		return
-	}
-	fmt.Fprintln(os.Stderr, "pbxlab:", err)
-	var ee *opcli.ExitError
-	if errors.As(err, &ee) {
-		os.Exit(ee.Code)
-	}
-	if strings.HasPrefix(err.Error(), "unknown command ") {
-		os.Exit(opcli.ExitInvalid)
-	}
-	os.Exit(opcli.ExitFailed)
+	os.Exit(opcli.Execute(newRootCommand(), "pbxlab"))
 }

@@ -1,10 +1,8 @@
 package metrics_test
 
 import (
-	"context"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
@@ -14,23 +12,6 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/metrics/metricstest"
 )
 
-// serve runs srv until the test ends and checks that Run returns nil.
-func serve(t *testing.T, srv *metrics.Server) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Error("metrics server did not stop within 10s")
-		}
-	})
-}
-
 func TestServerServesRegistry(t *testing.T) {
 	reg := metrics.NewRegistry()
 	c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Name: "test_total", Help: "test"})
@@ -38,7 +19,7 @@ func TestServerServesRegistry(t *testing.T) {
 	c.Add(3)
 	srv, err := metrics.Listen("127.0.0.1:0", reg, nil)
 	require.NoError(t, err)
-	serve(t, srv)
+	metricstest.Serve(t, srv)
 
 	got := metricstest.Scrape(t, srv.URL())
 	assert.Equal(t, 3.0, got["pbxfleet_test_total"])

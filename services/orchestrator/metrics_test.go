@@ -69,7 +69,7 @@ func TestControlPlaneExportsCurrentRollout(t *testing.T) {
 			require.NoError(t, err)
 			srv, err := metrics.Listen("127.0.0.1:0", reg, nil)
 			require.NoError(t, err)
-			serveMetrics(t, srv)
+			metricstest.Serve(t, srv)
 			for i, s := range tt.steps {
 				*src = s
 				err = cp.Refresh(context.Background())
@@ -142,7 +142,7 @@ func TestControlPlaneAfterRealRollout(t *testing.T) {
 	require.NoError(t, err)
 	msrv, err := metrics.Listen("127.0.0.1:0", reg, nil)
 	require.NoError(t, err)
-	serveMetrics(t, msrv)
+	metricstest.Serve(t, msrv)
 	runCtx, stopRun := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- cp.Run(runCtx) }()
@@ -170,21 +170,4 @@ func TestControlPlaneAfterRealRollout(t *testing.T) {
 	assert.Equal(t, float64(r.Wave), got["pbxfleet_rollout_wave"])
 	assert.Equal(t, 8.0, got["pbxfleet_results_received_total"], "two per node: awaiting_probe, then the probe's result")
 	assert.Equal(t, 0.0, got["pbxfleet_control_plane_refresh_errors_total"])
-}
-
-// serveMetrics runs srv until the test ends.
-func serveMetrics(t *testing.T, srv *metrics.Server) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Error("metrics server did not stop within 10s")
-		}
-	})
 }

@@ -211,6 +211,11 @@ func TestFarSideStoppedMidRollout(t *testing.T) {
 	s := siteOf(t, rec)
 	require.Contains(t, []orchestrator.SiteOutcome{orchestrator.SiteFailed, orchestrator.SiteUnreachable}, s.Outcome)
 	t.Logf("checked: far side stopped, rollout %s (%s) after %s, site %s: %s", rec.Phase, rec.Reason, took.Round(time.Second), s.Outcome, s.Message)
+	// D7: OMniLeads' agent put its previous files back but Asterisk was not
+	// running to read them: that is a failure, not a rollback.
+	oml := nodeResult(t, s, "oml")
+	require.Equal(t, events.OutcomeFailed, oml.Outcome, oml.Reason)
+	require.Contains(t, oml.Reason, "the reload failed")
 
 	r.lab.start("oml")
 	took = eventually(t, 3*time.Minute, "both nodes healthy on the restored secret", func() (bool, string) {

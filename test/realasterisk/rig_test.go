@@ -392,3 +392,36 @@ func nodeResult(t testing.TB, s orchestrator.SiteState, role string) *orchestrat
 	t.Fatalf("site %s has no node %s", s.Site, role)
 	return nil
 }
+
+// results returns every result role's agent published, oldest first.
+func (r *rig) results(role string) []events.Result {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := r.js.OrderedConsumer(ctx, events.StreamResults, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{events.ResultSubject(siteID, role)},
+	})
+	require.NoError(r.t, err)
+	var out []events.Result
+	for {
+		msg, err := c.Next(jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return out // no more
+		}
+		res, err := events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject())
+		require.NoError(r.t, err)
+		out = append(out, res)
+	}
+}
+
+// check returns the named check of res.
+func check(t testing.TB, res events.Result, name string) events.Check {
+	t.Helper()
+	for _, c := range res.Checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("result of %s revision %d has no check %s", res.Node, res.Revision, name)
+	return events.Check{}
+}

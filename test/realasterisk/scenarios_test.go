@@ -73,6 +73,12 @@ func TestScenariosConvergeOnRealAsterisk(t *testing.T) {
 			require.Regexp(t, `Status\s+: OK \(`, peer, "chan_sip's own qualify says OK")
 			ep := r.lab.rx("oml", "pjsip show endpoint issabel")
 			require.Contains(t, ep, "Avail", "the pjsip endpoint's contact is available")
+			// D8: the evidence of the OMniLeads trunk object is the endpoint's
+			// own lines, not the listing's header.
+			omlResults := r.results("oml")
+			require.NotEmpty(t, omlResults)
+			obj := check(t, omlResults[len(omlResults)-1], "trunk_object")
+			require.Contains(t, strings.Join(obj.Raw, "\n"), "Endpoint:  issabel", "the endpoint's own line is the evidence")
 
 			// Rotation: a new secret reaches both sides and still verifies.
 			r.site.Secret = strongSecret(2)

@@ -3,7 +3,18 @@
 // flags, the embedded control plane and the rollout view.
 package opcli
 
-import "github.com/pbxfleet/pbxfleet/internal/textclip"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
+	"github.com/spf13/cobra"
+)
 
 // Exit codes of every command.
 const (
@@ -33,3 +44,24 @@ func Invalid(err error) error { return &ExitError{Code: ExitInvalid, Err: err} }
 // Clip caps a value echoed in an error at 64 bytes (at a rune boundary) and
 // marks the cut with "…", so a huge argument cannot flood stderr.
 func Clip(s string) string { return textclip.Value(s) }
+
+// Execute runs root until it returns or SIGINT/SIGTERM, prints an error as
+// "name: error" on stderr and returns the exit status (ExitError's code, 2
+// for an unknown command, 1 for any other error, 0 without one).
+func Execute(root *cobra.Command, name string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, name+":", err)
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		return ExitInvalid
+	}
+	return ExitFailed
+}

@@ -1,4 +1,4 @@
-// Package metricstest reads a Prometheus endpoint over real HTTP, for tests.
+// Package metricstest runs and reads a Prometheus endpoint over real HTTP, for tests.
 package metricstest
 
 import (
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxfleet/pbxfleet/internal/metrics"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -44,4 +46,22 @@ func Scrape(t testing.TB, url string) map[string]float64 {
 	}
 	require.NoError(t, sc.Err())
 	return samples
+}
+
+// Serve runs srv until the test ends, failing it when srv does not stop
+// within 10 s or stops with an error.
+func Serve(t testing.TB, srv *metrics.Server) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("metrics server did not stop within 10s")
+		}
+	})
 }

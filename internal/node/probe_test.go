@@ -334,8 +334,11 @@ func TestAwaitingProbeIsPublishedWhileWaiting(t *testing.T) {
 	ctx := context.Background()
 	h.start()
 	site, role, _ := events.ParseNodeID(h.node)
-	_, err := srv.Conn.Request(events.StatusSubject(site, role), nil, 10*time.Second)
-	require.NoError(t, err, "the agent runs")
+	// The agent's endpoints answer once it runs (start returns before).
+	require.Eventually(t, func() bool {
+		_, err := srv.Conn.Request(events.StatusSubject(site, role), nil, time.Second)
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond, "the agent runs")
 	require.NoError(t, srv.JS.DeleteStream(ctx, events.StreamResults))
 	h.putOnOrder(1, seedTrunk())
 	require.Eventually(t, func() bool {

@@ -345,8 +345,11 @@ func TestAwaitingProbeIsPublishedWhileWaiting(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(h.stateDir, "journal.json"))
 		return strings.Contains(string(b), `"awaiting_probe"`)
 	}, 30*time.Second, 20*time.Millisecond, "the agent awaits the order")
-	entries, _ := os.ReadDir(filepath.Join(h.stateDir, "outbox"))
-	require.Len(t, entries, 1, "the awaiting_probe report is kept in the outbox: no results stream")
+	// The publish times out (no stream), then the report is kept.
+	require.Eventually(t, func() bool {
+		entries, _ := os.ReadDir(filepath.Join(h.stateDir, "outbox"))
+		return len(entries) == 1
+	}, 20*time.Second, 20*time.Millisecond, "the awaiting_probe report is kept in the outbox: no results stream")
 	time.Sleep(time.Second) // a few status intervals without the stream
 	require.NoError(t, bus.Provision(ctx, srv.JS, bus.ProvisionConfig{}))
 	c, err := srv.JS.OrderedConsumer(ctx, events.StreamResults, jetstream.OrderedConsumerConfig{})

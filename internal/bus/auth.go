@@ -122,10 +122,12 @@ func OrchestratorPermissions() *server.Permissions {
 		events.NodeSubjectPrefix+".>",
 		srvPrefix+">",
 	)
+	// No core subscription to result subjects: it reads them through its
+	// consumers (delivered to its inbox), and a listener of its own would let
+	// a push consumer it creates deliver there, into the results stream.
 	sub := append([]string{
 		natsclient.DefaultInbox + ".>",
 		events.RolloutSubjectPrefix + ".>",
-		events.ResultSubjects,
 	}, discoverySubjects(events.ServiceOrchestrator)...)
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},

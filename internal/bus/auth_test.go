@@ -766,9 +766,24 @@ func TestAuthorizedAgentsConverge(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	// Give the agents a few status/resync ticks (kv.Get of their own key) under
-	// the permissions before checking that nothing was ever refused.
-	time.Sleep(600 * time.Millisecond)
+	// Let each agent refresh its status twice more (each refresh reads its
+	// own key again) under the permissions, then check nothing was refused.
+	statusKV := status
+	seen := map[string]uint64{}
+	for _, id := range ids {
+		e, err := statusKV.Get(ctx, id)
+		require.NoError(t, err, id)
+		seen[id] = e.Revision()
+	}
+	require.Eventually(t, func() bool {
+		for _, id := range ids {
+			e, err := statusKV.Get(ctx, id)
+			if err != nil || e.Revision() < seen[id]+2 {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "every agent refreshed its status twice more")
 	for id, v := range agentViolations {
 		assert.Empty(t, v.all(), "%s was refused something it needs", id)
 	}
@@ -866,30 +881,59 @@ func TestOrchestratorProvisionsAStoreOfAnOlderVersion(t *testing.T) {
 	assert.Empty(t, v.all(), "no update was needed")
 }
 
-// TestOrchestratorConsumersCannotForgeResults: the orchestrator's key may create
-// consumers on its streams (its key-value watches are push consumers) and the
-// server does not check their deliver subject; a consumer of its rollouts bucket
-// delivering to a node's result subject still stores nothing in the results
-// stream: deliveries are not captured by streams.
+// TestOrchestratorConsumersCannotForgeResults: the orchestrator's key may
+// create push consumers on its streams (its key-value watches are push
+// consumers) and the server does not check where one delivers. A consumer
+// delivering to a result subject delivers only where someone listens, and the
+// results stream then stores the delivery as a result. The orchestrator's key
+// may not listen there itself (no subscribe permission on result subjects), so
+// alone it cannot forge a result: its consumer stays unbound. With another
+// client listening on that subject (an operator's `nats sub`), the delivery is
+// stored: a known limit, said in the README's security section.
 func TestOrchestratorConsumersCannotForgeResults(t *testing.T) {
 	s := startAuthServer(t, "a-1.pbx")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	orch, _ := s.connect(t, "orchestrator")
+	orch, v := s.connect(t, "orchestrator")
 	js, err := jetstream.New(orch)
 	require.NoError(t, err)
-	_, err = js.CreateOrUpdateConsumer(ctx, "KV_"+events.BucketRollouts, jetstream.ConsumerConfig{
-		Name: "forge", DeliverSubject: events.ResultSubject("a-1", "pbx"), AckPolicy: jetstream.AckNonePolicy,
+	subject := events.ResultSubject("a-1", "pbx")
+	forge, err := js.CreateOrUpdateConsumer(ctx, "KV_"+events.BucketRollouts, jetstream.ConsumerConfig{
+		Name: "forge", DeliverSubject: subject, AckPolicy: jetstream.AckNonePolicy,
 	})
 	require.NoError(t, err)
 	kv, err := js.KeyValue(ctx, events.BucketRollouts)
 	require.NoError(t, err)
 	_, err = kv.PutString(ctx, "forged", `{"outcome":"converged"}`)
 	require.NoError(t, err)
-	time.Sleep(500 * time.Millisecond)
+
+	// The orchestrator's own listener is refused, so nothing binds the consumer.
+	_, err = orch.SubscribeSync(subject)
+	require.NoError(t, err)
+	require.NoError(t, orch.Flush())
+	require.Eventually(t, func() bool { return len(v.all()) > 0 }, 5*time.Second, 10*time.Millisecond,
+		"the server refuses the orchestrator's subscription to a result subject")
+	assert.Contains(t, strings.Join(v.all(), "\n"), "Subscription to \""+subject+"\"")
+	info, err := forge.Info(ctx)
+	require.NoError(t, err)
+	assert.False(t, info.PushBound, "no one listens: the consumer is not bound")
+	assert.Zero(t, info.Delivered.Consumer, "so it delivered nothing")
+	assert.Equal(t, uint64(1), info.NumPending, "the entry waits for a listener")
 	results, err := js.Stream(ctx, events.StreamResults)
 	require.NoError(t, err)
-	info, err := results.Info(ctx)
+	rinfo, err := results.Info(ctx)
 	require.NoError(t, err)
-	assert.Zero(t, info.State.Msgs, "a delivery became a result")
+	assert.Zero(t, rinfo.State.Msgs, "no result was forged")
+
+	// The known limit: another client listening binds it, and the delivery is
+	// stored. When this fails, the limit is gone: update the README.
+	op, _ := s.connect(t, "operator")
+	listener, err := op.SubscribeSync(subject)
+	require.NoError(t, err)
+	_, err = listener.NextMsg(5 * time.Second)
+	require.NoError(t, err, "with a listener the consumer delivers")
+	require.Eventually(t, func() bool {
+		rinfo, err := results.Info(ctx)
+		return err == nil && rinfo.State.Msgs == 1
+	}, 5*time.Second, 10*time.Millisecond, "known limit: the delivery is stored as a result")
 }

@@ -86,10 +86,19 @@ func TestNodeEndpointsRefuseJetStreamDeliveries(t *testing.T) {
 		send func(reply string) error
 	}{
 		{"a push consumer delivering to the check", func(string) error {
-			_, err := srv.JS.CreateOrUpdateConsumer(ctx, "HOSTILE", jetstream.ConsumerConfig{
-				Name: "evil", DeliverSubject: check, AckPolicy: jetstream.AckNonePolicy,
+			// The service's queue group ("q", micro's default): without it
+			// the server delivers nothing to a queue subscriber.
+			c, err := srv.JS.CreateOrUpdateConsumer(ctx, "HOSTILE", jetstream.ConsumerConfig{
+				Name: "evil", DeliverSubject: check, DeliverGroup: "q", AckPolicy: jetstream.AckNonePolicy,
 			})
-			return err
+			if err != nil {
+				return err
+			}
+			require.Eventually(t, func() bool {
+				info, err := c.Info(ctx)
+				return err == nil && info.Delivered.Consumer >= 1
+			}, 10*time.Second, 10*time.Millisecond, "the consumer delivered")
+			return nil
 		}},
 		{"a Nats-Stream header", func(reply string) error {
 			m := nats.NewMsg(check)
@@ -108,8 +117,11 @@ func TestNodeEndpointsRefuseJetStreamDeliveries(t *testing.T) {
 			require.NoError(t, err)
 			defer func() { _ = sub.Unsubscribe() }()
 			require.NoError(t, tt.send(inbox))
-			require.NoError(t, srv.Conn.Flush())
-			_, err = sub.NextMsg(time.Second)
+			// A check sent after it is answered once the hostile one was
+			// handled (one subscription, in order): then nothing came back.
+			_, err = srv.Conn.Request(check, []byte(`{"probe":false}`), 30*time.Second)
+			require.NoError(t, err, "a plain check is answered")
+			_, err = sub.NextMsg(100 * time.Millisecond)
 			require.True(t, errors.Is(err, nats.ErrTimeout), "no answer: %v", err)
 			assert.Equal(t, calls, countPrefix(h.commands(), "channel originate"), "no probe call")
 		})

@@ -34,6 +34,9 @@ type feed struct {
 	buf   []observed
 	last  uint64
 	stuck uint64 // f.last when heal last found the feed behind the stream; 0: it was not
+	// consumed is the last stream sequence the consumer itself delivered
+	// (fill may have taken it first), for tests and diagnostics.
+	consumed uint64
 }
 
 // openFeed starts reading results at stream sequence start (at least 1).
@@ -75,6 +78,9 @@ func (f *feed) loop(log *slog.Logger) {
 			continue
 		}
 		f.add(log, meta.Sequence.Stream, m.Subject(), m.Data(), m.Headers())
+		f.mu.Lock()
+		f.consumed = meta.Sequence.Stream
+		f.mu.Unlock()
 	}
 }
 

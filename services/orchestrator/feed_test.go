@@ -93,7 +93,12 @@ func TestFeedTakesEachResultOnce(t *testing.T) {
 	publishResults(ctx, t, srv, 0, n)
 	require.NoError(t, f.fill(ctx, h.results, n))
 	require.NoError(t, f.catchUp(ctx, h.results))
-	time.Sleep(200 * time.Millisecond) // let the consumer deliver its copies too (they must be dropped)
+	// The consumer delivers its copies too; they must be dropped.
+	require.Eventually(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.consumed == n
+	}, 10*time.Second, 10*time.Millisecond, "the consumer delivered every result as well")
 	got := takenNodes(f)
 	require.Len(t, got, n)
 	for i, node := range got {

@@ -162,10 +162,18 @@ func TestServiceDrivesRolloutsOverNATS(t *testing.T) {
 		send func() error
 	}{
 		{"a push consumer delivering to the abort verb", func() error {
-			_, err := js.CreateOrUpdateConsumer(context.Background(), "HOSTILE", jetstream.ConsumerConfig{
-				Name: "evil", DeliverSubject: events.RolloutSubject(events.RolloutAbort), AckPolicy: jetstream.AckNonePolicy,
+			c, err := js.CreateOrUpdateConsumer(context.Background(), "HOSTILE", jetstream.ConsumerConfig{
+				Name: "evil", DeliverSubject: events.RolloutSubject(events.RolloutAbort), DeliverGroup: "q", AckPolicy: jetstream.AckNonePolicy,
 			})
-			return err
+			if err != nil {
+				return err
+			}
+			// The server has sent the delivery once the consumer counts it.
+			require.Eventually(t, func() bool {
+				info, err := c.Info(context.Background())
+				return err == nil && info.Delivered.Consumer >= 1
+			}, 10*time.Second, 10*time.Millisecond, "the consumer delivered")
+			return nil
 		}},
 		{"a Nats-Stream header", func() error {
 			m := nats.NewMsg(events.RolloutSubject(events.RolloutAbort))
@@ -181,8 +189,10 @@ func TestServiceDrivesRolloutsOverNATS(t *testing.T) {
 	for _, h := range hostile {
 		t.Run(h.name, func(t *testing.T) {
 			require.NoError(t, h.send())
-			require.NoError(t, nc.Flush())
-			time.Sleep(300 * time.Millisecond)
+			// A request to the same endpoint after it is answered only once
+			// the hostile one was handled (one subscription, in order).
+			data, code := request(t, nc, events.RolloutAbort, []byte(`{"id":"no-such-rollout"}`))
+			require.Equal(t, orchestrator.CodeNotFound, code, string(data))
 			r, err := e.Get(context.Background(), second.ID)
 			require.NoError(t, err)
 			assert.False(t, r.Phase.Terminal(), "the rollout must not be aborted: %s", r.Phase)

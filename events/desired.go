@@ -5,16 +5,19 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+
+	"github.com/pbxfleet/pbxfleet/internal/trunkmodel"
 )
 
-// Scenarios: where OMniLeads runs relative to the PBX (docs/asterisk.md#scenarios-and-ports).
+// Scenarios: where OMniLeads runs relative to the PBX (docs/asterisk.md#scenarios-and-ports);
+// the vocabulary is trunkmodel's, shared with the renderer.
 const (
 	// ScenarioLAN is OMniLeads on its own host on the PBX's LAN.
-	ScenarioLAN = "lan"
+	ScenarioLAN = string(trunkmodel.ScenarioLAN)
 	// ScenarioCloud is OMniLeads in the cloud, the PBX on a LAN behind NAT.
-	ScenarioCloud = "cloud"
+	ScenarioCloud = string(trunkmodel.ScenarioCloud)
 	// ScenarioDocker is OMniLeads in Docker on the PBX host itself.
-	ScenarioDocker = "docker"
+	ScenarioDocker = string(trunkmodel.ScenarioDocker)
 )
 
 // MaxRevision is the highest revision: 2^53-1, the largest integer every JSON
@@ -32,12 +35,12 @@ const (
 	ProbeOnOrder = "on_order"
 )
 
-// Agent routings: how the PBX reaches OMniLeads agents (docs/asterisk.md#calls-from-the-pbx-to-omnileads).
+// Agent routings: how the PBX reaches OMniLeads agents (trunkmodel's).
 const (
 	// AgentRoutingPattern is one dialplan pattern (AgentPattern) for every agent.
-	AgentRoutingPattern = "pattern"
+	AgentRoutingPattern = string(trunkmodel.AgentRoutingPattern)
 	// AgentRoutingPerAgent is one custom extension per agent.
-	AgentRoutingPerAgent = "per_agent"
+	AgentRoutingPerAgent = string(trunkmodel.AgentRoutingPerAgent)
 )
 
 // Desired is one node's desired state, the data of a pbxfleet.desired.v1 event

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/pbxfleet/pbxfleet/internal/textclip"
+	"github.com/pbxfleet/pbxfleet/internal/trunkmodel"
 )
 
 // Storage on the wire (docs/design.md#the-wire). The key of a node in
@@ -124,19 +125,11 @@ const (
 	RoleOML = "oml"
 )
 
-// maxSiteLen is the longest site name (a NATS subject token and KV key part).
-const maxSiteLen = 63
-
 // ValidateSite returns nil when site is 1 to 63 characters of [a-z0-9_-], and an
 // error wrapping ErrInvalidSite otherwise.
 func ValidateSite(site string) error {
-	if site == "" || len(site) > maxSiteLen {
-		return fmt.Errorf("%w: %q must be 1 to %d characters", ErrInvalidSite, clip(site), maxSiteLen)
-	}
-	for _, c := range site {
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '-' {
-			return fmt.Errorf("%w: %q may contain only a-z, 0-9, _ and -", ErrInvalidSite, clip(site))
-		}
+	if problem := trunkmodel.SiteProblem(site); problem != "" {
+		return fmt.Errorf("%w: %q %s", ErrInvalidSite, clip(site), problem)
 	}
 	return nil
 }

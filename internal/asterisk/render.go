@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/pbxfleet/pbxfleet/internal/trunkmodel"
 )
 
 // File is one managed file an agent writes, relative to the Asterisk config dir.
@@ -98,8 +100,6 @@ func renderer(role string) string {
 const MaskedSecret = "********"
 
 var (
-	// siteRE is the <site> of the wire (docs/design.md#the-wire); it also reaches the header comment.
-	siteRE = regexp.MustCompile(`^[a-z0-9_-]{1,63}$`)
 	// fileNameRE allows the names of managed and parent files: relative paths under the
 	// Asterisk config dir, nothing a #include line or the config parser would interpret.
 	fileNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_./-]{0,254}$`)
@@ -131,7 +131,7 @@ func CheckTrunk(t Trunk) error {
 		}
 	}
 
-	if !siteRE.MatchString(t.Site) {
+	if trunkmodel.SiteProblem(t.Site) != "" { // the <site> of the wire; it also reaches the header comment
 		field("site", unsafe("site ([a-z0-9_-], at most 63)", t.Site))
 	}
 	switch t.Scenario {

@@ -1,31 +1,32 @@
 // Package asterisk holds everything pbxfleet knows about Asterisk text: it renders
 // the chan_sip peer, the pjsip wizard section and the dialplan of one trunk, and it
-// parses the CLI output the agents read back. It is pure: no I/O, no clock, no
-// imports of other pbxfleet packages. The facts it relies on are in docs/asterisk.md.
+// parses the CLI output the agents read back. It is pure: no I/O, no clock, and
+// of pbxfleet's packages it imports only the leaves trunkmodel and textclip. The facts it relies on are in docs/asterisk.md.
 package asterisk
 
-// Scenario says where OMniLeads runs relative to the PBX (docs/asterisk.md#scenarios-and-ports).
-type Scenario string
+import "github.com/pbxfleet/pbxfleet/internal/trunkmodel"
 
-// The three deployment scenarios of the seed.
+// Scenario says where OMniLeads runs relative to the PBX; the vocabulary is
+// trunkmodel's, shared with the wire.
+type Scenario = trunkmodel.Scenario
+
+// The three deployment scenarios.
 const (
-	ScenarioLAN    Scenario = "lan"
-	ScenarioCloud  Scenario = "cloud"
-	ScenarioDocker Scenario = "docker"
+	ScenarioLAN    = trunkmodel.ScenarioLAN
+	ScenarioCloud  = trunkmodel.ScenarioCloud
+	ScenarioDocker = trunkmodel.ScenarioDocker
 )
 
 // Scenarios lists the valid scenarios in a fixed order.
-var Scenarios = []Scenario{ScenarioLAN, ScenarioCloud, ScenarioDocker}
+var Scenarios = trunkmodel.Scenarios()
 
-// AgentRouting says how the PBX reaches OMniLeads agents (docs/asterisk.md#calls-from-the-pbx-to-omnileads).
-type AgentRouting string
+// AgentRouting says how the PBX reaches OMniLeads agents (trunkmodel's).
+type AgentRouting = trunkmodel.AgentRouting
 
 // The two ways the PBX can send calls to agents.
 const (
-	// AgentRoutingPattern is one dialplan pattern that sends every agent number over the trunk.
-	AgentRoutingPattern AgentRouting = "pattern"
-	// AgentRoutingPerAgent is one custom extension per agent.
-	AgentRoutingPerAgent AgentRouting = "per_agent"
+	AgentRoutingPattern  = trunkmodel.AgentRoutingPattern
+	AgentRoutingPerAgent = trunkmodel.AgentRoutingPerAgent
 )
 
 // DID is an OMniLeads inbound-route number reachable from the PBX.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pbxfleet/pbxfleet/internal/textclip"
+	"github.com/pbxfleet/pbxfleet/internal/trunkmodel"
 )
 
 // Allow-lists for every value that reaches a .conf file or a dial string
@@ -59,23 +60,10 @@ func CheckNumber(v string) error {
 // case: a name Asterisk does not know (opus9000) is dropped from allow= with a
 // warning, leaving a trunk with fewer codecs than planned.
 func CheckCodec(v string) error {
-	if !audioCodec(v) {
+	if !trunkmodel.AudioCodec(v) {
 		return unsafe("codec (an Asterisk audio codec: alaw, ulaw, g722, g729, gsm, opus, ...)", v)
 	}
 	return nil
-}
-
-// audioCodec reports whether v is an audio codec name of Asterisk 13 to 20
-// (main/codec_builtin.c and the opus/silk/codec2 modules).
-func audioCodec(v string) bool {
-	switch v {
-	case "ulaw", "alaw", "gsm", "g726", "g726aal2", "adpcm", "lpc10", "g729", "g723",
-		"speex", "speex16", "speex32", "ilbc", "g722", "siren7", "siren14", "g719",
-		"opus", "silk", "silk8", "silk12", "silk16", "silk24", "codec2", "testlaw",
-		"slin", "slin12", "slin16", "slin24", "slin32", "slin44", "slin48", "slin96", "slin192":
-		return true
-	}
-	return false
 }
 
 // CheckHost reports an error unless v is an IP address or a DNS host name.

@@ -1,8 +1,7 @@
 package orchestrator
 
 import (
-	"io"
-	"log/slog"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,9 +10,11 @@ import (
 	"github.com/pbxfleet/pbxfleet/events"
 )
 
-// These tests run the pure steps of a pass (evaluate, budget, advance,
-// startSites) on a fixture record and assert the exact resulting state; the
-// steps with I/O are covered against the real NATS server in engine_test.go.
+// TestReconcileSteps runs the real pass (run) on a fixture record against a real
+// NATS server and compares the resulting record: phase, reason, message, wave,
+// each site's outcome, the counters, the bake and the next wake-up. The
+// restore decision has its own table (restore_test.go); whole rollouts run in
+// engine_test.go.
 
 var t0 = time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
 
@@ -47,6 +48,12 @@ func TestReconcileSteps(t *testing.T) {
 		wantSites map[string]SiteOutcome
 		wantWake  time.Duration // 0: none
 		wantBake  bool
+		// feedBehind: the results feed has not caught up with the stream (the
+		// pass cannot read it now), so no deadline is declared passed.
+		feedBehind bool
+		// The rest of the record: reason, message and counters
+		// (converged/failed/unreachable/in flight/pending).
+		wantReason, wantMessage, wantCounts string
 	}{
 		{
 			name: "wave converged: next wave starts within the parallelism",
@@ -54,7 +61,8 @@ func TestReconcileSteps(t *testing.T) {
 				st("a", 1, SiteInFlight, conv, conv), st("b", 2, SitePending), st("c", 2, SitePending), st("d", 2, SitePending),
 			}},
 			wantPhase: PhaseRunning, wantWave: 2,
-			wantSites: map[string]SiteOutcome{"a": SiteConverged, "b": SiteInFlight, "c": SiteInFlight, "d": SitePending},
+			wantSites:  map[string]SiteOutcome{"a": SiteConverged, "b": SiteInFlight, "c": SiteInFlight, "d": SitePending},
+			wantReason: "", wantMessage: "", wantCounts: "1/0/0/2/1",
 		},
 		{
 			name: "a failed node before the deadline waits for the other",
@@ -63,6 +71,7 @@ func TestReconcileSteps(t *testing.T) {
 			}},
 			now: 30 * time.Second, mayExpire: true, wantWave: 1, wantPhase: PhaseRunning,
 			wantSites: map[string]SiteOutcome{"a": SiteInFlight}, wantWake: time.Minute,
+			wantReason: "", wantMessage: "", wantCounts: "0/0/0/1/0",
 		},
 		{
 			name: "past the deadline but the results feed is not caught up: no verdict",
@@ -71,6 +80,8 @@ func TestReconcileSteps(t *testing.T) {
 			}},
 			now: 2 * time.Minute, wantWave: 1, wantPhase: PhaseRunning, // wake at the (past) deadline: pass again at once
 			wantSites: map[string]SiteOutcome{"a": SiteInFlight}, wantWake: time.Minute,
+			wantReason: "", wantMessage: "", wantCounts: "0/0/0/1/0",
+			feedBehind: true,
 		},
 		{
 			name: "unreachable within the budget: the rollout succeeds",
@@ -78,7 +89,8 @@ func TestReconcileSteps(t *testing.T) {
 				st("a", 1, SiteInFlight, conv, nil), st("b", 1, SiteInFlight, conv, conv),
 			}},
 			now: 2 * time.Minute, mayExpire: true, wantWave: 1, wantPhase: PhaseSucceeded,
-			wantSites: map[string]SiteOutcome{"a": SiteUnreachable, "b": SiteConverged},
+			wantSites:  map[string]SiteOutcome{"a": SiteUnreachable, "b": SiteConverged},
+			wantReason: ReasonSucceeded, wantMessage: "rollout succeeded: 1 converged, 0 failed, 1 unreachable, 0 skipped", wantCounts: "1/0/1/0/0",
 		},
 		{
 			name: "failed and silent past the deadline counts as failed",
@@ -86,14 +98,16 @@ func TestReconcileSteps(t *testing.T) {
 				st("a", 1, SiteInFlight, failed, nil),
 			}},
 			now: 2 * time.Minute, mayExpire: true, wantWave: 1, wantPhase: PhaseRollingBack,
-			wantSites: map[string]SiteOutcome{"a": SiteFailed},
+			wantSites:  map[string]SiteOutcome{"a": SiteFailed},
+			wantReason: ReasonBudgetExceeded, wantMessage: "1 sites failed, the budget allows 0; rolling back every node this rollout touched", wantCounts: "0/1/0/0/0",
 		},
 		{
 			name: "a canary must converge whatever the budget",
 			r: Rollout{Strategy: with(func(s *Strategy) { s.MaxUnreachable, s.OnFailure = 9, OnFailurePause }), Waves: 2, Canary: true,
 				Sites: []SiteState{st("a", 1, SiteInFlight, conv, nil), st("b", 2, SitePending)}},
 			now: 2 * time.Minute, mayExpire: true, wantWave: 1, wantPhase: PhasePaused,
-			wantSites: map[string]SiteOutcome{"a": SiteUnreachable, "b": SitePending},
+			wantSites:  map[string]SiteOutcome{"a": SiteUnreachable, "b": SitePending},
+			wantReason: ReasonCanaryFailed, wantMessage: "canary did not converge (a unreachable); later waves are not started; paused: resume to accept these failures and go on, or abort or roll back", wantCounts: "0/0/1/0/1",
 		},
 		{
 			name: "failures accepted at a resume do not count again",
@@ -101,7 +115,8 @@ func TestReconcileSteps(t *testing.T) {
 				st("a", 1, SiteFailed, failed, conv), st("b", 1, SiteInFlight, conv, conv), st("c", 2, SitePending),
 			}},
 			wantPhase: PhaseRunning, wantWave: 2,
-			wantSites: map[string]SiteOutcome{"a": SiteFailed, "b": SiteConverged, "c": SiteInFlight},
+			wantSites:  map[string]SiteOutcome{"a": SiteFailed, "b": SiteConverged, "c": SiteInFlight},
+			wantReason: "", wantMessage: "", wantCounts: "1/1/0/1/0",
 		},
 		{
 			name: "a finished wave bakes before the next",
@@ -109,14 +124,16 @@ func TestReconcileSteps(t *testing.T) {
 				st("a", 1, SiteInFlight, conv, conv), st("b", 2, SitePending),
 			}},
 			wantPhase: PhaseRunning, wantWave: 1, wantBake: true, wantWake: 5 * time.Minute,
-			wantSites: map[string]SiteOutcome{"a": SiteConverged, "b": SitePending},
+			wantSites:  map[string]SiteOutcome{"a": SiteConverged, "b": SitePending},
+			wantReason: "", wantMessage: "", wantCounts: "1/0/0/0/1",
 		},
 		{
 			name: "the bake is over",
 			r: Rollout{Strategy: with(func(s *Strategy) { s.Bake = 5 * time.Minute }), Waves: 2, BakeUntil: at(5 * time.Minute),
 				Sites: []SiteState{st("a", 1, SiteConverged, conv, conv), st("b", 2, SitePending)}},
 			now: 6 * time.Minute, wantPhase: PhaseRunning, wantWave: 2,
-			wantSites: map[string]SiteOutcome{"a": SiteConverged, "b": SiteInFlight},
+			wantSites:  map[string]SiteOutcome{"a": SiteConverged, "b": SiteInFlight},
+			wantReason: "", wantMessage: "", wantCounts: "1/0/0/1/0",
 		},
 		{
 			name: "the per-wave budget counts the current wave only",
@@ -124,31 +141,45 @@ func TestReconcileSteps(t *testing.T) {
 				st("a", 1, SiteFailed, failed, conv), st("b", 2, SiteInFlight, conv, conv),
 			}},
 			wantPhase: PhaseSucceeded, wantWave: 2,
-			wantSites: map[string]SiteOutcome{"a": SiteFailed, "b": SiteConverged},
+			wantSites:  map[string]SiteOutcome{"a": SiteFailed, "b": SiteConverged},
+			wantReason: ReasonSucceeded, wantMessage: "rollout succeeded: 1 converged, 1 failed, 0 unreachable, 0 skipped", wantCounts: "1/1/0/0/0",
 		},
 		{
 			name:      "nothing to do",
 			r:         Rollout{Strategy: base, Waves: 0, Sites: []SiteState{{Site: "a", Wave: 0, Outcome: SiteSkipped}}},
 			wantPhase: PhaseSucceeded, wantSites: map[string]SiteOutcome{"a": SiteSkipped},
+			wantReason: ReasonSucceeded, wantMessage: "rollout succeeded: 0 converged, 0 failed, 0 unreachable, 1 skipped", wantCounts: "0/0/0/0/0",
 		},
 	}
+	// The real pass (run) on a real NATS server: its I/O steps find nothing to
+	// put (in-flight nodes were put; failed sites are kept) and a results
+	// stream with nothing more to read, so a deadline due is declared passed
+	// (mayExpire) exactly when the fixture says the feed caught up.
+	ctx, _, e, _ := startFeedTest(t)
+	f, err := e.openFeed(ctx, 1)
+	assert.NoError(t, err)
+	t.Cleanup(f.close)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := tt.r
+			r.ID = "r-steps"
 			r.Phase = PhaseRunning
+			r.Strategy.OnSiteFailure = OnSiteFailureKeep
 			if r.Wave == 0 && r.Waves > 0 {
 				r.Wave = 1 // a rollout with waves starts at wave 1
 			}
-			p := &passState{d: &driver{e: &Engine{log: slog.New(slog.NewTextHandler(io.Discard, nil))}}, r: &r,
-				now: t0.Add(tt.now), mayExpire: tt.mayExpire}
-			p.evaluate()
-			if !p.budget() {
-				p.advance()
-				if r.Phase == PhaseRunning {
-					p.startSites()
-				}
+			p := &passState{d: e.newDriver(r.ID, f), r: &r, now: t0.Add(tt.now), mayExpire: tt.mayExpire}
+			if tt.feedBehind {
+				evaluateOnly(p)
+			} else if err := p.run(ctx); err != nil {
+				t.Fatalf("run: %v", err)
 			}
+			r.count()
+			c := r.Counters
 			assert.Equal(t, tt.wantPhase, r.Phase, r.Message)
+			assert.Equal(t, tt.wantReason, r.Reason)
+			assert.Equal(t, tt.wantMessage, r.Message)
+			assert.Equal(t, tt.wantCounts, fmt.Sprintf("%d/%d/%d/%d/%d", c.Converged, c.Failed, c.Unreachable, c.InFlight, c.Pending))
 			assert.Equal(t, tt.wantWave, r.Wave)
 			got := map[string]SiteOutcome{}
 			for _, s := range r.Sites {
@@ -195,5 +226,18 @@ func TestFoldAwaiting(t *testing.T) {
 			foldAwaiting(&n, tt.res)
 			assert.Equal(t, tt.want, n.Probe)
 		})
+	}
+}
+
+// evaluateOnly runs the pure steps of a running pass in run's order, for the
+// fixtures whose feed has not caught up (run would read the stream and then
+// declare the deadlines it finds due).
+func evaluateOnly(p *passState) {
+	p.evaluate()
+	if !p.budget() {
+		p.advance()
+		if p.r.Phase == PhaseRunning {
+			p.startSites()
+		}
 	}
 }

@@ -67,7 +67,7 @@ func decodeProblems(data []byte, err error) []Problem {
 	// if it did not, the problems below simply carry no path.
 	_ = yaml.Unmarshal(data, &root)
 	var probs []Problem
-	unknownKeys(&root, reflect.TypeOf(File{}), nil, &probs)
+	checkShape(&root, reflect.TypeOf(File{}), nil, &probs)
 	explained := len(probs) > 0
 	for _, e := range te.Errors {
 		line, msg := 0, e
@@ -77,7 +77,7 @@ func decodeProblems(data []byte, err error) []Problem {
 		}
 		if strings.Contains(msg, " not found in type ") {
 			if explained {
-				continue // unknownKeys said it better, with the path
+				continue // checkShape said it better, with the path
 			}
 			msg = "unknown key: " + msg
 		}
@@ -150,56 +150,6 @@ func textProblem(data []byte) *Problem {
 	return nil
 }
 
-// wholeNumbers reports every integer field the file writes as a float (port:
-// 5080.9): the decoder would silently keep 5080.
-func wholeNumbers(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
-	if n == nil {
-		return
-	}
-	if n.Kind == yaml.DocumentNode {
-		for _, c := range n.Content {
-			wholeNumbers(c, t, p, out)
-		}
-		return
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if reflect.PointerTo(t).Implements(unmarshalerType) {
-		return
-	}
-	switch t.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" {
-			*out = append(*out, Problem{Path: p.String(), Line: n.Line, at: p,
-				Msg: fmt.Sprintf("must be a whole number, not %s", strconv.Quote(clip(n.Value)))})
-		}
-	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return
-		}
-		fields := yamlFields(t)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			if k.Value == "<<" && k.ShortTag() == "!!merge" {
-				wholeNumbers(val, t, p, out)
-				continue
-			}
-			if idx := slices.IndexFunc(fields, func(f yamlField) bool { return f.name == k.Value }); idx >= 0 {
-				wholeNumbers(val, fields[idx].typ, p.with(k.Value), out)
-			}
-		}
-	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			return
-		}
-		for i, c := range n.Content {
-			wholeNumbers(c, t.Elem(), p.with(elemRef(p, i, c)), out)
-		}
-	}
-}
-
 // friendlier rewrites the decoder's Go-flavoured type errors in the file's terms.
 func friendlier(msg string) string {
 	m := unmarshalRE.FindStringSubmatch(msg)
@@ -257,16 +207,19 @@ func yamlFields(t reflect.Type) []yamlField {
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 
-// unknownKeys reports every key of the tree n that type t does not have, with its
-// path, its line and the nearest known key.
-func unknownKeys(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
+// checkShape walks the file's YAML against the type it decodes into and
+// reports what the decoder cannot say well or says nothing of: every key the
+// type does not have, with the path and the keys it does (KnownFields names
+// the key only), and every integer field written as a float (port: 5080.9,
+// which the decoder silently keeps as 5080).
+func checkShape(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
 	if n == nil {
 		return
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			unknownKeys(c, t, p, out)
+			checkShape(c, t, p, out)
 		}
 		return
 	case yaml.AliasNode:
@@ -279,6 +232,12 @@ func unknownKeys(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
 		return
 	}
 	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" {
+			*out = append(*out, Problem{Path: p.String(), Line: n.Line, at: p,
+				Msg: fmt.Sprintf("must be a whole number, not %s", strconv.Quote(clip(n.Value)))})
+		}
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			return
@@ -287,7 +246,7 @@ func unknownKeys(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
 			if k.Value == "<<" && k.ShortTag() == "!!merge" {
-				unknownKeys(val, t, p, out)
+				checkShape(val, t, p, out)
 				continue
 			}
 			idx := slices.IndexFunc(fields, func(f yamlField) bool { return f.name == k.Value })
@@ -303,14 +262,14 @@ func unknownKeys(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
 				*out = append(*out, Problem{Path: at.String(), Line: k.Line, Msg: unknownKeyMsg(k.Value, p, fields), at: at})
 				continue
 			}
-			unknownKeys(val, fields[idx].typ, p.with(k.Value), out)
+			checkShape(val, fields[idx].typ, p.with(k.Value), out)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			return
 		}
 		for i, c := range n.Content {
-			unknownKeys(c, t.Elem(), p.with(elemRef(p, i, c)), out)
+			checkShape(c, t.Elem(), p.with(elemRef(p, i, c)), out)
 		}
 	}
 }

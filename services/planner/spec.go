@@ -323,7 +323,7 @@ func Parse(data []byte, baseDir string, opts Options) (*Spec, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err == nil {
 		var probs []Problem
-		wholeNumbers(&root, reflect.TypeOf(File{}), nil, &probs)
+		checkShape(&root, reflect.TypeOf(File{}), nil, &probs) // only floats: KnownFields passed
 		if len(probs) > 0 {
 			return nil, &ValidationError{Problems: probs}
 		}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -12,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pbxfleet/pbxfleet/cmd/internal/clitest"
 	"github.com/pbxfleet/pbxfleet/internal/creds"
 )
 
@@ -20,27 +19,22 @@ import (
 func runCreds(t *testing.T, args ...string) result {
 	t.Helper()
 	cmd := newCredsCommand()
-	var out, errOut bytes.Buffer
-	cmd.SetArgs(args)
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	err := cmd.ExecuteContext(context.Background())
-	return result{stdout: out.String(), stderr: errOut.String(), err: err}
+	return clitest.Run(cmd, "", args...)
 }
 
 func TestCredsForTheExampleFleet(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "creds")
 	r := runCreds(t, "--fleet", examplePath, "--out", dir)
-	require.NoError(t, r.err, r.all())
-	assert.Contains(t, r.stdout, "8 identities, 8 new, 0 kept")
+	require.NoError(t, r.Err, r.All())
+	assert.Contains(t, r.Stdout, "8 identities, 8 new, 0 kept")
 	for _, id := range []string{"bsas-1.pbx", "bsas-1.oml", "rosario-docker.oml", "cordoba-cloud.pbx", "orchestrator", "operator"} {
-		assert.Contains(t, r.stdout, id)
+		assert.Contains(t, r.Stdout, id)
 	}
 	set, err := creds.Load(dir)
 	require.NoError(t, err)
 	assert.Len(t, set.NodeIDs(), 6)
-	assert.Contains(t, r.stdout, set.Nodes["bsas-1.pbx"].User)
+	assert.Contains(t, r.Stdout, set.Nodes["bsas-1.pbx"].User)
 
 	// Never a seed on the terminal.
 	entries, err := os.ReadDir(dir)
@@ -51,13 +45,13 @@ func TestCredsForTheExampleFleet(t *testing.T) {
 		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		require.NoError(t, err)
-		assert.NotContains(t, r.all(), strings.TrimSpace(string(b)), e.Name())
+		assert.NotContains(t, r.All(), strings.TrimSpace(string(b)), e.Name())
 	}
 
 	again := runCreds(t, "--fleet", examplePath, "--out", dir, "--output", "json")
-	require.NoError(t, again.err, again.all())
+	require.NoError(t, again.Err, again.All())
 	var res creds.Result
-	require.NoError(t, json.Unmarshal([]byte(again.stdout), &res))
+	require.NoError(t, json.Unmarshal([]byte(again.Stdout), &res))
 	require.Len(t, res.Keys, 8)
 	for _, k := range res.Keys {
 		assert.False(t, k.Created, "%s is kept", k.Name)
@@ -85,9 +79,9 @@ func TestCredsRefusesBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := runCreds(t, tt.args...)
-			require.Error(t, r.err)
-			assert.Equal(t, tt.code, r.code())
-			assert.Contains(t, r.all(), tt.wantErr)
+			require.Error(t, r.Err)
+			assert.Equal(t, tt.code, r.Code())
+			assert.Contains(t, r.All(), tt.wantErr)
 		})
 	}
 }

@@ -19,9 +19,9 @@ func readCapture(t *testing.T, name string) string {
 
 func TestParsePeers(t *testing.T) {
 	r := run(t, readCapture(t, "pbx_sip_show_peers_OK.txt"), "parse", "peers")
-	require.NoError(t, r.err, r.stderr)
+	require.NoError(t, r.Err, r.Stderr)
 	var doc peersJSON
-	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec := json.NewDecoder(strings.NewReader(r.Stdout))
 	dec.DisallowUnknownFields()
 	require.NoError(t, dec.Decode(&doc))
 	require.Equal(t, 1, doc.Count)
@@ -39,9 +39,9 @@ func TestParsePeers(t *testing.T) {
 
 func TestParseEndpoints(t *testing.T) {
 	r := run(t, readCapture(t, "oml_pjsip_show_endpoints_Avail.txt"), "parse", "endpoints")
-	require.NoError(t, r.err, r.stderr)
+	require.NoError(t, r.Err, r.Stderr)
 	var doc endpointsJSON
-	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec := json.NewDecoder(strings.NewReader(r.Stdout))
 	dec.DisallowUnknownFields()
 	require.NoError(t, dec.Decode(&doc))
 	require.Equal(t, 1, doc.Count)
@@ -63,8 +63,8 @@ func TestParseEndpoints(t *testing.T) {
 
 func TestParseNoEndpoints(t *testing.T) {
 	r := run(t, "No objects found.\n", "parse", "endpoints")
-	require.NoError(t, r.err)
-	assert.JSONEq(t, `{"count": 0, "endpoints": []}`, r.stdout)
+	require.NoError(t, r.Err)
+	assert.JSONEq(t, `{"count": 0, "endpoints": []}`, r.Stdout)
 }
 
 func TestParseRejectsWhatItCannotRead(t *testing.T) {
@@ -80,17 +80,17 @@ func TestParseRejectsWhatItCannotRead(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := run(t, tt.stdin, "parse", tt.verb)
-			assert.Equal(t, 2, r.code())
-			assert.Empty(t, r.stdout)
-			require.Error(t, r.err)
-			assert.Contains(t, r.err.Error(), tt.contains)
+			assert.Equal(t, 2, r.Code())
+			assert.Empty(t, r.Stdout)
+			require.Error(t, r.Err)
+			assert.Contains(t, r.Err.Error(), tt.contains)
 		})
 	}
 }
 
 func TestParseHelpTeaches(t *testing.T) {
 	r := run(t, "", "parse", "--help")
-	require.NoError(t, r.err)
-	assert.Contains(t, r.stdout, "asterisk -rx 'sip show peers' | pbxfleet parse peers")
-	assert.Contains(t, r.stdout, "does not prove the trunk can carry a call")
+	require.NoError(t, r.Err)
+	assert.Contains(t, r.Stdout, "asterisk -rx 'sip show peers' | pbxfleet parse peers")
+	assert.Contains(t, r.Stdout, "does not prove the trunk can carry a call")
 }

@@ -13,49 +13,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pbxfleet/pbxfleet/cmd/internal/opcli"
+	"github.com/pbxfleet/pbxfleet/cmd/internal/clitest"
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/services/planner"
 )
 
 // result is what one in-process run of the CLI produced.
-type result struct {
-	stdout, stderr string
-	err            error
-}
-
-// code is the exit status main would use.
-func (r result) code() int {
-	if r.err == nil {
-		return 0
-	}
-	var ee *opcli.ExitError
-	if errors.As(r.err, &ee) {
-		return ee.Code
-	}
-	return 1
-}
-
-// all is everything the user would see, including main's "pbxfleet: <err>" line.
-func (r result) all() string {
-	s := r.stdout + r.stderr
-	if r.err != nil {
-		s += r.err.Error()
-	}
-	return s
-}
+type result = clitest.Result
 
 // run executes the root command in-process with args and stdin.
-func run(t *testing.T, stdin string, args ...string) result {
-	t.Helper()
-	root := newRootCommand()
-	var out, errOut bytes.Buffer
-	root.SetArgs(args)
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetIn(strings.NewReader(stdin))
-	err := root.ExecuteContext(context.Background())
-	return result{stdout: out.String(), stderr: errOut.String(), err: err}
+func run(_ *testing.T, stdin string, args ...string) result {
+	return clitest.Run(newRootCommand(), stdin, args...)
 }
 
 const examplePath = "../../examples/fleet.yaml"
@@ -77,8 +45,8 @@ func exampleSecrets(t *testing.T) []string {
 
 func TestPlanExampleText(t *testing.T) {
 	r := run(t, "", "plan", examplePath)
-	require.NoError(t, r.err, r.stderr)
-	assert.Empty(t, r.stderr)
+	require.NoError(t, r.Err, r.Stderr)
+	assert.Empty(t, r.Stderr)
 	for _, want := range []string{
 		"3 sites, 6 nodes: 6 new, 0 changed, 0 unchanged",
 		"== site bsas-1 (lan) ==",
@@ -94,20 +62,20 @@ func TestPlanExampleText(t *testing.T) {
 		"| exten => 2001,1,Dial(SIP/omnileads/10061)", // per_agent routing at cordoba-cloud
 		"transport=trunk-nat-docker-transport (10.3.0.2:5163, profile 1.x)",
 	} {
-		assert.Contains(t, r.stdout, want)
+		assert.Contains(t, r.Stdout, want)
 	}
-	assert.Equal(t, 24, strings.Count(r.stdout, " yes "), "8 relations hold at each of 3 sites")
-	assert.NotContains(t, r.stdout, "NO:")
+	assert.Equal(t, 24, strings.Count(r.Stdout, " yes "), "8 relations hold at each of 3 sites")
+	assert.NotContains(t, r.Stdout, "NO:")
 	for _, s := range exampleSecrets(t) {
-		assert.NotContains(t, r.all(), s)
+		assert.NotContains(t, r.All(), s)
 	}
 }
 
 func TestPlanExampleJSON(t *testing.T) {
 	r := run(t, "", "plan", examplePath, "--output", "json", "--site", "cordoba-cloud")
-	require.NoError(t, r.err, r.stderr)
+	require.NoError(t, r.Err, r.Stderr)
 	var rep planner.Report
-	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec := json.NewDecoder(strings.NewReader(r.Stdout))
 	dec.DisallowUnknownFields()
 	require.NoError(t, dec.Decode(&rep))
 	require.Len(t, rep.Sites, 1)
@@ -121,14 +89,14 @@ func TestPlanExampleJSON(t *testing.T) {
 	assert.Equal(t, uint64(1), s.Nodes[1].Revision)
 	assert.Len(t, rep.PlanHash, 64)
 	assert.Equal(t, planner.Summary{Sites: 1, Nodes: 2, New: 2}, rep.Summary)
-	assert.Contains(t, r.stdout, `exten => 2001,1,Dial(SIP/omnileads/10061)`, "no HTML escaping of =>")
+	assert.Contains(t, r.Stdout, `exten => 2001,1,Dial(SIP/omnileads/10061)`, "no HTML escaping of =>")
 	for _, sec := range exampleSecrets(t) {
-		assert.NotContains(t, r.all(), sec)
+		assert.NotContains(t, r.All(), sec)
 	}
 
 	// The same input gives the same document.
 	again := run(t, "", "plan", examplePath, "--output", "json", "--site", "cordoba-cloud")
-	assert.Equal(t, r.stdout, again.stdout)
+	assert.Equal(t, r.Stdout, again.Stdout)
 }
 
 func TestPlanShowsChangesAgainstCurrent(t *testing.T) {
@@ -225,37 +193,37 @@ sites:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := run(t, "", tt.args...)
-			assert.Equal(t, 2, r.code(), "exit status 2 for invalid input; err=%v", r.err)
-			assert.Empty(t, r.stdout, "nothing is rendered")
+			assert.Equal(t, 2, r.Code(), "exit status 2 for invalid input; err=%v", r.Err)
+			assert.Empty(t, r.Stdout, "nothing is rendered")
 			for _, line := range tt.stderr {
-				assert.Contains(t, r.stderr, line)
+				assert.Contains(t, r.Stderr, line)
 			}
-			assert.Equal(t, len(tt.stderr), strings.Count(r.stderr, "\n"), "one line per problem:\n%s", r.stderr)
-			assert.Contains(t, r.err.Error(), tt.errContain)
-			assert.NotContains(t, r.all(), secret)
-			assert.NotContains(t, r.all(), "Sh0rt-9")
+			assert.Equal(t, len(tt.stderr), strings.Count(r.Stderr, "\n"), "one line per problem:\n%s", r.Stderr)
+			assert.Contains(t, r.Err.Error(), tt.errContain)
+			assert.NotContains(t, r.All(), secret)
+			assert.NotContains(t, r.All(), "Sh0rt-9")
 		})
 	}
 
 	t.Run("accept weak secrets", func(t *testing.T) {
 		r := run(t, "", "plan", weak, "--accept-weak-secrets")
-		require.NoError(t, r.err)
-		assert.Contains(t, r.stdout, "sites[lab].secret: weak secret accepted for a lab")
-		assert.Contains(t, r.stdout, "secret=********")
-		assert.NotContains(t, r.all(), "Sh0rt-9")
+		require.NoError(t, r.Err)
+		assert.Contains(t, r.Stdout, "sites[lab].secret: weak secret accepted for a lab")
+		assert.Contains(t, r.Stdout, "secret=********")
+		assert.NotContains(t, r.All(), "Sh0rt-9")
 	})
 
 	t.Run("good file", func(t *testing.T) {
 		r := run(t, "", "plan", good, "-o", "json")
-		require.NoError(t, r.err)
-		assert.NotContains(t, r.all(), secret)
+		require.NoError(t, r.Err)
+		assert.NotContains(t, r.All(), secret)
 	})
 }
 
 func TestPlanHelpTeaches(t *testing.T) {
 	r := run(t, "", "plan", "--help")
-	require.NoError(t, r.err)
+	require.NoError(t, r.Err)
 	for _, want := range []string{"FILE:LINE: PATH: MESSAGE", "env:NAME", "--accept-weak-secrets", "pbxfleet plan examples/fleet.yaml --output json", "--site"} {
-		assert.Contains(t, r.stdout, want)
+		assert.Contains(t, r.Stdout, want)
 	}
 }

@@ -48,13 +48,13 @@ func TestRolloutAndStatusCommands(t *testing.T) {
 	require.NoError(t, os.WriteFile(fleetFile, labfleet.FleetYAML(sites, secrets), 0o600))
 
 	r := run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "1")
-	require.Equal(t, 0, exitCode(r.err), r.all())
-	assert.Regexp(t, `rollout \S+ succeeded: 2 sites, 2 converged`, r.stdout)
+	require.Equal(t, 0, exitCode(r.Err), r.All())
+	assert.Regexp(t, `rollout \S+ succeeded: 2 sites, 2 converged`, r.Stdout)
 	for _, s := range secrets {
-		assert.NotContains(t, r.all(), s)
+		assert.NotContains(t, r.All(), s)
 	}
 
-	healthy := func() bool { return exitCode(run(t, "", "status", "--nats-url", srv.URL).err) == 0 }
+	healthy := func() bool { return exitCode(run(t, "", "status", "--nats-url", srv.URL).Err) == 0 }
 	require.Eventually(t, healthy, 20*time.Second, 300*time.Millisecond, "status exits 0 once every node reported")
 
 	// A hand edit of a managed file: status names it and exits 1.
@@ -64,13 +64,13 @@ func TestRolloutAndStatusCommands(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, append(b, "nat=force_rport\n"...), 0o644))
 	require.Eventually(t, func() bool {
 		st := run(t, "", "status", "--nats-url", srv.URL)
-		return exitCode(st.err) == 1 && strings.Contains(st.stdout, "pbxfleet_sip.conf")
+		return exitCode(st.Err) == 1 && strings.Contains(st.Stdout, "pbxfleet_sip.conf")
 	}, 20*time.Second, 300*time.Millisecond, "status reports the drift and exits 1")
 
 	// The same fleet file again: the drifted node is put again, the rest skipped.
 	r = run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "0", "--wave-size", "2")
-	require.Equal(t, 0, exitCode(r.err), r.all())
-	assert.Regexp(t, `succeeded: 2 sites, 1 converged, 0 failed, 0 unreachable, 1 skipped`, r.stdout)
+	require.Equal(t, 0, exitCode(r.Err), r.All())
+	assert.Regexp(t, `succeeded: 2 sites, 1 converged, 0 failed, 0 unreachable, 1 skipped`, r.Stdout)
 	b, err = os.ReadFile(path)
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), "nat=force_rport", "the rollout rewrote the drifted file")
@@ -79,7 +79,7 @@ func TestRolloutAndStatusCommands(t *testing.T) {
 	// Invalid input: exit 2, nothing started.
 	require.NoError(t, os.WriteFile(fleetFile, []byte("version: 1\nsites:\n  - id: Bad Site\n"), 0o600))
 	r = run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL)
-	assert.Equal(t, 2, exitCode(r.err), r.all())
+	assert.Equal(t, 2, exitCode(r.Err), r.All())
 }
 
 // TestStatusHealthyRightAfterRollout: the moment `rollout` returns success,
@@ -97,10 +97,10 @@ func TestStatusHealthyRightAfterRollout(t *testing.T) {
 	require.NoError(t, os.WriteFile(fleetFile, labfleet.FleetYAML(sites, secrets), 0o600))
 
 	r := run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "2")
-	require.Equal(t, 0, exitCode(r.err), r.all())
+	require.Equal(t, 0, exitCode(r.Err), r.All())
 	st := run(t, "", "status", "--nats-url", srv.URL) // at once: no wait, no retry
-	assert.Equal(t, 0, exitCode(st.err), "status right after the rollout:\n%s", st.all())
-	assert.Equal(t, 6, strings.Count(st.stdout, " ok "), st.stdout)
+	assert.Equal(t, 0, exitCode(st.Err), "status right after the rollout:\n%s", st.All())
+	assert.Equal(t, 6, strings.Count(st.Stdout, " ok "), st.Stdout)
 
 	// --site names what to show: a site no node belongs to is bad input.
 	for _, tc := range []struct {
@@ -117,10 +117,10 @@ func TestStatusHealthyRightAfterRollout(t *testing.T) {
 			args = append(args, "--site", s)
 		}
 		st := run(t, "", args...)
-		assert.Equal(t, tc.code, exitCode(st.err), "%v:\n%s", tc.sites, st.all())
-		assert.Equal(t, tc.nodes, strings.Count(st.stdout, " ok "), st.stdout)
+		assert.Equal(t, tc.code, exitCode(st.Err), "%v:\n%s", tc.sites, st.All())
+		assert.Equal(t, tc.nodes, strings.Count(st.Stdout, " ok "), st.Stdout)
 		if tc.code == 2 {
-			assert.ErrorContains(t, st.err, `--site "nope": no node of such a site`)
+			assert.ErrorContains(t, st.Err, `--site "nope": no node of such a site`)
 		}
 	}
 }
@@ -186,8 +186,8 @@ func TestSealedRolloutSkipsUnchangedSites(t *testing.T) {
 	}
 
 	r := rollout()
-	require.Equal(t, 0, exitCode(r.err), r.all())
-	assert.Regexp(t, `succeeded: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped`, r.stdout)
+	require.Equal(t, 0, exitCode(r.Err), r.All())
+	assert.Regexp(t, `succeeded: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped`, r.Stdout)
 	stored := desiredValues(t, srv)
 	for _, s := range secrets {
 		assert.NotContains(t, stored, s, "the secret is sealed at rest")
@@ -195,8 +195,8 @@ func TestSealedRolloutSkipsUnchangedSites(t *testing.T) {
 	assert.Equal(t, 4, strings.Count(stored, `"sealed_secret"`))
 
 	r = rollout()
-	require.Equal(t, 0, exitCode(r.err), r.all())
-	assert.Regexp(t, `succeeded: 2 sites, 0 converged, 0 failed, 0 unreachable, 2 skipped`, r.stdout)
+	require.Equal(t, 0, exitCode(r.Err), r.All())
+	assert.Regexp(t, `succeeded: 2 sites, 0 converged, 0 failed, 0 unreachable, 2 skipped`, r.Stdout)
 	assert.Equal(t, stored, desiredValues(t, srv), "nothing was put again")
 
 	// plan --current --seal opens the sealed secrets and sees the rotation;
@@ -205,21 +205,21 @@ func TestSealedRolloutSkipsUnchangedSites(t *testing.T) {
 	require.NoError(t, os.WriteFile(fleetFile, labfleet.FleetYAML(sites, secrets), 0o600))
 	rotated := events.NodeID(sites[1].ID, events.RolePBX)
 	p := run(t, "", "plan", fleetFile, "--current", "--nats-url", srv.URL, "--seal", keyDir)
-	require.Equal(t, 0, exitCode(p.err), p.all())
-	assert.Contains(t, p.stdout, "node "+rotated+": changed, revision 1 -> 2")
-	assert.Contains(t, p.stdout, "~ secret changed")
-	assert.Contains(t, p.stdout, "node "+events.NodeID(sites[0].ID, events.RolePBX)+": unchanged at revision 1")
-	withSeal := p.all()
+	require.Equal(t, 0, exitCode(p.Err), p.All())
+	assert.Contains(t, p.Stdout, "node "+rotated+": changed, revision 1 -> 2")
+	assert.Contains(t, p.Stdout, "~ secret changed")
+	assert.Contains(t, p.Stdout, "node "+events.NodeID(sites[0].ID, events.RolePBX)+": unchanged at revision 1")
+	withSeal := p.All()
 	p = run(t, "", "plan", fleetFile, "--current", "--nats-url", srv.URL)
-	require.Equal(t, 0, exitCode(p.err), p.all())
-	assert.Contains(t, p.stdout, "node "+rotated+": unchanged at revision 1", "sealed secrets are not compared without --seal")
+	require.Equal(t, 0, exitCode(p.Err), p.All())
+	assert.Contains(t, p.Stdout, "node "+rotated+": unchanged at revision 1", "sealed secrets are not compared without --seal")
 	for _, s := range secrets {
-		assert.NotContains(t, withSeal+p.all(), s)
+		assert.NotContains(t, withSeal+p.All(), s)
 	}
 
 	r = rollout()
-	require.Equal(t, 0, exitCode(r.err), r.all())
-	assert.Regexp(t, `succeeded: 2 sites, 1 converged, 0 failed, 0 unreachable, 1 skipped`, r.stdout)
+	require.Equal(t, 0, exitCode(r.Err), r.All())
+	assert.Regexp(t, `succeeded: 2 sites, 1 converged, 0 failed, 0 unreachable, 1 skipped`, r.Stdout)
 }
 
 // desiredValues returns every desired state in the bucket as stored,

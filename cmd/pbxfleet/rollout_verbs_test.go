@@ -39,35 +39,35 @@ func TestRolloutVerbsPauseWatchResume(t *testing.T) {
 	fleetFile := writeFleetFile(t, sites, secrets)
 
 	r := run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary-site", canary.ID, "--wave-size", "1", "--detach")
-	require.Equal(t, 0, r.code(), r.all())
+	require.Equal(t, 0, r.Code(), r.All())
 	id := startedID(t, r)
-	assert.Contains(t, r.stdout, "watch it with: pbxfleet rollout watch "+id+"\n")
+	assert.Contains(t, r.Stdout, "watch it with: pbxfleet rollout watch "+id+"\n")
 	awaitRollout(t, srv, id, "the canary's desired states are put", func(ro orchestrator.Rollout) bool {
 		s := siteOf(ro, canary.ID)
 		return s.Outcome == orchestrator.SiteInFlight && allPut(s)
 	})
 
 	r = verb(t, srv, "pause", id)
-	require.Equal(t, 0, r.code(), r.all())
-	assert.Equal(t, "rollout "+id+": paused\n", r.stdout)
+	require.Equal(t, 0, r.Code(), r.All())
+	assert.Equal(t, "rollout "+id+": paused\n", r.Stdout)
 	assert.Equal(t, orchestrator.PhasePaused, readRollout(t, srv, id).Phase)
 	r = verb(t, srv, "pause", id)
-	assert.Equal(t, 0, r.code(), "pausing a paused rollout changes nothing: %s", r.all())
-	assert.Equal(t, "rollout "+id+": paused\n", r.stdout)
+	assert.Equal(t, 0, r.Code(), "pausing a paused rollout changes nothing: %s", r.All())
+	assert.Equal(t, "rollout "+id+": paused\n", r.Stdout)
 
 	// watch of a paused rollout returns at once, with exit 3 as the README says.
 	r = verb(t, srv, "watch", id)
-	assert.Equal(t, 3, r.code(), r.all())
-	assert.EqualError(t, r.err, "rollout "+id+" paused: "+orchestrator.MsgPaused)
-	assert.Contains(t, r.stdout, "rollout "+id+" paused: 2 sites, 0 converged, 0 failed, 0 unreachable, 0 skipped, 1 in flight, 1 not started\n")
-	assert.Contains(t, r.stdout, "reason: "+orchestrator.ReasonPaused+": "+orchestrator.MsgPaused+"\n")
-	assert.Regexp(t, `│ verbs-1 │ 1 +│ in_flight │ pbx`, r.stdout)
-	assert.Regexp(t, `│ verbs-2 │ 2 +│ pending +│ pbx`, r.stdout)
+	assert.Equal(t, 3, r.Code(), r.All())
+	assert.EqualError(t, r.Err, "rollout "+id+" paused: "+orchestrator.MsgPaused)
+	assert.Contains(t, r.Stdout, "rollout "+id+" paused: 2 sites, 0 converged, 0 failed, 0 unreachable, 0 skipped, 1 in flight, 1 not started\n")
+	assert.Contains(t, r.Stdout, "reason: "+orchestrator.ReasonPaused+": "+orchestrator.MsgPaused+"\n")
+	assert.Regexp(t, `│ verbs-1 │ 1 +│ in_flight │ pbx`, r.Stdout)
+	assert.Regexp(t, `│ verbs-2 │ 2 +│ pending +│ pbx`, r.Stdout)
 
 	// Without an id, watch follows the active rollout; --output json prints its record.
 	r = verb(t, srv, "watch", "", "--output", "json")
-	assert.Equal(t, 3, r.code(), r.all())
-	doc := jsonRecord(t, r.stdout)
+	assert.Equal(t, 3, r.Code(), r.All())
+	doc := jsonRecord(t, r.Stdout)
 	assert.Equal(t, id, doc.ID)
 	assert.Equal(t, "paused", doc.Phase)
 
@@ -82,18 +82,18 @@ func TestRolloutVerbsPauseWatchResume(t *testing.T) {
 		sortedKeys(desiredStates(t, srv)), "nothing was put on the second site while paused")
 
 	r = verb(t, srv, "resume", id)
-	require.Equal(t, 0, r.code(), r.all())
-	assert.True(t, strings.HasPrefix(r.stdout, "rollout "+id+": running\n"), r.stdout)
-	assert.Regexp(t, `wave 2  verbs-2 +converged +pbx r1 converged \(trunk `, r.stdout)
-	assert.Contains(t, r.stdout, "rollout "+id+" succeeded: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped\n")
+	require.Equal(t, 0, r.Code(), r.All())
+	assert.True(t, strings.HasPrefix(r.Stdout, "rollout "+id+": running\n"), r.Stdout)
+	assert.Regexp(t, `wave 2  verbs-2 +converged +pbx r1 converged \(trunk `, r.Stdout)
+	assert.Contains(t, r.Stdout, "rollout "+id+" succeeded: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped\n")
 
 	r = verb(t, srv, "watch", id)
-	assert.Equal(t, 0, r.code(), r.all())
-	assert.Contains(t, r.stdout, "rollout "+id+" succeeded: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped\n")
-	assert.Contains(t, r.stdout, "reason: "+orchestrator.ReasonSucceeded+": rollout succeeded: 2 converged, 0 failed, 0 unreachable, 0 skipped\n")
-	assert.Regexp(t, `│ verbs-1 │ 1 +│ converged │ pbx +│ 1 +│ converged │`, r.stdout)
+	assert.Equal(t, 0, r.Code(), r.All())
+	assert.Contains(t, r.Stdout, "rollout "+id+" succeeded: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped\n")
+	assert.Contains(t, r.Stdout, "reason: "+orchestrator.ReasonSucceeded+": rollout succeeded: 2 converged, 0 failed, 0 unreachable, 0 skipped\n")
+	assert.Regexp(t, `│ verbs-1 │ 1 +│ converged │ pbx +│ 1 +│ converged │`, r.Stdout)
 	for _, s := range secrets {
-		assert.NotContains(t, r.all(), s)
+		assert.NotContains(t, r.All(), s)
 	}
 }
 
@@ -109,13 +109,13 @@ func TestRolloutVerbsAbort(t *testing.T) {
 	before := newSecrets(sites)
 	fleetFile := writeFleetFile(t, sites, before)
 	r := run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "0", "--wave-size", "2")
-	require.Equal(t, 0, r.code(), r.all())
+	require.Equal(t, 0, r.Code(), r.All())
 
 	_ = secondAgents.Close() // the second site goes dark
 	after := newSecrets(sites)
 	writeFleetFile(t, sites, after, fleetFile)
 	r = run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary-site", canary.ID, "--wave-size", "1", "--detach")
-	require.Equal(t, 0, r.code(), r.all())
+	require.Equal(t, 0, r.Code(), r.All())
 	id := startedID(t, r)
 	awaitRollout(t, srv, id, "the canary converged and the second wave is put", func(ro orchestrator.Rollout) bool {
 		s := siteOf(ro, second.ID)
@@ -138,23 +138,23 @@ func TestRolloutVerbsAbort(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("abort did not return within 30s")
 	}
-	assert.Equal(t, 1, res.code(), "README: exit 1 when the rollout was aborted: %s", res.all())
-	assert.True(t, strings.HasPrefix(res.stdout, "rollout "+id+": aborting\n"), res.stdout)
-	assert.Regexp(t, `rollback verbs-2 +restored: pbx r3 converged; oml r3 converged`, res.stdout)
-	assert.Regexp(t, `│ verbs-1 │ 1 +│ converged │ pbx +│ 2 +│ converged │`, res.stdout)
-	assert.Regexp(t, `│ verbs-2 │ 2 +│ cancelled │ pbx +│ 3 \(restored 1\) +│ converged │`, res.stdout)
-	assert.Contains(t, res.stdout, "rollout "+id+" aborted: 2 sites, 1 converged, 0 failed, 0 unreachable, 0 skipped, 1 cancelled, 2 restored, 0 restore failed\n")
+	assert.Equal(t, 1, res.Code(), "README: exit 1 when the rollout was aborted: %s", res.All())
+	assert.True(t, strings.HasPrefix(res.Stdout, "rollout "+id+": aborting\n"), res.Stdout)
+	assert.Regexp(t, `rollback verbs-2 +restored: pbx r3 converged; oml r3 converged`, res.Stdout)
+	assert.Regexp(t, `│ verbs-1 │ 1 +│ converged │ pbx +│ 2 +│ converged │`, res.Stdout)
+	assert.Regexp(t, `│ verbs-2 │ 2 +│ cancelled │ pbx +│ 3 \(restored 1\) +│ converged │`, res.Stdout)
+	assert.Contains(t, res.Stdout, "rollout "+id+" aborted: 2 sites, 1 converged, 0 failed, 0 unreachable, 0 skipped, 1 cancelled, 2 restored, 0 restore failed\n")
 	kept := "rollout aborted: 1 converged sites kept, 2 nodes restored, 0 nodes did not confirm the restore"
-	assert.Contains(t, res.stdout, "reason: "+orchestrator.ReasonAborted+": "+kept+"\n")
-	assert.EqualError(t, res.err, "rollout "+id+" aborted: "+kept)
+	assert.Contains(t, res.Stdout, "reason: "+orchestrator.ReasonAborted+": "+kept+"\n")
+	assert.EqualError(t, res.Err, "rollout "+id+" aborted: "+kept)
 	assertDesired(t, srv, canary.ID, 2, after[canary.ID])
 	assertDesired(t, srv, second.ID, 3, before[second.ID])
 	assertLabSecret(t, returned, second.ID, before[second.ID])
 
 	// Aborting again changes nothing; --output json prints the record.
 	r = verb(t, srv, "abort", id, "--output", "json")
-	assert.Equal(t, 1, r.code(), r.all())
-	doc := jsonRecord(t, r.stdout)
+	assert.Equal(t, 1, r.Code(), r.All())
+	doc := jsonRecord(t, r.Stdout)
 	assert.Equal(t, id, doc.ID)
 	assert.Equal(t, "aborted", doc.Phase)
 	assert.Equal(t, map[string]string{canary.ID: "converged", second.ID: "cancelled"}, doc.outcomes())
@@ -170,29 +170,29 @@ func TestRolloutVerbsRollback(t *testing.T) {
 	before := newSecrets(sites)
 	fleetFile := writeFleetFile(t, sites, before)
 	r := run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "1")
-	require.Equal(t, 0, r.code(), r.all())
+	require.Equal(t, 0, r.Code(), r.All())
 	first := desiredStates(t, srv)
 	require.Len(t, first, 4)
 
 	after := newSecrets(sites)
 	writeFleetFile(t, sites, after, fleetFile)
 	r = run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "1")
-	require.Equal(t, 0, r.code(), r.all())
+	require.Equal(t, 0, r.Code(), r.All())
 	id := startedID(t, r)
 	for _, s := range sites {
 		assertDesired(t, srv, s.ID, 2, after[s.ID])
 	}
 
 	r = verb(t, srv, "rollback", "")
-	assert.Equal(t, 1, r.code(), "README: exit 1 when the rollout was rolled back: %s", r.all())
-	assert.True(t, strings.HasPrefix(r.stdout, "rollout "+id+": rolling_back\n"), r.stdout)
+	assert.Equal(t, 1, r.Code(), "README: exit 1 when the rollout was rolled back: %s", r.All())
+	assert.True(t, strings.HasPrefix(r.Stdout, "rollout "+id+": rolling_back\n"), r.Stdout)
 	for _, s := range sites {
-		assert.Regexp(t, `rollback `+s.ID+` +restored: pbx r3 converged; oml r3 converged`, r.stdout)
+		assert.Regexp(t, `rollback `+s.ID+` +restored: pbx r3 converged; oml r3 converged`, r.Stdout)
 	}
-	assert.Regexp(t, `│ verbs-2 │ 2 +│ converged │ pbx +│ 3 \(restored 1\) +│ converged │`, r.stdout)
-	assert.Contains(t, r.stdout, "rollout "+id+" rolled_back: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped, 4 restored, 0 restore failed\n")
-	assert.Contains(t, r.stdout, "reason: "+orchestrator.ReasonRolledBack+": rolled back: 4 nodes run their previous intent again\n")
-	assert.EqualError(t, r.err, "rollout "+id+" rolled_back: rolled back: 4 nodes run their previous intent again")
+	assert.Regexp(t, `│ verbs-2 │ 2 +│ converged │ pbx +│ 3 \(restored 1\) +│ converged │`, r.Stdout)
+	assert.Contains(t, r.Stdout, "rollout "+id+" rolled_back: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped, 4 restored, 0 restore failed\n")
+	assert.Contains(t, r.Stdout, "reason: "+orchestrator.ReasonRolledBack+": rolled back: 4 nodes run their previous intent again\n")
+	assert.EqualError(t, r.Err, "rollout "+id+" rolled_back: rolled back: 4 nodes run their previous intent again")
 
 	// Each node's desired state is the first rollout's intent again, as a new revision.
 	restored := desiredStates(t, srv)
@@ -209,13 +209,13 @@ func TestRolloutVerbsRollback(t *testing.T) {
 
 	// Rolling back again changes nothing; --output json prints the record.
 	r = verb(t, srv, "rollback", id, "--output", "json")
-	assert.Equal(t, 1, r.code(), r.all())
-	doc := jsonRecord(t, r.stdout)
+	assert.Equal(t, 1, r.Code(), r.All())
+	doc := jsonRecord(t, r.Stdout)
 	assert.Equal(t, id, doc.ID)
 	assert.Equal(t, "rolled_back", doc.Phase)
 	assert.Equal(t, restored, desiredStates(t, srv), "nothing was put again")
 	for _, s := range after {
-		assert.NotContains(t, r.all(), s)
+		assert.NotContains(t, r.All(), s)
 	}
 }
 
@@ -231,21 +231,21 @@ func TestRolloutVerbsErrors(t *testing.T) {
 	for _, v := range rolloutVerbs {
 		t.Run(v+"/no rollout yet", func(t *testing.T) {
 			r := verb(t, srv, v, "")
-			assert.Equal(t, 1, r.code(), r.all())
-			assert.Empty(t, r.stdout)
-			assert.ErrorContains(t, r.err, "current rollout: rollout not found: there has been none")
+			assert.Equal(t, 1, r.Code(), r.All())
+			assert.Empty(t, r.Stdout)
+			assert.ErrorContains(t, r.Err, "current rollout: rollout not found: there has been none")
 		})
 		t.Run(v+"/unknown id", func(t *testing.T) {
 			r := verb(t, srv, v, unknown)
-			assert.Equal(t, 1, r.code(), r.all())
-			assert.Empty(t, r.stdout)
-			assert.ErrorContains(t, r.err, `load rollout "`+unknown+`": rollout not found`)
+			assert.Equal(t, 1, r.Code(), r.All())
+			assert.Empty(t, r.Stdout)
+			assert.ErrorContains(t, r.Err, `load rollout "`+unknown+`": rollout not found`)
 		})
 	}
 
 	fleetFile := writeFleetFile(t, sites, newSecrets(sites))
 	r := run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "0", "--wave-size", "2")
-	require.Equal(t, 0, r.code(), r.all())
+	require.Equal(t, 0, r.Code(), r.All())
 	id := startedID(t, r)
 
 	for _, tc := range []struct{ verb, word string }{
@@ -256,9 +256,9 @@ func TestRolloutVerbsErrors(t *testing.T) {
 		t.Run(tc.verb+"/finished rollout", func(t *testing.T) {
 			for _, arg := range []string{id, ""} { // by id, and the last rollout without one
 				r := verb(t, srv, tc.verb, arg)
-				assert.Equal(t, 1, r.code(), r.all())
-				assert.Empty(t, r.stdout)
-				assert.EqualError(t, r.err, tc.verb+" (409): "+tc.verb+" rollout: operation not allowed in this phase: rollout "+
+				assert.Equal(t, 1, r.Code(), r.All())
+				assert.Empty(t, r.Stdout)
+				assert.EqualError(t, r.Err, tc.verb+" (409): "+tc.verb+" rollout: operation not allowed in this phase: rollout "+
 					id+" is succeeded and cannot be "+tc.word)
 			}
 		})
@@ -266,8 +266,8 @@ func TestRolloutVerbsErrors(t *testing.T) {
 	assert.Equal(t, orchestrator.PhaseSucceeded, readRollout(t, srv, id).Phase, "the refused verbs changed nothing")
 
 	r = verb(t, srv, "watch", "")
-	assert.Equal(t, 0, r.code(), r.all())
-	assert.Contains(t, r.stdout, "rollout "+id+" succeeded: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped\n")
+	assert.Equal(t, 0, r.Code(), r.All())
+	assert.Contains(t, r.Stdout, "rollout "+id+" succeeded: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped\n")
 
 	bare := natstest.Start(t) // NATS with the buckets, but no orchestrator
 	for _, v := range rolloutVerbs {
@@ -277,12 +277,12 @@ func TestRolloutVerbsErrors(t *testing.T) {
 				subject = events.RolloutSubject(events.RolloutStatus)
 			}
 			r := run(t, "", v, id, "--nats-url", bare.URL)
-			assert.Equal(t, 1, r.code(), r.all())
+			assert.Equal(t, 1, r.Code(), r.All())
 			want := "no orchestrator answers on " + subject + ": start the control plane with `pbxfleet serve`"
 			if v == "watch" {
 				want = "watch: " + want
 			}
-			assert.EqualError(t, r.err, want)
+			assert.EqualError(t, r.Err, want)
 		})
 	}
 }
@@ -300,12 +300,12 @@ func TestRolloutVerbsHelp(t *testing.T) {
 	} {
 		t.Run(tc.verb, func(t *testing.T) {
 			r := run(t, "", "rollout", tc.verb, "--help")
-			require.Equal(t, 0, r.code(), r.all())
-			assert.Contains(t, r.stdout, "pbxfleet rollout "+tc.verb+" [ROLLOUT-ID] [flags]")
-			assert.Contains(t, r.stdout, tc.says)
-			assert.Contains(t, r.stdout, "Without an id it acts on the current rollout (the active one, else the last).")
-			assert.Regexp(t, `-o, --output string +text or json`, r.stdout)
-			assert.Contains(t, r.stdout, "--nats-url")
+			require.Equal(t, 0, r.Code(), r.All())
+			assert.Contains(t, r.Stdout, "pbxfleet rollout "+tc.verb+" [ROLLOUT-ID] [flags]")
+			assert.Contains(t, r.Stdout, tc.says)
+			assert.Contains(t, r.Stdout, "Without an id it acts on the current rollout (the active one, else the last).")
+			assert.Regexp(t, `-o, --output string +text or json`, r.Stdout)
+			assert.Contains(t, r.Stdout, "--nats-url")
 		})
 	}
 }
@@ -345,8 +345,8 @@ var startedLine = regexp.MustCompile(`(?m)^rollout (\S+) started: \d+ sites, pla
 // startedID returns the rollout id from rollout's first line.
 func startedID(t *testing.T, r result) string {
 	t.Helper()
-	m := startedLine.FindStringSubmatch(r.stdout)
-	require.NotNil(t, m, "no started line in %q", r.stdout)
+	m := startedLine.FindStringSubmatch(r.Stdout)
+	require.NotNil(t, m, "no started line in %q", r.Stdout)
 	return m[1]
 }
 
@@ -483,8 +483,8 @@ func TestRolloutVerbsRejectABadOutput(t *testing.T) {
 	for _, v := range rolloutVerbs {
 		t.Run(v, func(t *testing.T) {
 			r := run(t, "", v, "--output", "yaml", "--nats-url", "nats://127.0.0.1:1")
-			assert.Equal(t, 2, r.code(), r.all())
-			assert.EqualError(t, r.err, `--output "yaml": want text or json`)
+			assert.Equal(t, 2, r.Code(), r.All())
+			assert.EqualError(t, r.Err, `--output "yaml": want text or json`)
 		})
 	}
 }
@@ -499,23 +499,23 @@ func TestRolloutOldSpellings(t *testing.T) {
 	fleetFile := writeFleetFile(t, sites, secrets)
 
 	r := run(t, "", "rollout", fleetFile, "--nats-url", srv.URL, "--output", "json")
-	require.Equal(t, 0, r.code(), r.all())
-	assert.Contains(t, r.stderr, "notice: `pbxfleet rollout FLEET.yaml` is now `pbxfleet rollout start FLEET.yaml`")
+	require.Equal(t, 0, r.Code(), r.All())
+	assert.Contains(t, r.Stderr, "notice: `pbxfleet rollout FLEET.yaml` is now `pbxfleet rollout start FLEET.yaml`")
 	var rec orchestrator.Rollout
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rec), "stdout holds only the record")
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &rec), "stdout holds only the record")
 	assert.Equal(t, orchestrator.PhaseSucceeded, rec.Phase)
 
 	r = run(t, "", "pause", "--nats-url", srv.URL)
-	assert.Contains(t, r.stderr, "notice: `pbxfleet pause` is now `pbxfleet rollout pause`")
+	assert.Contains(t, r.Stderr, "notice: `pbxfleet pause` is now `pbxfleet rollout pause`")
 
 	r = run(t, "", "rollout", "status", rec.ID, "--nats-url", srv.URL, "--output", "json")
-	require.Equal(t, 0, r.code(), r.all())
+	require.Equal(t, 0, r.Code(), r.All())
 	var now orchestrator.Rollout
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &now))
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &now))
 	assert.Equal(t, rec.ID, now.ID)
 
 	help := run(t, "", "--help")
 	for _, v := range rolloutVerbs {
-		assert.NotRegexp(t, `(?m)^  `+v+` `, help.stdout, "%s is under rollout only", v)
+		assert.NotRegexp(t, `(?m)^  `+v+` `, help.Stdout, "%s is under rollout only", v)
 	}
 }

@@ -37,8 +37,8 @@ func TestServeRejectsBadFlags(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
 			args := append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, tt.args...)
 			r := run(t, "", args...)
-			assert.Equal(t, 2, exitCode(r.err), r.all())
-			assert.Contains(t, r.all(), tt.want)
+			assert.Equal(t, 2, exitCode(r.Err), r.All())
+			assert.Contains(t, r.All(), tt.want)
 			_, err := os.Stat(data)
 			assert.True(t, os.IsNotExist(err), "no store was created")
 		})
@@ -62,12 +62,12 @@ func TestServeRefusesAHeldDataDir(t *testing.T) {
 	})
 
 	r := run(t, "", "serve", "--data", data, "--listen", "127.0.0.1:0")
-	require.Error(t, r.err)
-	assert.NotEqual(t, 0, exitCode(r.err))
-	assert.ErrorIs(t, r.err, bus.ErrDataDirLocked)
-	assert.Contains(t, r.err.Error(), filepath.Join(data, bus.LockFile))
-	assert.Contains(t, r.err.Error(), "held by pid "+strconv.Itoa(os.Getpid()))
-	assert.NotContains(t, r.stdout, "control plane on", "no second control plane")
+	require.Error(t, r.Err)
+	assert.NotEqual(t, 0, exitCode(r.Err))
+	assert.ErrorIs(t, r.Err, bus.ErrDataDirLocked)
+	assert.Contains(t, r.Err.Error(), filepath.Join(data, bus.LockFile))
+	assert.Contains(t, r.Err.Error(), "held by pid "+strconv.Itoa(os.Getpid()))
+	assert.NotContains(t, r.Stdout, "control plane on", "no second control plane")
 
 	first.Shutdown()
 	stopped = true
@@ -122,9 +122,9 @@ func TestNATSURLsThatAreNotNATS(t *testing.T) {
 		for _, cmd := range [][]string{{"status"}, {"serve"}, {"watch"}} {
 			t.Run(cmd[0]+" "+url, func(t *testing.T) {
 				r := run(t, "", append(cmd, "--nats-url", url, "--connect-timeout", "1s")...)
-				assert.Equal(t, 2, r.code(), r.all())
-				assert.ErrorIs(t, r.err, natsclient.ErrBadURL)
-				assert.NotContains(t, r.all(), "Sup3r-S3cret")
+				assert.Equal(t, 2, r.Code(), r.All())
+				assert.ErrorIs(t, r.Err, natsclient.ErrBadURL)
+				assert.NotContains(t, r.All(), "Sup3r-S3cret")
 			})
 		}
 	}
@@ -150,7 +150,7 @@ func TestBadFlagsExit2(t *testing.T) {
 	for _, args := range tests {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			r := run(t, "", args...)
-			assert.Equal(t, 2, r.code(), r.all())
+			assert.Equal(t, 2, r.Code(), r.All())
 		})
 	}
 }

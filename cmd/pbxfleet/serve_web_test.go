@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pbxfleet/pbxfleet/cmd/internal/clitest"
 	"github.com/pbxfleet/pbxfleet/internal/creds"
 )
 
@@ -28,43 +27,10 @@ func TestServeHTTPWithAuth(t *testing.T) {
 	_, err := creds.Generate(keys, []string{"s-1.pbx", "s-1.oml"})
 	require.NoError(t, err)
 
-	pr, pw := io.Pipe()
-	root := newRootCommand()
-	root.SetArgs([]string{"serve", "--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0", "--auth", keys, "--http", "127.0.0.1:0", "--log-level", "warn"})
-	root.SetOut(pw)
-	root.SetErr(io.Discard)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx); pw.Close() }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var pageLine string
-	timeout := time.After(20 * time.Second)
-	for pageLine == "" {
-		select {
-		case l, ok := <-lines:
-			require.True(t, ok, "serve ended")
-			if strings.HasPrefix(l, "fleet page: ") {
-				pageLine = l
-			}
-		case <-timeout:
-			t.Fatal("serve printed no page address")
-		}
-	}
-	go func() {
-		for range lines {
-		}
-	}()
+	lines := clitest.Start(t, newRootCommand(), "serve", "--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0",
+		"--auth", keys, "--http", "127.0.0.1:0", "--log-level", "warn")
+	pageLine := clitest.WaitLine(t, lines, 20*time.Second, func(l string) bool { return strings.HasPrefix(l, "fleet page: ") }, nil)
+	clitest.Drain(lines)
 	m := regexp.MustCompile(`^fleet page: (http://127\.0\.0\.1:\d+/) \(operator token in (.+)\)$`).FindStringSubmatch(pageLine)
 	require.NotNil(t, m, pageLine)
 	assert.Equal(t, filepath.Join(keys, "web.token"), m[2])

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxfleet/pbxfleet/cmd/internal/clitest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -24,8 +22,8 @@ import (
 func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	r := run(t, "", "demo", "--dir", dir)
-	require.NoError(t, r.err, r.all())
-	out := r.stdout
+	require.NoError(t, r.Err, r.All())
+	out := r.Stdout
 	assert.Contains(t, out, "8 of 8 claims held")
 	assert.Regexp(t, regexp.MustCompile(`demo-1 +outbound route pbxfleet_issabel id 1, patterns X\., trunks issabel; OML:OUTR:1 TRUNK-1=1`), out, "the outbound route is an OMniLeads object")
 	assert.Regexp(t, regexp.MustCompile(`demo-6 +99999 dialled through OMniLeads' outbound routes ended \S+:1 at the far side's probe number 99999`), out, "the outbound-route probe")
@@ -45,51 +43,22 @@ func TestDemo(t *testing.T) {
 		require.NoError(t, err)
 		m := regexp.MustCompile(`(?m)^secret=(\S+)$`).FindSubmatch(b)
 		require.NotNil(t, m, f)
-		assert.NotContains(t, r.all(), string(m[1]))
+		assert.NotContains(t, r.All(), string(m[1]))
 	}
 }
 
 // TestDemoKeepServesThePage: `demo --keep` prints the fleet page's address
 // before the rollouts start, and the page shows the demo's sites until Ctrl-C.
 func TestDemoKeepServesThePage(t *testing.T) {
-	pr, pw := io.Pipe()
-	root := newRootCommand()
-	root.SetArgs([]string{"demo", "--keep", "--dir", t.TempDir()})
-	root.SetOut(pw)
-	root.SetErr(io.Discard)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx); pw.Close() }()
-	defer func() {
-		cancel()
-		assert.NoError(t, <-done)
-	}()
-	lines := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	lines := clitest.Start(t, newRootCommand(), "demo", "--keep", "--dir", t.TempDir())
 	var url string
-	timeout := time.After(2 * time.Minute)
-	for kept := false; !kept; {
-		select {
-		case l, ok := <-lines:
-			require.True(t, ok, "the demo ended")
-			if m := regexp.MustCompile(`^fleet page: (http://127\.0\.0\.1:\d+/)`).FindStringSubmatch(l); m != nil && url == "" {
-				url = m[1]
-			}
-			kept = strings.HasPrefix(l, "keeping NATS")
-		case <-timeout:
-			t.Fatal("the demo did not get to --keep")
+	pageRE := regexp.MustCompile(`^fleet page: (http://127\.0\.0\.1:\d+/)`)
+	clitest.WaitLine(t, lines, 2*time.Minute, func(l string) bool { return strings.HasPrefix(l, "keeping NATS") }, func(l string) {
+		if m := pageRE.FindStringSubmatch(l); m != nil && url == "" {
+			url = m[1]
 		}
-	}
-	go func() {
-		for range lines {
-		}
-	}()
+	})
+	clitest.Drain(lines)
 	require.NotEmpty(t, url, "the page's address was printed")
 	resp, err := http.Get(url + "api/snapshot")
 	require.NoError(t, err)

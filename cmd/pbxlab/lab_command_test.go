@@ -113,7 +113,7 @@ func TestLabRxCommand(t *testing.T) {
 			cmd.SetOut(&out)
 			cmd.SetErr(&errOut)
 			err := cmd.ExecuteContext(context.Background())
-			assert.Equal(t, tt.code, result{err: err}.code())
+			assert.Equal(t, tt.code, result{Err: err}.Code())
 			assert.Contains(t, out.String(), tt.stdout)
 			assert.Contains(t, errOut.String(), tt.stderr)
 		})
@@ -246,12 +246,12 @@ func TestLabFleetRejectsInvalidFleet(t *testing.T) {
 	c := &labCommand{dir: t.TempDir(), logLevel: "info", self: "/opt/pbxfleet"}
 	err := c.run(context.Background(), "../../examples/nonexistent.yaml", &bytes.Buffer{}, &errOut)
 	require.Error(t, err)
-	assert.Equal(t, 2, result{err: err}.code())
+	assert.Equal(t, 2, result{Err: err}.Code())
 
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	require.NoError(t, os.WriteFile(bad, []byte("version: 1\nsites:\n  - id: BAD SITE\n"), 0o644))
 	err = c.run(context.Background(), bad, &bytes.Buffer{}, &errOut)
 	require.Error(t, err)
-	assert.Equal(t, 2, result{err: err}.code())
+	assert.Equal(t, 2, result{Err: err}.Code())
 	assert.Contains(t, errOut.String(), "bad.yaml:3:", "problems are listed as FILE:LINE")
 }

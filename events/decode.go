@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // Mode is how an event was carried.
@@ -61,7 +62,7 @@ func Decode(data []byte, header map[string][]string) (Envelope, error) {
 // for a bad key, ErrUnexpectedType for another event type, or ErrSubjectMismatch
 // when the event is for another node than the key.
 func DecodeDesired(data []byte, header map[string][]string, key string) (Desired, error) {
-	return decodeAs[Desired](data, header, key, "key "+clip(key))
+	return decodeAs[Desired](data, header, key, "key "+textclip.Value(key))
 }
 
 // DecodeResult decodes a result published on subject
@@ -74,7 +75,7 @@ func DecodeResult(data []byte, header map[string][]string, subject string) (Resu
 	if err != nil {
 		return Result{}, fmt.Errorf("decode %s: %w", TypeResult, err)
 	}
-	return decodeAs[Result](data, header, NodeID(site, role), "subject "+clip(subject))
+	return decodeAs[Result](data, header, NodeID(site, role), "subject "+textclip.Value(subject))
 }
 
 // DecodeStatus decodes the status stored under key (the node id) in
@@ -82,7 +83,7 @@ func DecodeResult(data []byte, header map[string][]string, subject string) (Resu
 // for a bad key, ErrUnexpectedType for another event type, or ErrSubjectMismatch
 // when the event is for another node than the key.
 func DecodeStatus(data []byte, header map[string][]string, key string) (Status, error) {
-	return decodeAs[Status](data, header, key, "key "+clip(key))
+	return decodeAs[Status](data, header, key, "key "+textclip.Value(key))
 }
 
 func decodeAs[T Payload](data []byte, header map[string][]string, node, where string) (T, error) {
@@ -120,7 +121,7 @@ func decode(data []byte, header map[string][]string) (Envelope, error) {
 	var mediaType string
 	if contentType != "" {
 		if mediaType, _, err = mime.ParseMediaType(contentType); err != nil {
-			return Envelope{}, fmt.Errorf("%w: content type %q: %w", ErrMalformed, clip(contentType), err)
+			return Envelope{}, fmt.Errorf("%w: content type %q: %w", ErrMalformed, textclip.Value(contentType), err)
 		}
 	}
 	// A structured content type wins over ce- headers (CloudEvents NATS binding);
@@ -134,7 +135,7 @@ func decode(data []byte, header map[string][]string) (Envelope, error) {
 		return decodeStructured(data)
 	}
 	return Envelope{}, fmt.Errorf("%w: content type %q is not %s and there are no %s headers",
-		ErrMalformed, clip(contentType), ContentTypeCloudEvents, HeaderPrefixCE)
+		ErrMalformed, textclip.Value(contentType), ContentTypeCloudEvents, HeaderPrefixCE)
 }
 
 // splitHeader returns the content type and the ce- attributes (lower-case names
@@ -150,7 +151,7 @@ func splitHeader(header map[string][]string) (contentType string, ce map[string]
 			continue
 		}
 		if len(values) != 1 {
-			return "", nil, fmt.Errorf("%w: header %q has %d values, want 1", ErrMalformed, clip(name), len(values))
+			return "", nil, fmt.Errorf("%w: header %q has %d values, want 1", ErrMalformed, textclip.Value(name), len(values))
 		}
 		if !isCE {
 			if seenContentType {
@@ -160,7 +161,7 @@ func splitHeader(header map[string][]string) (contentType string, ce map[string]
 			continue
 		}
 		if _, dup := ce[attr]; dup {
-			return "", nil, fmt.Errorf("%w: header %q appears twice", ErrMalformed, clip(name))
+			return "", nil, fmt.Errorf("%w: header %q appears twice", ErrMalformed, textclip.Value(name))
 		}
 		ce[attr] = values[0]
 	}
@@ -195,7 +196,7 @@ func decodeStructured(data []byte) (Envelope, error) {
 	}
 	for name := range attrs {
 		if name != "data" && !knownAttribute(name) {
-			return Envelope{}, fmt.Errorf("%w: structured event: unknown attribute %q", ErrMalformed, clip(name))
+			return Envelope{}, fmt.Errorf("%w: structured event: unknown attribute %q", ErrMalformed, textclip.Value(name))
 		}
 	}
 	str := func(name string) (string, error) {
@@ -225,7 +226,7 @@ func decodeStructured(data []byte) (Envelope, error) {
 	}
 	var e cloudevents.Event
 	if err := json.Unmarshal(data, &e); err != nil {
-		return Envelope{}, fmt.Errorf("%w: %s %s: %w", ErrMalformed, vals[3], clip(vals[4]), err)
+		return Envelope{}, fmt.Errorf("%w: %s %s: %w", ErrMalformed, vals[3], textclip.Value(vals[4]), err)
 	}
 	return finish(e, ModeStructured)
 }
@@ -243,7 +244,7 @@ func decodeBinary(data []byte, ce map[string]string, contentType string) (Envelo
 	}
 	for name := range ce {
 		if !knownAttribute(name) && name != "datacontenttype" {
-			return Envelope{}, fmt.Errorf("%w: unknown attribute header %q", ErrMalformed, clip(HeaderPrefixCE+name))
+			return Envelope{}, fmt.Errorf("%w: unknown attribute header %q", ErrMalformed, textclip.Value(HeaderPrefixCE+name))
 		}
 	}
 	if err := noDuplicateKeys(data); err != nil {
@@ -290,7 +291,7 @@ func checkAttributes(specversion, id, source, typ, subject string) error {
 		return fmt.Errorf("%w: specversion", ErrMissingAttribute)
 	}
 	if specversion != SpecVersion {
-		return fmt.Errorf("%w: %q, want %s", ErrUnsupportedSpecVersion, clip(specversion), SpecVersion)
+		return fmt.Errorf("%w: %q, want %s", ErrUnsupportedSpecVersion, textclip.Value(specversion), SpecVersion)
 	}
 	var missing []string
 	for _, a := range []struct{ name, v string }{{"id", id}, {"source", source}, {"type", typ}, {"subject", subject}} {
@@ -305,7 +306,7 @@ func checkAttributes(specversion, id, source, typ, subject string) error {
 	case TypeDesired, TypeResult, TypeStatus:
 		return nil
 	}
-	return fmt.Errorf("%w: %q", ErrUnknownType, clip(typ))
+	return fmt.Errorf("%w: %q", ErrUnknownType, textclip.Value(typ))
 }
 
 // finish validates the event read in either mode and decodes its data.
@@ -316,19 +317,19 @@ func finish(e cloudevents.Event, mode Mode) (Envelope, error) {
 		return Envelope{}, err
 	}
 	if err := e.Validate(); err != nil {
-		return Envelope{}, fmt.Errorf("%w: %s %s: %s", ErrMalformed, e.Type(), clip(e.Subject()),
+		return Envelope{}, fmt.Errorf("%w: %s %s: %s", ErrMalformed, e.Type(), textclip.Value(e.Subject()),
 			strings.TrimSpace(err.Error()))
 	}
 	if dct := e.DataContentType(); dct != "" {
 		mt, _, err := mime.ParseMediaType(dct)
 		if err != nil || mt != ContentTypeJSON {
 			return Envelope{}, fmt.Errorf("%w: %s %s: datacontenttype %q, want %s",
-				ErrMalformed, e.Type(), clip(e.Subject()), clip(dct), ContentTypeJSON)
+				ErrMalformed, e.Type(), textclip.Value(e.Subject()), textclip.Value(dct), ContentTypeJSON)
 		}
 	}
 	data := e.Data()
 	if len(data) == 0 {
-		return Envelope{}, fmt.Errorf("%w: %s %s: no data", ErrMalformed, e.Type(), clip(e.Subject()))
+		return Envelope{}, fmt.Errorf("%w: %s %s: no data", ErrMalformed, e.Type(), textclip.Value(e.Subject()))
 	}
 	var (
 		p   Payload
@@ -349,14 +350,14 @@ func finish(e cloudevents.Event, mode Mode) (Envelope, error) {
 		p = s
 	}
 	if err != nil {
-		return Envelope{}, fmt.Errorf("%s %s: %w", e.Type(), clip(e.Subject()), err)
+		return Envelope{}, fmt.Errorf("%s %s: %w", e.Type(), textclip.Value(e.Subject()), err)
 	}
 	if err := p.Validate(); err != nil {
-		return Envelope{}, fmt.Errorf("%s %s: %w", e.Type(), clip(e.Subject()), err)
+		return Envelope{}, fmt.Errorf("%s %s: %w", e.Type(), textclip.Value(e.Subject()), err)
 	}
 	if p.NodeID() != e.Subject() {
 		return Envelope{}, fmt.Errorf("%s: %w: subject %q, payload node %q",
-			e.Type(), ErrSubjectMismatch, clip(e.Subject()), p.NodeID())
+			e.Type(), ErrSubjectMismatch, textclip.Value(e.Subject()), p.NodeID())
 	}
 	return Envelope{Event: e, Mode: mode, Payload: p}, nil
 }
@@ -418,7 +419,7 @@ func replacementChar(tree any, path string) string {
 	case map[string]any:
 		for k, e := range v {
 			if strings.ContainsRune(k, utf8.RuneError) {
-				return path + "." + clip(k)
+				return path + "." + textclip.Value(k)
 			}
 			if p := replacementChar(e, path+"."+k); p != "" {
 				return p
@@ -452,7 +453,7 @@ func noDuplicateKeys(data []byte) error {
 		if top != nil && top.object && top.key {
 			if k, ok := tok.(string); ok {
 				if top.keys[k] {
-					return fmt.Errorf("key %q appears twice in one object", clip(k))
+					return fmt.Errorf("key %q appears twice in one object", textclip.Value(k))
 				}
 				top.keys[k] = true
 				top.key = false

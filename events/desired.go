@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 	"github.com/pbxfleet/pbxfleet/internal/trunkmodel"
 )
 
@@ -218,7 +219,7 @@ func (d Desired) Validate() error {
 		p.add(ErrInvalidRevision, "revision %d is above %d, the highest pbxfleet numbers", d.Revision, uint64(MaxRevision))
 	}
 	if d.Probe != ProbeNow && d.Probe != ProbeOnOrder {
-		p.add(ErrInvalidField, "probe %q is not empty or %s", clip(d.Probe), ProbeOnOrder)
+		p.add(ErrInvalidField, "probe %q is not empty or %s", textclip.Value(d.Probe), ProbeOnOrder)
 	}
 	d.Trunk.validate(&p, site)
 	return p.err()
@@ -233,7 +234,7 @@ func (t Trunk) validate(p *problems, nodeSite string) {
 	switch t.Scenario {
 	case ScenarioLAN, ScenarioCloud, ScenarioDocker:
 	default:
-		p.add(ErrInvalidField, "trunk.scenario %q is not %s, %s or %s", clip(t.Scenario), ScenarioLAN, ScenarioCloud, ScenarioDocker)
+		p.add(ErrInvalidField, "trunk.scenario %q is not %s, %s or %s", textclip.Value(t.Scenario), ScenarioLAN, ScenarioCloud, ScenarioDocker)
 	}
 	p.nonEmpty("trunk.pbx_address", t.PBXAddress)
 	p.port("trunk.pbx_port", t.PBXPort)
@@ -286,7 +287,7 @@ func (t Trunk) validate(p *problems, nodeSite string) {
 			p.add(ErrInvalidField, "trunk.agent_routing is required with agents")
 		}
 	default:
-		p.add(ErrInvalidField, "trunk.agent_routing %q is not %s or %s", clip(t.AgentRouting), AgentRoutingPattern, AgentRoutingPerAgent)
+		p.add(ErrInvalidField, "trunk.agent_routing %q is not %s or %s", textclip.Value(t.AgentRouting), AgentRoutingPattern, AgentRoutingPerAgent)
 	}
 }
 
@@ -301,29 +302,29 @@ var (
 
 func (r OMLRoute) validate(p *problems) {
 	if !omlNameRE.MatchString(r.Name) {
-		p.add(ErrInvalidField, "trunk.oml_route.name %q is not letters, digits and _", clip(r.Name))
+		p.add(ErrInvalidField, "trunk.oml_route.name %q is not letters, digits and _", textclip.Value(r.Name))
 	}
 	if r.RingTime < 1 || r.RingTime > 3600 {
 		p.add(ErrInvalidField, "trunk.oml_route.ring_time %d is out of range (1-3600)", r.RingTime)
 	}
 	if !omlDialOptRE.MatchString(r.DialOptions) {
-		p.add(ErrInvalidField, "trunk.oml_route.dial_options %q is not of HhKkRrL():MATtWw", clip(r.DialOptions))
+		p.add(ErrInvalidField, "trunk.oml_route.dial_options %q is not of HhKkRrL():MATtWw", textclip.Value(r.DialOptions))
 	}
 	if len(r.Patterns) == 0 {
 		p.add(ErrInvalidField, "trunk.oml_route.patterns needs at least one entry")
 	}
 	for i, dp := range r.Patterns {
 		if dp.Prefix != "" && !omlDigitsRE.MatchString(dp.Prefix) {
-			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].prefix %q is not digits, +, * or #", i, clip(dp.Prefix))
+			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].prefix %q is not digits, +, * or #", i, textclip.Value(dp.Prefix))
 		}
 		if dp.Prepend != "" && !omlDigitsRE.MatchString(dp.Prepend) {
-			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].prepend %q is not digits, +, * or #", i, clip(dp.Prepend))
+			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].prepend %q is not digits, +, * or #", i, textclip.Value(dp.Prepend))
 		}
 		if !omlPatternsRE.MatchString(dp.Pattern) {
-			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].pattern %q is not a dial pattern", i, clip(dp.Pattern))
+			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].pattern %q is not a dial pattern", i, textclip.Value(dp.Pattern))
 		}
 	}
 	if r.InboundCampaign != "" && !omlNameRE.MatchString(r.InboundCampaign) {
-		p.add(ErrInvalidField, "trunk.oml_route.inbound_campaign %q is not letters, digits and _", clip(r.InboundCampaign))
+		p.add(ErrInvalidField, "trunk.oml_route.inbound_campaign %q is not letters, digits and _", textclip.Value(r.InboundCampaign))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // Payload is the data of a pbxfleet event: Desired, Result or Status. Each knows
@@ -51,7 +52,7 @@ func NewEvent(source string, p Payload) (cloudevents.Event, error) {
 		return cloudevents.Event{}, fmt.Errorf("new %s event: %w", p.EventType(), err)
 	}
 	if err := p.Validate(); err != nil {
-		return cloudevents.Event{}, fmt.Errorf("new %s event for %s: %w", p.EventType(), clip(p.NodeID()), err)
+		return cloudevents.Event{}, fmt.Errorf("new %s event for %s: %w", p.EventType(), textclip.Value(p.NodeID()), err)
 	}
 	e := cloudevents.New(SpecVersion)
 	e.SetID(p.EventID())
@@ -104,13 +105,13 @@ func PublishHeader(msgID string) map[string][]string {
 func validateSource(source string) error {
 	rest, ok := strings.CutPrefix(source, SourcePrefix)
 	if !ok || rest == "" {
-		return fmt.Errorf("%w: %q is not %s<component>", ErrInvalidSource, clip(source), SourcePrefix)
+		return fmt.Errorf("%w: %q is not %s<component>", ErrInvalidSource, textclip.Value(source), SourcePrefix)
 	}
 	if strings.ContainsFunc(source, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return fmt.Errorf("%w: %q contains spaces or control characters", ErrInvalidSource, clip(source))
+		return fmt.Errorf("%w: %q contains spaces or control characters", ErrInvalidSource, textclip.Value(source))
 	}
 	if _, err := url.Parse(source); err != nil {
-		return fmt.Errorf("%w: %q is not a URI reference: %w", ErrInvalidSource, clip(source), err)
+		return fmt.Errorf("%w: %q is not a URI reference: %w", ErrInvalidSource, textclip.Value(source), err)
 	}
 	return nil
 }

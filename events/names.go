@@ -129,7 +129,7 @@ const (
 // error wrapping ErrInvalidSite otherwise.
 func ValidateSite(site string) error {
 	if problem := trunkmodel.SiteProblem(site); problem != "" {
-		return fmt.Errorf("%w: %q %s", ErrInvalidSite, clip(site), problem)
+		return fmt.Errorf("%w: %q %s", ErrInvalidSite, textclip.Value(site), problem)
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func ValidateSite(site string) error {
 // ErrInvalidRole otherwise.
 func ValidateRole(role string) error {
 	if role != RolePBX && role != RoleOML {
-		return fmt.Errorf("%w: %q is not %s or %s", ErrInvalidRole, clip(role), RolePBX, RoleOML)
+		return fmt.Errorf("%w: %q is not %s or %s", ErrInvalidRole, textclip.Value(role), RolePBX, RoleOML)
 	}
 	return nil
 }
@@ -154,13 +154,13 @@ func NodeID(site, role string) string { return site + "." + role }
 func ParseNodeID(id string) (site, role string, err error) {
 	site, role, ok := strings.Cut(id, ".")
 	if !ok {
-		return "", "", fmt.Errorf("%w: %q is not <site>.<role>", ErrInvalidNode, clip(id))
+		return "", "", fmt.Errorf("%w: %q is not <site>.<role>", ErrInvalidNode, textclip.Value(id))
 	}
 	if err := ValidateSite(site); err != nil {
-		return "", "", fmt.Errorf("%w: %q: %w", ErrInvalidNode, clip(id), err)
+		return "", "", fmt.Errorf("%w: %q: %w", ErrInvalidNode, textclip.Value(id), err)
 	}
 	if err := ValidateRole(role); err != nil {
-		return "", "", fmt.Errorf("%w: %q: %w", ErrInvalidNode, clip(id), err)
+		return "", "", fmt.Errorf("%w: %q: %w", ErrInvalidNode, textclip.Value(id), err)
 	}
 	return site, role, nil
 }
@@ -177,11 +177,11 @@ func ResultSubject(site, role string) string {
 func ParseResultSubject(subject string) (site, role string, err error) {
 	id, ok := strings.CutPrefix(subject, ResultSubjectPrefix+".")
 	if !ok {
-		return "", "", fmt.Errorf("%w: %q is not under %s", ErrInvalidSubject, clip(subject), ResultSubjectPrefix)
+		return "", "", fmt.Errorf("%w: %q is not under %s", ErrInvalidSubject, textclip.Value(subject), ResultSubjectPrefix)
 	}
 	site, role, err = ParseNodeID(id)
 	if err != nil {
-		return "", "", fmt.Errorf("result subject %q: %w", clip(subject), err)
+		return "", "", fmt.Errorf("result subject %q: %w", textclip.Value(subject), err)
 	}
 	return site, role, nil
 }
@@ -230,7 +230,3 @@ func NodeSource(site, role string) string { return SourcePrefix + "node/" + Node
 
 // EventTypes returns the event types pbxfleet knows, in a fixed order.
 func EventTypes() []string { return []string{TypeDesired, TypeResult, TypeStatus} }
-
-// clip shortens a value quoted in an error so a hostile payload cannot make the
-// error (and the log line) arbitrarily long.
-func clip(s string) string { return textclip.Value(s) }

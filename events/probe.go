@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/pbxfleet/pbxfleet/internal/strictjson"
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // Probe order actions.
@@ -59,7 +60,7 @@ func DecodeProbeOrder(data []byte) (ProbeOrder, error) {
 		p.add(ErrInvalidRevision, "revision must be at least 1")
 	}
 	if o.Action != ProbeActionProbe && o.Action != ProbeActionCancel {
-		p.add(ErrInvalidField, "action %q is not %s or %s", clip(o.Action), ProbeActionProbe, ProbeActionCancel)
+		p.add(ErrInvalidField, "action %q is not %s or %s", textclip.Value(o.Action), ProbeActionProbe, ProbeActionCancel)
 	}
 	if len(o.Reason) > maxProbeReason {
 		p.add(ErrInvalidField, "reason is longer than %d bytes", maxProbeReason)

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // Outcome is how one apply of a desired state ended.
@@ -36,7 +38,7 @@ func (o Outcome) Validate() error {
 	case OutcomeConverged, OutcomeFailed, OutcomeRolledBack, OutcomeRejected, OutcomeAwaitingProbe:
 		return nil
 	}
-	return fmt.Errorf("%w: outcome %q is not %s, %s, %s, %s or %s", ErrInvalidField, clip(string(o)),
+	return fmt.Errorf("%w: outcome %q is not %s, %s, %s, %s or %s", ErrInvalidField, textclip.Value(string(o)),
 		OutcomeConverged, OutcomeFailed, OutcomeRolledBack, OutcomeRejected, OutcomeAwaitingProbe)
 }
 
@@ -168,7 +170,7 @@ func (r Result) Validate() error {
 		p.add(ErrInvalidRevision, "revision must be at least 1 unless the outcome is %s", OutcomeRejected)
 	}
 	if r.Outcome != OutcomeConverged && r.Outcome != OutcomeAwaitingProbe && r.Reason == "" {
-		p.add(ErrInvalidField, "reason is required with outcome %q", clip(string(r.Outcome)))
+		p.add(ErrInvalidField, "reason is required with outcome %q", textclip.Value(string(r.Outcome)))
 	}
 	if r.StartedAt.IsZero() {
 		p.add(ErrInvalidField, "started_at is required")
@@ -181,10 +183,10 @@ func (r Result) Validate() error {
 	}
 	for phase, ms := range r.Timings {
 		if !isPhase(phase) {
-			p.add(ErrInvalidField, "timings: %q is not a phase", clip(phase))
+			p.add(ErrInvalidField, "timings: %q is not a phase", textclip.Value(phase))
 		}
 		if ms < 0 {
-			p.add(ErrInvalidField, "timings.%s %d is negative", clip(phase), ms)
+			p.add(ErrInvalidField, "timings.%s %d is negative", textclip.Value(phase), ms)
 		}
 	}
 	for i, f := range r.Files {

@@ -3,6 +3,8 @@ package events
 import (
 	"embed"
 	"fmt"
+
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // schemas holds the JSON Schemas (draft 2020-12) of the payloads, one file per
@@ -24,7 +26,7 @@ func Schema(eventType string) ([]byte, error) {
 	case TypeStatus:
 		file = "schema/status.v1.json"
 	default:
-		return nil, fmt.Errorf("schema: %w: %q", ErrUnknownType, clip(eventType))
+		return nil, fmt.Errorf("schema: %w: %q", ErrUnknownType, textclip.Value(eventType))
 	}
 	b, err := schemas.ReadFile(file)
 	if err != nil {

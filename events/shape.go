@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // jsonField is one struct field as encoding/json sees it.
@@ -86,7 +88,7 @@ func checkShape(tree any, t reflect.Type, path string) error {
 		slices.Sort(keys)
 		for _, k := range keys {
 			if !known[k] {
-				return fmt.Errorf("%w: %s: unknown field %q", ErrMalformed, path, clip(k))
+				return fmt.Errorf("%w: %s: unknown field %q", ErrMalformed, path, textclip.Value(k))
 			}
 		}
 	case t.Kind() == reflect.Slice:
@@ -110,7 +112,7 @@ func checkShape(tree any, t reflect.Type, path string) error {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			if err := checkShape(obj[k], t.Elem(), path+"."+clip(k)); err != nil {
+			if err := checkShape(obj[k], t.Elem(), path+"."+textclip.Value(k)); err != nil {
 				return err
 			}
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/cmd/internal/opcli"
 	"github.com/pbxfleet/pbxfleet/internal/fleethealth"
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // nodeView is one node as `pbxfleet status` shows it (the rule is
@@ -75,7 +76,7 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 		var unknown []string
 		for _, site := range f.sites {
 			if !slices.ContainsFunc(views, func(v nodeView) bool { return v.Site == site }) {
-				unknown = append(unknown, fmt.Sprintf("%q", opcli.Clip(site)))
+				unknown = append(unknown, fmt.Sprintf("%q", textclip.Value(site)))
 			}
 		}
 		if len(unknown) > 0 {
@@ -112,7 +113,7 @@ func printStatusTable(w io.Writer, views []nodeView, now time.Time) {
 	for _, v := range views {
 		health := "ok"
 		if !v.Healthy {
-			health = "UNHEALTHY: " + opcli.Truncate(v.Problem, 60)
+			health = "UNHEALTHY: " + textclip.Clip(v.Problem, 60)
 		}
 		drift := "-"
 		if v.Drift {

@@ -27,16 +27,8 @@ var (
 var ErrUnsafeValue = errors.New("unsafe value")
 
 func unsafe(what, v string) error {
-	return fmt.Errorf("%w: %s %q", ErrUnsafeValue, what, Clip(v))
+	return fmt.Errorf("%w: %s %q", ErrUnsafeValue, what, textclip.Value(v))
 }
-
-// MaxEcho is how many bytes of a refused value an error repeats.
-const MaxEcho = textclip.Echo
-
-// Clip returns v cut to MaxEcho bytes (at a rune boundary) with "…" added when
-// it was longer, so a refused 50 MB value does not become a 50 MB error. Quote
-// the result (%q) so no newline in it can start a line of its own.
-func Clip(v string) string { return textclip.Value(v) }
 
 // CheckName reports an error unless v is an Asterisk object name (^[A-Za-z0-9_]+$).
 // OML trunk names must also match ^\w+$, so hyphens are refused (docs/asterisk.md#where-the-files-go).

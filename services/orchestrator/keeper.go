@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // The keeper watches the fleet between rollouts, level-triggered: what the
@@ -223,7 +224,7 @@ func (k *keeper) lateProbes(ctx context.Context) {
 			continue
 		}
 		todo = append(todo, work{node: node, ready: res.FinishedAt, order: events.ProbeOrder{
-			Rollout: res.Rollout, Revision: res.Revision, Action: action, Reason: clip(why, 400)}})
+			Rollout: res.Rollout, Revision: res.Revision, Action: action, Reason: textclip.Clip(why, 400)}})
 	}
 	k.mu.Unlock()
 	for _, w := range todo {

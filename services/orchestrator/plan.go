@@ -12,6 +12,7 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/secretpolicy"
+	"github.com/pbxfleet/pbxfleet/internal/strictjson"
 )
 
 // Target is one site of a plan and the intent of each of its nodes.
@@ -286,7 +287,7 @@ func (s Strategy) MarshalJSON() ([]byte, error) {
 // of nanoseconds. It returns an error for unknown fields.
 func (s *Strategy) UnmarshalJSON(b []byte) error {
 	var j strategyJSON
-	if err := strictUnmarshal(b, &j); err != nil {
+	if err := strictjson.Unmarshal(b, &j); err != nil {
 		return fmt.Errorf("decode strategy: %w", err)
 	}
 	*s = Strategy{

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // ProbeState is where a node's probe call stands for the revision it is
@@ -140,7 +141,7 @@ func (p *passState) orderProbes(ctx context.Context) error {
 		for _, j := range waiting {
 			n := s.Nodes[j]
 			todo = append(todo, probeWork{site: i, node: j, order: events.ProbeOrder{
-				Rollout: r.ID, Revision: n.Probe.Revision, Action: action, Reason: clip(why, 400)}})
+				Rollout: r.ID, Revision: n.Probe.Revision, Action: action, Reason: textclip.Clip(why, 400)}})
 		}
 	}
 	if len(todo) == 0 {

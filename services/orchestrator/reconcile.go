@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // driver runs reconcile passes for one rollout. It holds only caches and the
@@ -365,10 +366,10 @@ func (p *passState) evaluate() {
 		case len(missing) == 0 && len(failed) == 0:
 			s.Outcome = SiteConverged
 		case len(failed) > 0 && (len(missing) == 0 || expired):
-			s.Outcome, s.Reason, s.Message = SiteFailed, ReasonNodeFailed, clip(strings.Join(failed, "; "), maxSiteMessageLen)
+			s.Outcome, s.Reason, s.Message = SiteFailed, ReasonNodeFailed, textclip.Clip(strings.Join(failed, "; "), maxSiteMessageLen)
 		case expired:
 			s.Outcome, s.Reason = SiteUnreachable, ReasonDeadline
-			s.Message = clip(fmt.Sprintf(MsgDeadline, dl, strings.Join(missing, ", ")), maxSiteMessageLen)
+			s.Message = textclip.Clip(fmt.Sprintf(MsgDeadline, dl, strings.Join(missing, ", ")), maxSiteMessageLen)
 		default:
 			p.wakeAt(deadline)
 			continue
@@ -569,7 +570,7 @@ func (p *passState) putInFlight(ctx context.Context) error {
 		}
 		if len(conflicts) > 0 {
 			t := p.now
-			s.Outcome, s.Reason, s.Message, s.FinishedAt = SiteFailed, ReasonKeyChanged, clip(strings.Join(conflicts, "; "), maxSiteMessageLen), &t
+			s.Outcome, s.Reason, s.Message, s.FinishedAt = SiteFailed, ReasonKeyChanged, textclip.Clip(strings.Join(conflicts, "; "), maxSiteMessageLen), &t
 		}
 		return nil
 	})
@@ -597,7 +598,7 @@ func (p *passState) putFailed(ctx context.Context, s *SiteState, node string, er
 	}
 	t := p.now
 	s.Outcome, s.Reason, s.FinishedAt = SiteFailed, ReasonPutFailed, &t
-	s.Message = clip(fmt.Sprintf(MsgPutFailed, node, err), maxSiteMessageLen)
+	s.Message = textclip.Clip(fmt.Sprintf(MsgPutFailed, node, err), maxSiteMessageLen)
 	p.d.e.log.Warn("site failed: its desired state could not be put", "site", s.Site, "node", node, "err", err)
 	return true
 }

@@ -253,12 +253,9 @@ const (
 	maxSiteMessageLen = 400
 )
 
-// clip shortens s to n bytes at most, on a rune boundary, marking the cut.
-func clip(s string, n int) string { return textclip.Clip(s, n) }
-
 func summarize(r events.Result, seq uint64) *NodeResult {
 	nr := &NodeResult{
-		Outcome: r.Outcome, Reason: clip(r.Reason, maxReasonLen), TrunkState: r.Trunk.State, RTTMS: r.Trunk.RTTMS,
+		Outcome: r.Outcome, Reason: textclip.Clip(r.Reason, maxReasonLen), TrunkState: r.Trunk.State, RTTMS: r.Trunk.RTTMS,
 		DurationMS: r.FinishedAt.Sub(r.StartedAt).Milliseconds(), At: r.FinishedAt.UTC().Truncate(time.Millisecond), Seq: seq,
 	}
 	if r.Probe != nil {

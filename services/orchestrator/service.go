@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/strictjson"
 )
 
 // StartRequest is the body of pbxfleet.rollout.start.
@@ -167,7 +168,7 @@ func (s *server) drive(id string) {
 
 func (s *server) start(ctx context.Context, body []byte) (any, error) {
 	var req StartRequest
-	if err := strictUnmarshal(body, &req); err != nil {
+	if err := strictjson.Unmarshal(body, &req); err != nil {
 		return nil, fmt.Errorf("%w: start body: %w", ErrBadRequest, err)
 	}
 	r, err := s.e.Start(ctx, req.Plan, req.Strategy)
@@ -264,7 +265,7 @@ func (s *server) id(ctx context.Context, body []byte) (string, error) {
 		return "", fmt.Errorf("%w: empty body: %s", ErrBadRequest, want)
 	}
 	var req IDRequest
-	if err := strictUnmarshal(body, &req); err != nil {
+	if err := strictjson.Unmarshal(body, &req); err != nil {
 		return "", fmt.Errorf("%w: %s: %w", ErrBadRequest, want, err)
 	}
 	switch {

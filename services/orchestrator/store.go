@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxfleet/pbxfleet/events"
-	"github.com/pbxfleet/pbxfleet/internal/strictjson"
 )
 
 // Keys in the pbxfleet_rollouts bucket (the wire names are in events).
@@ -245,6 +244,3 @@ func newID(now time.Time) string {
 	_, _ = rand.Read(b[:])
 	return now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 }
-
-// strictUnmarshal decodes JSON rejecting unknown fields and trailing data.
-func strictUnmarshal(b []byte, v any) error { return strictjson.Unmarshal(b, v) }

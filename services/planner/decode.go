@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // This file turns what the YAML decoder says into problems an operator can act
@@ -93,7 +94,7 @@ func decodeProblems(data []byte, err error) []Problem {
 		at, node := pathAtLine(&root, line, column, value)
 		// The decoder cuts long values short ("fivetho..."); show the whole value.
 		if node != nil && strings.HasSuffix(value, "...") && strings.HasPrefix(node.Value, strings.TrimSuffix(value, "...")) {
-			msg = strings.Replace(msg, "`"+value+"`", "`"+clip(node.Value)+"`", 1)
+			msg = strings.Replace(msg, "`"+value+"`", "`"+textclip.Value(node.Value)+"`", 1)
 		}
 		msg = friendlier(msg)
 		if i := slices.Index(at, any("secret")); i >= 0 {
@@ -172,7 +173,7 @@ func friendlier(msg string) string {
 	if got == "" {
 		got = m[1]
 	}
-	return "must be " + want + ", not " + got + " `" + clip(m[2]) + "`"
+	return "must be " + want + ", not " + got + " `" + textclip.Value(m[2]) + "`"
 }
 
 // yamlField is one key a struct accepts.
@@ -236,7 +237,7 @@ func checkShape(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" {
 			*out = append(*out, Problem{Path: p.String(), Line: n.Line, at: p,
-				Msg: fmt.Sprintf("must be a whole number, not %s", strconv.Quote(clip(n.Value)))})
+				Msg: fmt.Sprintf("must be a whole number, not %s", strconv.Quote(textclip.Value(n.Value)))})
 		}
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
@@ -288,7 +289,7 @@ func unknownKeyMsg(key string, section path, fields []yamlField) string {
 	if len(section) > 0 {
 		where = "in " + section.String()
 	}
-	msg := "unknown key " + strconv.Quote(clip(key))
+	msg := "unknown key " + strconv.Quote(textclip.Value(key))
 	if key == "" {
 		msg, best = "unknown key, not shown (it is no key name: a value written as a key?)", ""
 	}

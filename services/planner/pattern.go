@@ -3,6 +3,8 @@ package planner
 import (
 	"errors"
 	"fmt"
+
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // omlAgentPattern is how OMniLeads' [from-pbx] recognises an agent call: the SIP
@@ -34,11 +36,11 @@ var errCatchAllPattern = errors.New("agent pattern wider than the agents' number
 func compilePattern(p string) (pattern, error) {
 	var out pattern
 	if len(p) < 2 || p[0] != '_' {
-		return out, fmt.Errorf("%w: %q does not start with _", errBadPattern, clip(p))
+		return out, fmt.Errorf("%w: %q does not start with _", errBadPattern, textclip.Value(p))
 	}
 	for i := 1; i < len(p); i++ {
 		if out.rest != 0 {
-			return out, fmt.Errorf("%w: %q: %c must be the last character", errBadPattern, clip(p), out.rest)
+			return out, fmt.Errorf("%w: %q: %c must be the last character", errBadPattern, textclip.Value(p), out.rest)
 		}
 		var set digitSet
 		switch c := p[i]; {
@@ -59,15 +61,15 @@ func compilePattern(p string) (pattern, error) {
 				end++
 			}
 			if end == len(p) {
-				return out, fmt.Errorf("%w: %q: [ without ]", errBadPattern, clip(p))
+				return out, fmt.Errorf("%w: %q: [ without ]", errBadPattern, textclip.Value(p))
 			}
 			var err error
 			if set, err = parseSet(p[i+1 : end]); err != nil {
-				return out, fmt.Errorf("%w: %q: %w", errBadPattern, clip(p), err)
+				return out, fmt.Errorf("%w: %q: %w", errBadPattern, textclip.Value(p), err)
 			}
 			i = end
 		default:
-			return out, fmt.Errorf("%w: %q: unexpected %q", errBadPattern, clip(p), c)
+			return out, fmt.Errorf("%w: %q: unexpected %q", errBadPattern, textclip.Value(p), c)
 		}
 		out.fixed = append(out.fixed, set)
 	}

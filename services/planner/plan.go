@@ -13,6 +13,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
 	"github.com/pbxfleet/pbxfleet/internal/intent"
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 
@@ -86,10 +87,10 @@ type NodePlan struct {
 func BuildPlan(spec *Spec, current map[string]events.Desired) (*Plan, error) {
 	for key, d := range current {
 		if _, _, err := events.ParseNodeID(key); err != nil {
-			return nil, fmt.Errorf("build plan: %w: key %q: %w", ErrBadCurrent, clip(key), err)
+			return nil, fmt.Errorf("build plan: %w: key %q: %w", ErrBadCurrent, textclip.Value(key), err)
 		}
 		if d.Node != key {
-			return nil, fmt.Errorf("build plan: %w: key %q holds the state of node %q", ErrBadCurrent, clip(key), clip(d.Node))
+			return nil, fmt.Errorf("build plan: %w: key %q holds the state of node %q", ErrBadCurrent, textclip.Value(key), textclip.Value(d.Node))
 		}
 	}
 
@@ -243,7 +244,7 @@ func describeChange(name string, a, b reflect.Value) string {
 		}
 		return fmt.Sprintf("%s: %d -> %d entries", name, a.Len(), b.Len())
 	case reflect.String:
-		return fmt.Sprintf("%s: %q -> %q", name, clip(a.String()), clip(b.String()))
+		return fmt.Sprintf("%s: %q -> %q", name, textclip.Value(a.String()), textclip.Value(b.String()))
 	}
 	return fmt.Sprintf("%s: %v -> %v", name, a.Interface(), b.Interface())
 }

@@ -25,6 +25,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // SpecVersion is the only fleet file version this planner reads.
@@ -213,7 +214,7 @@ func (n *Number) UnmarshalYAML(node *yaml.Node) error {
 		}
 	}
 	return typeError(node, fmt.Sprintf("unquoted `%s` is %s to YAML, and its digits can change (a leading zero is lost): write it in quotes, \"%s\"",
-		clip(node.Value), yamlKind(node.ShortTag()), clip(node.Value)))
+		textclip.Value(node.Value), yamlKind(node.ShortTag()), textclip.Value(node.Value)))
 }
 
 // typeError reports a problem with node the way the decoder reports its own
@@ -234,9 +235,6 @@ func yamlKind(tag string) string {
 	}
 	return "a " + tag
 }
-
-// clip shortens a value quoted in a message, so a huge scalar cannot flood the output.
-func clip(s string) string { return asterisk.Clip(s) }
 
 // Options tune Parse and Load.
 type Options struct {

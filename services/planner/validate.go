@@ -12,6 +12,7 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 // Built-in defaults (Settings, PBXSpec, OMLSpec).
@@ -769,7 +770,7 @@ func (n *numberPlan) agents() {
 			v.errorf(ap.with("id"), r.id, "required: the OML agent id")
 			ok = false
 		case !agentIDRE.MatchString(string(a.ID)):
-			v.errorf(ap.with("id"), r.id, "%q is not an agent id (a positive integer without leading zeros)", clip(string(a.ID)))
+			v.errorf(ap.with("id"), r.id, "%q is not an agent id (a positive integer without leading zeros)", textclip.Value(string(a.ID)))
 			ok = false
 		default:
 			if first, dup := idOwner[string(a.ID)]; dup {
@@ -786,7 +787,7 @@ func (n *numberPlan) agents() {
 		case !sipNumberRE.MatchString(string(a.SIPNumber)):
 			v.errorf(ap.with("sip_number"), r.id,
 				"%q is not an OML SIP number: OML's [from-pbx] reads four digits starting with 1, then the agent id (_1XXX., ${EXTEN:4})",
-				clip(string(a.SIPNumber)))
+				textclip.Value(string(a.SIPNumber)))
 			ok = false
 		default:
 			if first, dup := sipOwner[string(a.SIPNumber)]; dup {
@@ -955,7 +956,7 @@ func checkScenario(s string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%q is not a scenario (lan, cloud or docker)", clip(s))
+	return fmt.Errorf("%q is not a scenario (lan, cloud or docker)", textclip.Value(s))
 }
 
 func checkAddress(s string) error {
@@ -1000,19 +1001,19 @@ func checkDeployment(s string) error {
 	case DeploymentHost, DeploymentDocker, DeploymentPodman:
 		return nil
 	}
-	return fmt.Errorf("%q is not a deployment (host, docker or podman)", clip(s))
+	return fmt.Errorf("%q is not a deployment (host, docker or podman)", textclip.Value(s))
 }
 
 func checkContainer(s string) error {
 	if !containerRE.MatchString(s) {
-		return fmt.Errorf("%q is not a container name (letters, digits, _ . -)", clip(s))
+		return fmt.Errorf("%q is not a container name (letters, digits, _ . -)", textclip.Value(s))
 	}
 	return nil
 }
 
 func checkProfile(s string) error {
 	if _, ok := asterisk.ProfileByName(s); !ok || s == "" {
-		return fmt.Errorf("%q is not an OMniLeads transport profile (%s or %s)", clip(s), asterisk.ProfileOML1.Name, asterisk.ProfileOML2.Name)
+		return fmt.Errorf("%q is not an OMniLeads transport profile (%s or %s)", textclip.Value(s), asterisk.ProfileOML1.Name, asterisk.ProfileOML2.Name)
 	}
 	return nil
 }
@@ -1030,7 +1031,7 @@ func checkRouting(s string) error {
 	case asterisk.AgentRoutingPattern, asterisk.AgentRoutingPerAgent:
 		return nil
 	}
-	return fmt.Errorf("%q is not an agent routing (pattern or per_agent)", clip(s))
+	return fmt.Errorf("%q is not an agent routing (pattern or per_agent)", textclip.Value(s))
 }
 
 // checkPattern checks a dialplan pattern with the allow-list, then compiles it

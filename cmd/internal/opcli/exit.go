@@ -12,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/pbxfleet/pbxfleet/internal/textclip"
 	"github.com/spf13/cobra"
 )
 
@@ -40,10 +39,6 @@ func (e *ExitError) Unwrap() error { return e.Err }
 
 // Invalid wraps err as bad input (ExitInvalid).
 func Invalid(err error) error { return &ExitError{Code: ExitInvalid, Err: err} }
-
-// Clip caps a value echoed in an error at 64 bytes (at a rune boundary) and
-// marks the cut with "…", so a huge argument cannot flood stderr.
-func Clip(s string) string { return textclip.Value(s) }
 
 // Execute runs root until it returns or SIGINT/SIGTERM, prints an error as
 // "name: error" on stderr and returns the exit status (ExitError's code, 2

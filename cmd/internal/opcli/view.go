@@ -9,6 +9,7 @@ import (
 
 	"github.com/olekukonko/tablewriter"
 
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 
@@ -88,7 +89,7 @@ func siteDetail(s orchestrator.SiteState) string {
 			p += fmt.Sprintf(" (trunk %s %.1fms, probe %s)", n.Result.TrunkState, n.Result.RTTMS, orDash(n.Result.Probe))
 		}
 		if n.Result.Reason != "" {
-			p += ": " + Truncate(n.Result.Reason, 140)
+			p += ": " + textclip.Clip(n.Result.Reason, 140)
 		}
 		parts = append(parts, p)
 	}
@@ -182,12 +183,4 @@ func PrintRolloutTable(w io.Writer, r orchestrator.Rollout) {
 	if r.Reason != "" {
 		fmt.Fprintf(w, "reason: %s: %s\n", r.Reason, r.Message)
 	}
-}
-
-// Truncate shortens s to n bytes, marking the cut with "…".
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-1] + "…"
 }

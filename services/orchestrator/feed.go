@@ -77,19 +77,19 @@ func (f *feed) loop(log *slog.Logger) {
 		if err != nil {
 			continue
 		}
-		f.add(log, meta.Sequence.Stream, m.Subject(), m.Data(), m.Headers())
-		f.mu.Lock()
-		f.consumed = meta.Sequence.Stream
-		f.mu.Unlock()
+		f.add(log, meta.Sequence.Stream, m.Subject(), m.Data(), m.Headers(), true)
 	}
 }
 
 // add keeps the result at stream sequence seq unless the feed has read that
 // far already: the consumer and fill may both deliver it, and each result is
-// taken once.
-func (f *feed) add(log *slog.Logger, seq uint64, subject string, data []byte, header map[string][]string) {
+// taken once. byConsumer says the consumer delivered it (else fill read it).
+func (f *feed) add(log *slog.Logger, seq uint64, subject string, data []byte, header map[string][]string, byConsumer bool) {
 	res, derr := events.DecodeResult(data, header, subject)
 	f.mu.Lock()
+	if byConsumer {
+		f.consumed = seq
+	}
 	if seq <= f.last {
 		f.mu.Unlock()
 		return
@@ -197,7 +197,7 @@ func (f *feed) fill(ctx context.Context, results jetstream.Stream, target uint64
 		if err != nil {
 			return fmt.Errorf("read %s message %d: %w", events.StreamResults, seq, err)
 		}
-		f.add(f.log, seq, m.Subject, m.Data, m.Header)
+		f.add(f.log, seq, m.Subject, m.Data, m.Header, false)
 	}
 	return nil
 }

@@ -12,7 +12,6 @@
 package creds
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/bus"
+	"github.com/pbxfleet/pbxfleet/internal/strictjson"
 )
 
 // File names in a credentials directory.
@@ -83,9 +83,7 @@ func Load(dir string) (*Set, error) {
 	defer f.Close()
 	var s Set
 	// A file cut at the limit fails to decode.
-	dec := json.NewDecoder(io.LimitReader(f, maxAuthBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
+	if err := strictjson.Decode(io.LimitReader(f, maxAuthBytes), &s); err != nil {
 		return nil, fmt.Errorf("load credentials %s: %w: %w", path, ErrInvalidSet, err)
 	}
 	if err := s.Validate(); err != nil {

@@ -3,16 +3,15 @@ package node
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/strictjson"
 )
 
 // CheckReport is the answer of the check endpoint and of `pbx-node check`.
@@ -42,13 +41,8 @@ func DecodeCheckRequest(data []byte) (CheckRequest, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return cr, fmt.Errorf("check request: empty body: %s", want)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cr); err != nil {
+	if err := strictjson.Unmarshal(data, &cr); err != nil {
 		return cr, fmt.Errorf("check request: %s: %w", want, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return cr, fmt.Errorf("check request: data after the object: %s", want)
 	}
 	if cr.Probe == nil {
 		return cr, fmt.Errorf("check request: no probe field: %s", want)

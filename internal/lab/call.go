@@ -61,7 +61,7 @@ func (h *Host) resolveDial(run running, dest string) (dialTarget, *dialResult) {
 			// chan_sip dials a qualified peer only while it answers within
 			// qualifymax: UNREACHABLE and LAGGED refuse the call at once
 			// (cause 20), as real Asterisk 20.20.1 does.
-			if st := h.states()[p.name]; st != nil && (st.status == qualifyDown ||
+			if st := h.stateOf(p.name); st != nil && (st.status == qualifyDown ||
 				(st.status == qualifyUp && sipLastMS(st.rtt) > p.maxMS)) {
 				h.log.Info("Unable to create channel of type 'SIP' (cause 20 - Subscriber absent)", "peer", p.name)
 				return dialTarget{}, &dialResult{status: "CHANUNAVAIL", cause: causeUnregistered}

@@ -98,6 +98,18 @@ func (h *Host) states() map[string]*qualifyState {
 	return out
 }
 
+// stateOf returns a copy of the qualify state of target name, or nil.
+func (h *Host) stateOf(name string) *qualifyState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st, ok := h.targets[name]
+	if !ok {
+		return nil
+	}
+	c := *st
+	return &c
+}
+
 // poke wakes the qualify loop.
 func (h *Host) poke() {
 	select {

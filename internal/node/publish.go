@@ -87,13 +87,14 @@ func (a *Agent) Status(ctx context.Context) events.Status {
 			details = append(details, err.Error())
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(j.Applied.Hashes)) {
-		if j.InFlight != nil {
-			// An apply in flight (or one a restart left awaiting its
-			// re-apply) changed the files: that is not a hand edit.
-			details = append(details, fmt.Sprintf("revision %d is being applied", j.InFlight.Revision))
-			break
-		}
+	names := slices.Sorted(maps.Keys(j.Applied.Hashes))
+	if j.InFlight != nil {
+		// An apply in flight (or one a restart left awaiting its re-apply)
+		// changed the files: that is not a hand edit.
+		details = append(details, fmt.Sprintf("revision %d is being applied", j.InFlight.Revision))
+		names = nil
+	}
+	for _, name := range names {
 		b, ok, err := readOptional(a.path(name))
 		switch {
 		case err != nil:

@@ -170,8 +170,20 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "pbxfleet control plane on %s (orchestrator service %q). Ctrl-C to stop.\n", natsclient.RedactURLs(f.nats.URL), "pbxfleet-orchestrator")
+	serving := make(chan struct{})
 	eng := orchestrator.New(js, nc, orchestrator.WithLogger(log), orchestrator.WithVersion(opcli.Semver(version)),
-		orchestrator.WithKeepRollouts(f.keepRollouts), orchestrator.WithRepairInterval(f.repairInterval))
+		orchestrator.WithKeepRollouts(f.keepRollouts), orchestrator.WithRepairInterval(f.repairInterval),
+		orchestrator.WithServing(func() { close(serving) }))
+	served := make(chan error, 1)
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing() // an early return (the page could not start) ends the service too
+	go func() { served <- eng.Serve(serveCtx) }()
+	// The page comes up once the service answers: its buttons call it.
+	select {
+	case <-serving:
+	case err := <-served:
+		return err
+	}
 	if f.metricsListen != "" {
 		stop, err := serveMetrics(ctx, f.metricsListen, eng, js, log)
 		if err != nil {
@@ -204,7 +216,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		defer stop()
 		opcli.PrintWebURL(cmd.OutOrStdout(), url, f.web, tokenFile)
 	}
-	if err := eng.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil

@@ -48,6 +48,11 @@ func WithRetryDelay(d time.Duration) Option { return func(e *Engine) { e.retryDe
 // WithVersion sets the version the micro service reports (semver, default 0.1.0).
 func WithVersion(v string) Option { return func(e *Engine) { e.version = v } }
 
+// WithServing sets a function Serve calls once its endpoints answer, before it
+// drives anything: what must not come up before the service (a page whose
+// buttons call it) starts there.
+func WithServing(f func()) Option { return func(e *Engine) { e.serving = f } }
+
 // WithKeepRollouts sets how many rollouts (the newest) keep their record and
 // plan; older finished ones are deleted when a rollout starts (default
 // DefaultKeepRollouts, at least 1).
@@ -66,6 +71,7 @@ type Engine struct {
 	version     string
 	keep        int
 	repairEvery time.Duration
+	serving     func()
 
 	mu sync.Mutex
 	h  *handles

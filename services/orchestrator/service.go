@@ -99,6 +99,9 @@ func (e *Engine) Serve(ctx context.Context) error {
 		}
 	}
 	e.log.Info("orchestrator service running", "service", events.ServiceOrchestrator, "subjects", events.RolloutSubjectPrefix+".>")
+	if e.serving != nil {
+		e.serving()
+	}
 
 	s.wg.Add(1)
 	go func() {

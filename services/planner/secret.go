@@ -20,9 +20,6 @@ const (
 	secretFilePrefix = "file:"
 )
 
-// minSecretLen is the shortest secret accepted without Options.AcceptWeakSecrets.
-const minSecretLen = secretpolicy.MinLen
-
 // maxSecretFileBytes bounds a file: secret; a secret is at most 128 characters.
 const maxSecretFileBytes = 4 << 10
 
@@ -97,7 +94,7 @@ func resolveSecret(ref, baseDir string, opts Options) *secretResult {
 		r.err = fmt.Errorf("the secret from %s: %w", r.source, err)
 		return r
 	}
-	r.weak = weakness(r.value)
+	r.weak = secretpolicy.Weakness(r.value)
 	return r
 }
 
@@ -170,9 +167,6 @@ func readSecretFile(path string) (string, error) {
 	s := strings.TrimSuffix(string(data), "\n")
 	return strings.TrimSuffix(s, "\r"), nil
 }
-
-// weakness returns why a secret is weak, or "" (secretpolicy.Weakness).
-func weakness(v string) string { return secretpolicy.Weakness(v) }
 
 // fileKind names what a non-regular file is.
 func fileKind(m os.FileMode) string {

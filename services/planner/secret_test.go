@@ -3,6 +3,7 @@ package planner
 import (
 	"testing"
 
+	"github.com/pbxfleet/pbxfleet/internal/secretpolicy"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -22,7 +23,7 @@ func TestWeakness(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.secret, func(t *testing.T) {
-			got := weakness(tt.secret)
+			got := secretpolicy.Weakness(tt.secret)
 			if tt.weak == "" {
 				assert.Empty(t, got)
 				return

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
+	"github.com/pbxfleet/pbxfleet/internal/secretpolicy"
 	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
@@ -657,7 +658,7 @@ func (v *validator) resolveSecret(r *resolvedSite) *secretResult {
 		if v.opts.AcceptWeakSecrets {
 			v.warnf(at, site, "weak secret accepted for a lab: %s", res.weak)
 		} else {
-			v.errorf(at, site, "weak secret: %s; use %d or more random characters (accept-weak-secrets allows it in a lab)", res.weak, minSecretLen)
+			v.errorf(at, site, "weak secret: %s; use %d or more random characters (accept-weak-secrets allows it in a lab)", res.weak, secretpolicy.MinLen)
 		}
 	}
 	if res.source == "literal" {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/nats-io/nkeys"
+	"github.com/stretchr/testify/assert"
 
 	"github.com/pbxfleet/pbxfleet/internal/secretpolicy"
 )
@@ -81,7 +82,7 @@ func TestWeakness(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.secret, func(t *testing.T) {
-			got := Weakness(tt.secret)
+			got := secretpolicy.Weakness(tt.secret)
 			if tt.weak == "" {
 				assert.Empty(t, got)
 				return

@@ -265,8 +265,22 @@ func (h *Host) appSet(ch *channel, data string) {
 
 // appGoto is Goto([[context,]exten,]priority).
 func (h *Host) appGoto(ch *channel, e *dpExten, data string) step {
+	ctx, exten, prio, ok := h.dialplanAddr(ch, data)
+	if !ok {
+		h.log.Warn("Goto to a missing extension", "target", data, "channel", ch.name)
+		return stepStop
+	}
+	ch.context, ch.exten, ch.prio = ctx, exten, prio
+	return stepJump
+}
+
+// dialplanAddr resolves [[context,]exten,]priority (a number or a label) from
+// the channel's place, as Goto and Gosub read it; ok is false when the
+// extension or the label does not exist.
+func (h *Host) dialplanAddr(ch *channel, data string) (ctx, exten string, prio int, ok bool) {
 	args := splitAppArgs(data)
-	ctx, exten, pri := ch.context, ch.exten, ""
+	ctx, exten = ch.context, ch.exten
+	var pri string
 	switch len(args) {
 	case 1:
 		pri = args[0]
@@ -278,19 +292,17 @@ func (h *Host) appGoto(ch *channel, e *dpExten, data string) step {
 	run, _, _ := h.snapshot()
 	target, _ := run.dp.find(ctx, exten)
 	if target == nil {
-		h.log.Warn("Goto to a missing extension", "target", data, "channel", ch.name)
-		return stepStop
+		return "", "", 0, false
 	}
-	n, err := strconv.Atoi(pri)
-	if err != nil {
-		p := target.label(pri)
-		if p == nil {
-			return stepStop
-		}
-		n = p.prio
+	pri = strings.TrimSpace(pri)
+	if n, err := strconv.Atoi(pri); err == nil {
+		return ctx, exten, n, true
 	}
-	ch.context, ch.exten, ch.prio = ctx, exten, n
-	return stepJump
+	p := target.label(pri)
+	if p == nil {
+		return "", "", 0, false
+	}
+	return ctx, exten, p.prio, true
 }
 
 // appGosub is Gosub([[context,]exten,]priority[(arg1[,...])]): it keeps the
@@ -301,19 +313,8 @@ func (h *Host) appGosub(ch *channel, data string) step {
 		callArgs = splitAppArgs(data[i+1 : len(data)-1])
 		data = data[:i]
 	}
-	args := splitAppArgs(data)
-	ctx, exten, pri := ch.context, ch.exten, ""
-	switch len(args) {
-	case 1:
-		pri = args[0]
-	case 2:
-		exten, pri = args[0], args[1]
-	default:
-		ctx, exten, pri = args[0], args[1], args[2]
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(pri))
-	run, _, _ := h.snapshot()
-	if target, _ := run.dp.find(ctx, exten); target == nil || err != nil {
+	ctx, exten, n, ok := h.dialplanAddr(ch, data)
+	if !ok {
 		h.log.Warn("Gosub to a missing extension", "target", data, "channel", ch.name)
 		return stepStop
 	}

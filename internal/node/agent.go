@@ -19,6 +19,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/intent"
 	"github.com/pbxfleet/pbxfleet/internal/seal"
 	"github.com/pbxfleet/pbxfleet/internal/secretpolicy"
+	"github.com/pbxfleet/pbxfleet/internal/wait"
 )
 
 // SecretOpener opens a trunk secret sealed to this node's key.
@@ -220,7 +221,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.flushOutbox(ctx, h)
 	a.refreshStatus(ctx, h)
 	a.resync(ctx, h, readFails)
-	timer := time.NewTimer(jitter(a.cfg.StatusInterval))
+	timer := time.NewTimer(wait.Jitter(a.cfg.StatusInterval))
 	defer timer.Stop()
 	a.log.Info("agent running", "side", a.side.Program, "config_dir", a.cfg.ConfigDir)
 	for {
@@ -239,7 +240,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.resync(ctx, h, readFails)
 			a.flushOutbox(ctx, h)
 			a.refreshStatus(ctx, h)
-			timer.Reset(jitter(a.cfg.StatusInterval))
+			timer.Reset(wait.Jitter(a.cfg.StatusInterval))
 		}
 	}
 }

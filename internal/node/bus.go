@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/wait"
 )
 
 // busHandles are the agent's JetStream handles, opened once per Run: each
@@ -38,11 +38,6 @@ const (
 	// busOpTimeout bounds one read or put of a key and one publish.
 	busOpTimeout = 5 * time.Second
 )
-
-// jitter returns d moved by up to ±20%.
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
-}
 
 // failureLog reports a repeating failure of one operation without flooding the
 // log: debug for the first few, then a warning naming the count and the reason
@@ -91,7 +86,7 @@ func (a *Agent) openBus(ctx context.Context) (*busHandles, error) {
 			return nil, ctx.Err()
 		}
 		fl.fail(a.log, err)
-		if !sleepCtx(ctx, jitter(delay)) {
+		if wait.Sleep(ctx, wait.Jitter(delay)) != nil {
 			return nil, ctx.Err()
 		}
 		delay = min(2*delay, retryMax)

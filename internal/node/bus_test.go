@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxfleet/pbxfleet/internal/wait"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -37,7 +38,7 @@ func TestFailureLogSaysSo(t *testing.T) {
 func TestJitterStaysWithin20Percent(t *testing.T) {
 	seen := map[bool]bool{}
 	for range 1000 {
-		d := jitter(10 * time.Second)
+		d := wait.Jitter(10 * time.Second)
 		assert.GreaterOrEqual(t, d, 8*time.Second)
 		assert.LessOrEqual(t, d, 12*time.Second)
 		seen[d > 10*time.Second] = true

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/wait"
 )
 
 // probeGate hands the orchestrator's probe order (events.ProbeOrder, on the
@@ -104,7 +105,7 @@ var (
 func (a *Agent) waitForOrder(ctx context.Context, h *busHandles, orders <-chan events.ProbeOrder, d events.Desired) error {
 	timer := time.NewTimer(a.cfg.Deadlines.ProbeWait)
 	defer timer.Stop()
-	retry := time.NewTimer(jitter(a.cfg.StatusInterval))
+	retry := time.NewTimer(wait.Jitter(a.cfg.StatusInterval))
 	defer retry.Stop()
 	var retryC <-chan time.Time
 	if h != nil {
@@ -130,7 +131,7 @@ func (a *Agent) waitForOrder(ctx context.Context, h *busHandles, orders <-chan e
 			}
 		case <-retryC:
 			a.flushOutbox(context.WithoutCancel(ctx), h)
-			retry.Reset(jitter(a.cfg.StatusInterval))
+			retry.Reset(wait.Jitter(a.cfg.StatusInterval))
 		case <-timer.C:
 			return fmt.Errorf("%w within %s: the orchestrator orders the probe once every node of the site has applied; the far side did not report, or no orchestrator is driving revision %d",
 				errProbeNoOrder, a.cfg.Deadlines.ProbeWait, d.Revision)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
+	"github.com/pbxfleet/pbxfleet/internal/wait"
 )
 
 // Check names, in the order they run.
@@ -195,7 +196,7 @@ func (v verifier) checkObject(ctx context.Context, name, want string) events.Che
 		if err == nil && want != "" && marker != "" && marker != want {
 			err = fmt.Errorf("%w: it still runs another revision (%q, want %q)", ErrVerifyFailed, marker, want)
 		}
-		if err == nil || errors.Is(err, ErrAsteriskDown) || !sleepCtx(ctx, v.cfg.PollInterval) {
+		if err == nil || errors.Is(err, ErrAsteriskDown) || wait.Sleep(ctx, v.cfg.PollInterval) != nil {
 			break
 		}
 	}
@@ -272,7 +273,7 @@ func (v verifier) checkQualify(ctx context.Context, name string) (events.Check, 
 				return c, st
 			}
 		}
-		if errors.Is(lastErr, ErrAsteriskDown) || !sleepCtx(ctx, v.cfg.PollInterval) {
+		if errors.Is(lastErr, ErrAsteriskDown) || wait.Sleep(ctx, v.cfg.PollInterval) != nil {
 			break
 		}
 	}
@@ -409,7 +410,7 @@ func (v verifier) probeOnce(ctx context.Context, number, dpContext, fam, key str
 				return append(raw, rawLines(get, out)...), nil
 			}
 		}
-		if !sleepCtx(pctx, v.cfg.PollInterval) {
+		if wait.Sleep(pctx, v.cfg.PollInterval) != nil {
 			pr.DialStatus, pr.HangupCause, pr.Verdict = "", 0, VerdictNoResult
 			return append(raw, rawLines(get, out)...), fmt.Errorf("probe to %s recorded no outcome within %s (last %q): %w",
 				number, v.cfg.Deadlines.Probe, strings.TrimSpace(out), ErrVerifyFailed)
@@ -478,17 +479,6 @@ func trunkLines(out, name string) string {
 		return firstLines(out, 4)
 	}
 	return strings.Join(keep, "\n")
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 func sortedKeys(m map[string][]string) []string { return slices.Sorted(maps.Keys(m)) }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/textclip"
+	"github.com/pbxfleet/pbxfleet/internal/wait"
 )
 
 // The keeper watches the fleet between rollouts, level-triggered: what the
@@ -87,7 +87,7 @@ func (k *keeper) run(ctx context.Context) {
 				if err := watch(ctx); err != nil && ctx.Err() == nil {
 					k.e.log.Warn("keeper watch ended; watching again", "err", err)
 				}
-				_ = sleep(ctx, jitter(k.e.retryDelay))
+				_ = wait.Sleep(ctx, wait.Jitter(k.e.retryDelay))
 			}
 		}()
 	}
@@ -354,10 +354,4 @@ func (k *keeper) needsRepair(site string, now time.Time) (Target, bool) {
 		return Target{}, false
 	}
 	return t, len(t.Nodes) > 0
-}
-
-// jitter returns d moved by up to ±20%, so that retries of many processes do
-// not line up.
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
 }

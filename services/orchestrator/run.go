@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pbxfleet/pbxfleet/internal/wait"
 )
 
 // Run drives a rollout until it is terminal, or paused with no site in flight,
@@ -54,7 +55,7 @@ func (e *Engine) Run(ctx context.Context, id string) (Rollout, error) {
 				return r, fmt.Errorf("run rollout: %w", err)
 			}
 			log.Warn("reconcile pass failed; retrying", "err", err)
-			if err := sleep(ctx, e.retryDelay); err != nil {
+			if err := wait.Sleep(ctx, e.retryDelay); err != nil {
 				return r, fmt.Errorf("run rollout %s: %w", id, err)
 			}
 			continue
@@ -105,10 +106,10 @@ func (e *Engine) await(ctx context.Context, d *driver, updates <-chan jetstream.
 			if read, err := d.feed.heal(ctx, h.results); err != nil {
 				e.log.Debug("check the results feed", "rollout", d.id, "err", err)
 			} else if read {
-				return sleep(ctx, e.batchWindow)
+				return wait.Sleep(ctx, e.batchWindow)
 			}
 		case <-d.feed.notify:
-			return sleep(ctx, e.batchWindow)
+			return wait.Sleep(ctx, e.batchWindow)
 		case ent, ok := <-updates:
 			if !ok {
 				updates = nil // watcher gone; results and timers still drive
@@ -125,18 +126,4 @@ func (e *Engine) await(ctx context.Context, d *driver, updates <-chan jetstream.
 // permanent reports whether retrying a pass cannot help.
 func permanent(err error) bool {
 	return errors.Is(err, ErrRolloutNotFound) || errors.Is(err, ErrCorruptState) || errors.Is(err, ErrConflict)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -2,17 +2,13 @@ package bus_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
@@ -21,127 +17,9 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/bus"
-	"github.com/pbxfleet/pbxfleet/internal/lab"
-	"github.com/pbxfleet/pbxfleet/internal/labfleet"
+	"github.com/pbxfleet/pbxfleet/internal/bus/bustest"
 	"github.com/pbxfleet/pbxfleet/internal/natsclient"
-	"github.com/pbxfleet/pbxfleet/internal/node"
-	"github.com/pbxfleet/pbxfleet/services/planner"
 )
-
-// authServer is a real embedded server with authorization on: one nkey user per
-// identity (operator, orchestrator, nodes), each with its permissions from
-// internal/bus.
-type authServer struct {
-	emb   *bus.Embedded
-	seeds map[string]string // identity -> seed file
-}
-
-// startAuthServer starts the server with users for the operator, the
-// orchestrator and nodes, and provisions it as the operator.
-func startAuthServer(t *testing.T, nodes ...string) *authServer {
-	t.Helper()
-	s := startBareAuthServer(t, nodes...)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	op, _ := s.connect(t, "operator")
-	js, err := jetstream.New(op)
-	require.NoError(t, err)
-	require.NoError(t, bus.Provision(ctx, js, bus.ProvisionConfig{}))
-	return s
-}
-
-// startBareAuthServer is startAuthServer without the provisioning: an empty store.
-func startBareAuthServer(t *testing.T, nodes ...string) *authServer {
-	t.Helper()
-	dir := t.TempDir()
-	s := &authServer{seeds: map[string]string{}}
-	var users []*server.NkeyUser
-	add := func(name string, perms *server.Permissions) {
-		kp, err := nkeys.CreateUser()
-		require.NoError(t, err)
-		pub, err := kp.PublicKey()
-		require.NoError(t, err)
-		seed, err := kp.Seed()
-		require.NoError(t, err)
-		path := filepath.Join(dir, name+".nk")
-		require.NoError(t, os.WriteFile(path, seed, 0o600))
-		s.seeds[name] = path
-		users = append(users, &server.NkeyUser{Nkey: pub, Permissions: perms})
-	}
-	add("operator", bus.OperatorPermissions())
-	add("orchestrator", bus.OrchestratorPermissions())
-	for _, id := range nodes {
-		site, role, err := events.ParseNodeID(id)
-		require.NoError(t, err)
-		add(id, bus.NodePermissions(site, role))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	emb, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{
-		DataDir: t.TempDir(), Port: -1,
-		Options: func(o *server.Options) { o.Nkeys = users },
-	})
-	require.NoError(t, err)
-	t.Cleanup(emb.Shutdown)
-	s.emb = emb
-	return s
-}
-
-// violations collects the permission violations the server reports to one
-// connection.
-type violations struct {
-	mu   sync.Mutex
-	errs []error
-}
-
-func (v *violations) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
-	if errors.Is(err, nats.ErrPermissionViolation) {
-		v.mu.Lock()
-		v.errs = append(v.errs, err)
-		v.mu.Unlock()
-	}
-}
-
-func (v *violations) all() []string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	out := make([]string, len(v.errs))
-	for i, err := range v.errs {
-		out[i] = err.Error()
-	}
-	return out
-}
-
-// requireOn waits until the server reported a violation on a subject that
-// starts with subject.
-func (v *violations) requireOn(t *testing.T, subject string) {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		for _, e := range v.all() {
-			if strings.Contains(e, `"`+subject) {
-				return true
-			}
-		}
-		return false
-	}, 5*time.Second, 20*time.Millisecond, "no permission violation on %q; got %q", subject, v.all())
-}
-
-// connect dials as identity with natsclient.Connect; a node uses its own inbox prefix.
-func (s *authServer) connect(t *testing.T, identity string) (*nats.Conn, *violations) {
-	t.Helper()
-	cfg := natsclient.Config{URL: s.emb.ClientURL(), Name: identity, NKeySeedFile: s.seeds[identity]}
-	if site, role, err := events.ParseNodeID(identity); err == nil {
-		cfg.InboxPrefix = natsclient.InboxPrefix(site, role)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	nc, err := natsclient.Connect(ctx, cfg)
-	require.NoError(t, err)
-	v := &violations{}
-	nc.SetErrorHandler(v.handler)
-	t.Cleanup(nc.Close)
-	return nc, v
-}
 
 func TestInboxPrefix(t *testing.T) {
 	tests := []struct{ site, role, want string }{
@@ -163,9 +41,9 @@ func TestInboxPrefix(t *testing.T) {
 // state of b-1.pbx (or its sibling a-1.oml) against the real server: each one is
 // refused by the server, which names the subject.
 func TestNodeCannotTouchAnotherNode(t *testing.T) {
-	s := startAuthServer(t, "a-1.pbx", "a-1.oml", "b-1.pbx")
+	s := bustest.StartAuthServer(t, "a-1.pbx", "a-1.oml", "b-1.pbx")
 	ctx := context.Background()
-	orch, _ := s.connect(t, "orchestrator")
+	orch, _ := s.Connect(t, "orchestrator")
 	ojs, err := jetstream.New(orch)
 	require.NoError(t, err)
 	desired, err := ojs.KeyValue(ctx, events.BucketDesired)
@@ -303,20 +181,20 @@ func TestNodeCannotTouchAnotherNode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			nc, v := s.connect(t, "a-1.pbx")
+			nc, v := s.Connect(t, "a-1.pbx")
 			js, err := jetstream.New(nc)
 			require.NoError(t, err)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
 			require.Error(t, tt.op(ctx, nc, js), "the server must refuse it")
-			v.requireOn(t, tt.subject)
+			v.RequireOn(t, tt.subject)
 		})
 	}
 
 	// What a node may do, on its own key, works on the same server.
 	t.Run("its own", func(t *testing.T) {
 		t.Parallel()
-		nc, v := s.connect(t, "a-1.pbx")
+		nc, v := s.Connect(t, "a-1.pbx")
 		js, err := jetstream.New(nc)
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -346,7 +224,7 @@ func TestNodeCannotTouchAnotherNode(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, subscribeFor(ctx, nc, "pbxfleet.node.a-1.pbx.check"))
 		require.NoError(t, nc.Flush())
-		assert.Empty(t, v.all())
+		assert.Empty(t, v.All())
 	})
 }
 
@@ -387,17 +265,17 @@ func TestRollupsAreRestricted(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := startAuthServer(t, "a-1.pbx", "b-1.pbx")
+			s := bustest.StartAuthServer(t, "a-1.pbx", "b-1.pbx")
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			op, _ := s.connect(t, "operator")
+			op, _ := s.Connect(t, "operator")
 			ojs, err := jetstream.New(op)
 			require.NoError(t, err)
 			if tt.restrict {
 				require.NoError(t, bus.RestrictRollups(ctx, ojs))
 				require.NoError(t, bus.RestrictRollups(ctx, ojs), "idempotent")
 			}
-			b, _ := s.connect(t, "b-1.pbx")
+			b, _ := s.Connect(t, "b-1.pbx")
 			bjs, err := jetstream.New(b)
 			require.NoError(t, err)
 			status, err := bjs.KeyValue(ctx, events.BucketStatus)
@@ -407,7 +285,7 @@ func TestRollupsAreRestricted(t *testing.T) {
 			_, err = bjs.Publish(ctx, events.ResultSubject("b-1", "pbx"), []byte("b's result"))
 			require.NoError(t, err)
 
-			a, _ := s.connect(t, "a-1.pbx")
+			a, _ := s.Connect(t, "a-1.pbx")
 			ajs, err := jetstream.New(a)
 			require.NoError(t, err)
 			msg := nats.NewMsg(tt.subject)
@@ -435,13 +313,13 @@ func TestRollupsAreRestricted(t *testing.T) {
 }
 
 func TestNodeCannotReadAnotherClientsReplies(t *testing.T) {
-	s := startAuthServer(t, "a-1.pbx")
-	spy, v := s.connect(t, "a-1.pbx")
-	op, _ := s.connect(t, "operator")
+	s := bustest.StartAuthServer(t, "a-1.pbx")
+	spy, v := s.Connect(t, "a-1.pbx")
+	op, _ := s.Connect(t, "operator")
 	sub, err := spy.SubscribeSync("_INBOX.>")
 	require.NoError(t, err)
 	require.NoError(t, spy.Flush())
-	v.requireOn(t, "_INBOX.>")
+	v.RequireOn(t, "_INBOX.>")
 
 	// The operator's replies travel on _INBOX.<...>: the node sees none of them.
 	require.NoError(t, op.Publish(op.NewRespInbox(), []byte("a reply")))
@@ -451,7 +329,7 @@ func TestNodeCannotReadAnotherClientsReplies(t *testing.T) {
 }
 
 func TestUnknownKeyIsRefused(t *testing.T) {
-	s := startAuthServer(t, "a-1.pbx")
+	s := bustest.StartAuthServer(t, "a-1.pbx")
 	kp, err := nkeys.CreateUser()
 	require.NoError(t, err)
 	seed, err := kp.Seed()
@@ -470,7 +348,7 @@ func TestUnknownKeyIsRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			tt.cfg.URL = s.emb.ClientURL()
+			tt.cfg.URL = s.ClientURL()
 			nc, err := natsclient.Connect(ctx, tt.cfg)
 			if nc != nil {
 				nc.Close()
@@ -482,7 +360,7 @@ func TestUnknownKeyIsRefused(t *testing.T) {
 }
 
 func TestOrchestratorMayNotSpeakForNodes(t *testing.T) {
-	s := startAuthServer(t, "a-1.pbx")
+	s := bustest.StartAuthServer(t, "a-1.pbx")
 	tests := []struct {
 		name, subject string
 		op            func(ctx context.Context, js jetstream.JetStream) error
@@ -586,21 +464,21 @@ func TestOrchestratorMayNotSpeakForNodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			nc, v := s.connect(t, "orchestrator")
+			nc, v := s.Connect(t, "orchestrator")
 			js, err := jetstream.New(nc)
 			require.NoError(t, err)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
 			require.Error(t, tt.op(ctx, js))
 			if tt.subject != "" { // else the server itself refuses
-				v.requireOn(t, tt.subject)
+				v.RequireOn(t, tt.subject)
 			}
 		})
 	}
 	// None of it changed the status bucket: a node's roll-up is still refused.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	a, _ := s.connect(t, "a-1.pbx")
+	a, _ := s.Connect(t, "a-1.pbx")
 	ajs, err := jetstream.New(a)
 	require.NoError(t, err)
 	msg := nats.NewMsg("$KV.pbxfleet_status.a-1.pbx")
@@ -612,10 +490,10 @@ func TestOrchestratorMayNotSpeakForNodes(t *testing.T) {
 // TestOrchestratorCleansItsRolloutsBucket: what the orchestrator's retention
 // does (purge a key, drop the delete markers) is allowed on its own bucket.
 func TestOrchestratorCleansItsRolloutsBucket(t *testing.T) {
-	s := startAuthServer(t, "a-1.pbx")
+	s := bustest.StartAuthServer(t, "a-1.pbx")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	nc, _ := s.connect(t, "orchestrator")
+	nc, _ := s.Connect(t, "orchestrator")
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	kv, err := js.KeyValue(ctx, events.BucketRollouts)
@@ -628,183 +506,22 @@ func TestOrchestratorCleansItsRolloutsBucket(t *testing.T) {
 	require.ErrorIs(t, err, jetstream.ErrKeyNotFound)
 }
 
-// TestAuthorizedAgentsConverge runs the real node agents of one lab site (both
-// sides, lab hosts in instant mode) with their own credentials and inbox
-// prefixes: the orchestrator user puts the desired states, both agents apply,
-// verify (qualify and the probe call between the two lab hosts), publish their
-// results and put their status, all without one permission violation; the
-// operator then reaches their services.
-func TestAuthorizedAgentsConverge(t *testing.T) {
-	sites := labfleet.Sites("authz", 230, 1)
-	site := sites[0]
-	ids := []string{events.NodeID(site.ID, events.RolePBX), events.NodeID(site.ID, events.RoleOML)}
-	s := startAuthServer(t, ids...)
-	spec, err := planner.Parse(labfleet.FleetYAML(sites, map[string]string{site.ID: labfleet.NewSecret()}), t.TempDir(), planner.Options{})
-	require.NoError(t, err)
-	plan, err := planner.BuildPlan(spec, nil)
-	require.NoError(t, err)
-
-	network := lab.NewNetwork()
-	dir := t.TempDir()
-	runCtx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { stop(); wg.Wait() })
-	agentViolations := map[string]*violations{}
-	for _, id := range ids {
-		_, role, _ := events.ParseNodeID(id)
-		addr := site.PBXAddress
-		if role == events.RoleOML {
-			addr = site.OMLAddress
-		}
-		confDir := filepath.Join(dir, id, "etc")
-		require.NoError(t, lab.WriteStockFiles(confDir, lab.Role(role), addr, site.Profile))
-		host, err := lab.NewHost(lab.Config{Role: lab.Role(role), Name: id, ConfigDir: confDir, Address: addr, Instant: true, Network: network})
-		require.NoError(t, err)
-		require.NoError(t, host.Start(context.Background()))
-		t.Cleanup(func() { _ = host.Close() })
-
-		nc, v := s.connect(t, id)
-		agentViolations[id] = v
-		side, err := node.SideFor(role)
-		require.NoError(t, err)
-		agent, err := node.New(node.Config{
-			Node: id, ConfigDir: confDir, StateDir: filepath.Join(dir, id, "state"),
-			Deadlines:    node.Deadlines{Verify: 8 * time.Second, Probe: 6 * time.Second},
-			PollInterval: 20 * time.Millisecond, StatusInterval: 200 * time.Millisecond,
-		}, side, host, nc, node.WithVersion("v0.0.0-authz"), node.WithLogger(slog.New(slog.DiscardHandler)))
-		require.NoError(t, err)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			assert.NoError(t, agent.Run(runCtx))
-		}()
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	orch, _ := s.connect(t, "orchestrator")
-	ojs, err := jetstream.New(orch)
-	require.NoError(t, err)
-	require.NoError(t, bus.RestrictRollups(ctx, ojs), "the orchestrator may harden what it provisioned")
-	desired, err := ojs.KeyValue(ctx, events.BucketDesired)
-	require.NoError(t, err)
-	// As in a rollout, each node probes on the orchestrator's order, once both
-	// sides of its site run the revision: a probe that met a far side still
-	// reloading would fail its authentication.
-	revisions := map[string]uint64{}
-	for _, sp := range plan.Sites {
-		for _, np := range sp.Nodes {
-			np.Desired.Probe = events.ProbeOnOrder
-			data, _, err := events.Encode(events.SourceOrchestrator, np.Desired)
-			require.NoError(t, err)
-			_, err = desired.Put(ctx, np.Desired.Node, data)
-			require.NoError(t, err)
-			revisions[np.Desired.Node] = np.Desired.Revision
-		}
-	}
-
-	// The orchestrator reads the results, orders the probes...
-	c, err := ojs.OrderedConsumer(ctx, events.StreamResults, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
-	got := map[string]events.Result{}
-	awaiting := map[string]bool{}
-	ordered := false
-	for len(got) < len(ids) {
-		msg, err := c.Next(jetstream.FetchContext(ctx))
-		require.NoError(t, err, "results so far: %v", got)
-		r, err := events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject())
-		require.NoError(t, err)
-		if r.Outcome == events.OutcomeAwaitingProbe {
-			awaiting[r.Node] = true
-			if len(awaiting) == len(ids) && !ordered {
-				ordered = true
-				for _, id := range ids {
-					site, role, _ := events.ParseNodeID(id)
-					body, err := json.Marshal(events.ProbeOrder{Revision: revisions[id], Action: events.ProbeActionProbe})
-					require.NoError(t, err)
-					_, err = orch.RequestWithContext(ctx, events.ProbeSubject(site, role), body)
-					require.NoError(t, err, "the orchestrator orders %s's probe", id)
-				}
-			}
-			continue
-		}
-		got[r.Node] = r
-	}
-	for _, id := range ids {
-		assert.Equal(t, events.OutcomeConverged, got[id].Outcome, "%s: %s", id, got[id].Reason)
-	}
-	// ...and the status each agent put.
-	status, err := ojs.KeyValue(ctx, events.BucketStatus)
-	require.NoError(t, err)
-	for _, id := range ids {
-		require.EventuallyWithT(t, func(c *assert.CollectT) {
-			e, err := status.Get(ctx, id)
-			if !assert.NoError(c, err) {
-				return
-			}
-			st, err := events.DecodeStatus(e.Value(), nil, id)
-			if assert.NoError(c, err) {
-				assert.True(c, st.Healthy, "%s: %s", id, st.Detail)
-			}
-		}, 10*time.Second, 50*time.Millisecond)
-	}
-
-	// The operator reaches each node's status endpoint and the service discovery.
-	op, _ := s.connect(t, "operator")
-	for _, id := range ids {
-		site, role, _ := events.ParseNodeID(id)
-		msg, err := op.RequestWithContext(ctx, events.StatusSubject(site, role), nil)
-		require.NoError(t, err, id)
-		assert.Contains(t, string(msg.Data), `"applied_revision"`, id)
-	}
-	inbox := op.NewRespInbox()
-	pings, err := op.SubscribeSync(inbox)
-	require.NoError(t, err)
-	require.NoError(t, op.PublishRequest("$SRV.PING."+events.ServiceNode, inbox, nil))
-	for range ids {
-		_, err := pings.NextMsg(5 * time.Second)
-		require.NoError(t, err)
-	}
-
-	// Let each agent refresh its status twice more (each refresh reads its
-	// own key again) under the permissions, then check nothing was refused.
-	statusKV := status
-	seen := map[string]uint64{}
-	for _, id := range ids {
-		e, err := statusKV.Get(ctx, id)
-		require.NoError(t, err, id)
-		seen[id] = e.Revision()
-	}
-	require.Eventually(t, func() bool {
-		for _, id := range ids {
-			e, err := statusKV.Get(ctx, id)
-			if err != nil || e.Revision() < seen[id]+2 {
-				return false
-			}
-		}
-		return true
-	}, 20*time.Second, 20*time.Millisecond, "every agent refreshed its status twice more")
-	for id, v := range agentViolations {
-		assert.Empty(t, v.all(), "%s was refused something it needs", id)
-	}
-}
-
 // TestOrchestratorProvisionsWithoutUpdates: the orchestrator's key creates the
 // four streams on an empty store and provisions an existing one with reads
 // alone; a status bucket whose roll-ups were turned on again (by hand, or an
 // older version) is refused to it, naming what differs, and repaired by the
 // operator's key.
 func TestOrchestratorProvisionsWithoutUpdates(t *testing.T) {
-	s := startBareAuthServer(t, "a-1.pbx")
+	s := bustest.StartBareAuthServer(t, "a-1.pbx")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	orch, v := s.connect(t, "orchestrator")
+	orch, v := s.Connect(t, "orchestrator")
 	ojs, err := jetstream.New(orch)
 	require.NoError(t, err)
 	require.NoError(t, bus.Provision(ctx, ojs, bus.ProvisionConfig{}), "an empty store")
 	require.NoError(t, bus.Provision(ctx, ojs, bus.ProvisionConfig{}), "an existing store")
 	require.NoError(t, orch.Flush())
-	assert.Empty(t, v.all())
+	assert.Empty(t, v.All())
 	for _, name := range bus.Streams() {
 		st, err := ojs.Stream(ctx, name)
 		require.NoError(t, err)
@@ -814,7 +531,7 @@ func TestOrchestratorProvisionsWithoutUpdates(t *testing.T) {
 	_, err = ojs.KeyValue(ctx, events.BucketStatus)
 	require.NoError(t, err, "the status stream is a key-value bucket")
 
-	op, _ := s.connect(t, "operator")
+	op, _ := s.Connect(t, "operator")
 	opjs, err := jetstream.New(op)
 	require.NoError(t, err)
 	st, err := opjs.Stream(ctx, "KV_"+events.BucketStatus)
@@ -829,7 +546,7 @@ func TestOrchestratorProvisionsWithoutUpdates(t *testing.T) {
 	err = bus.Provision(pctx, ojs, bus.ProvisionConfig{})
 	require.ErrorContains(t, err, "KV_pbxfleet_status")
 	require.ErrorContains(t, err, "allow_rollup_hdrs")
-	v.requireOn(t, "$JS.API.STREAM.UPDATE.KV_pbxfleet_status")
+	v.RequireOn(t, "$JS.API.STREAM.UPDATE.KV_pbxfleet_status")
 
 	require.NoError(t, bus.Provision(ctx, opjs, bus.ProvisionConfig{}), "the operator repairs it")
 	st, err = opjs.Stream(ctx, "KV_"+events.BucketStatus)
@@ -842,10 +559,10 @@ func TestOrchestratorProvisionsWithoutUpdates(t *testing.T) {
 // turned off and the desired bucket's consumer cap raised) already has
 // pbxfleet's shape: the orchestrator's key provisions it with reads alone.
 func TestOrchestratorProvisionsAStoreOfAnOlderVersion(t *testing.T) {
-	s := startBareAuthServer(t, "a-1.pbx")
+	s := bustest.StartBareAuthServer(t, "a-1.pbx")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	op, _ := s.connect(t, "operator")
+	op, _ := s.Connect(t, "operator")
 	js, err := jetstream.New(op)
 	require.NoError(t, err)
 	for _, kc := range []jetstream.KeyValueConfig{
@@ -873,12 +590,12 @@ func TestOrchestratorProvisionsAStoreOfAnOlderVersion(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, bus.RestrictRollups(ctx, js))
 
-	orch, v := s.connect(t, "orchestrator")
+	orch, v := s.Connect(t, "orchestrator")
 	ojs, err := jetstream.New(orch)
 	require.NoError(t, err)
 	require.NoError(t, bus.Provision(ctx, ojs, bus.ProvisionConfig{}))
 	require.NoError(t, orch.Flush())
-	assert.Empty(t, v.all(), "no update was needed")
+	assert.Empty(t, v.All(), "no update was needed")
 }
 
 // TestOrchestratorConsumersCannotForgeResults: the orchestrator's key may
@@ -891,10 +608,10 @@ func TestOrchestratorProvisionsAStoreOfAnOlderVersion(t *testing.T) {
 // client listening on that subject (an operator's `nats sub`), the delivery is
 // stored: a known limit, said in the README's security section.
 func TestOrchestratorConsumersCannotForgeResults(t *testing.T) {
-	s := startAuthServer(t, "a-1.pbx")
+	s := bustest.StartAuthServer(t, "a-1.pbx")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	orch, v := s.connect(t, "orchestrator")
+	orch, v := s.Connect(t, "orchestrator")
 	js, err := jetstream.New(orch)
 	require.NoError(t, err)
 	subject := events.ResultSubject("a-1", "pbx")
@@ -911,9 +628,9 @@ func TestOrchestratorConsumersCannotForgeResults(t *testing.T) {
 	_, err = orch.SubscribeSync(subject)
 	require.NoError(t, err)
 	require.NoError(t, orch.Flush())
-	require.Eventually(t, func() bool { return len(v.all()) > 0 }, 5*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { return len(v.All()) > 0 }, 5*time.Second, 10*time.Millisecond,
 		"the server refuses the orchestrator's subscription to a result subject")
-	assert.Contains(t, strings.Join(v.all(), "\n"), "Subscription to \""+subject+"\"")
+	assert.Contains(t, strings.Join(v.All(), "\n"), "Subscription to \""+subject+"\"")
 	info, err := forge.Info(ctx)
 	require.NoError(t, err)
 	assert.False(t, info.PushBound, "no one listens: the consumer is not bound")
@@ -927,7 +644,7 @@ func TestOrchestratorConsumersCannotForgeResults(t *testing.T) {
 
 	// The known limit: another client listening binds it, and the delivery is
 	// stored. When this fails, the limit is gone: update the README.
-	op, _ := s.connect(t, "operator")
+	op, _ := s.Connect(t, "operator")
 	listener, err := op.SubscribeSync(subject)
 	require.NoError(t, err)
 	_, err = listener.NextMsg(5 * time.Second)

@@ -1,4 +1,4 @@
-package labfleet
+package labfleet_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
 	"github.com/pbxfleet/pbxfleet/internal/node"
 	"github.com/pbxfleet/pbxfleet/internal/omlobjects"
@@ -24,9 +25,9 @@ import (
 // node's check, naming the DID.
 func TestLabFleetOMLObjects(t *testing.T) {
 	srv := natstest.Start(t)
-	sites := Sites("objs", 230, 3)
+	sites := labfleet.Sites("objs", 230, 3)
 	p, secrets := plan(t, sites)
-	f, err := Start(context.Background(), sites, Options{
+	f, err := labfleet.Start(context.Background(), sites, labfleet.Options{
 		Dir: t.TempDir(), NATSURL: srv.URL,
 		Deadlines:    node.Deadlines{Verify: 8 * time.Second, Probe: 6 * time.Second},
 		PollInterval: 50 * time.Millisecond, StatusInterval: time.Second, QualifyTimeout: time.Second,

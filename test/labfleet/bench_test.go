@@ -1,4 +1,4 @@
-package labfleet
+package labfleet_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
 	"github.com/pbxfleet/pbxfleet/internal/node"
 )
@@ -26,9 +27,9 @@ import (
 // revisions, reported as p50 and p99 in ms (server timestamps at both ends).
 func BenchmarkAgentPutToResult(b *testing.B) {
 	srv := natstest.Start(b)
-	sites := Sites("bench", 60, 1)
-	secrets := map[string]string{sites[0].ID: NewSecret()}
-	f, err := Start(context.Background(), sites, Options{
+	sites := labfleet.Sites("bench", 60, 1)
+	secrets := map[string]string{sites[0].ID: labfleet.NewSecret()}
+	f, err := labfleet.Start(context.Background(), sites, labfleet.Options{
 		Dir: b.TempDir(), NATSURL: srv.URL, PollInterval: 20 * time.Millisecond,
 		Deadlines: node.Deadlines{Verify: 20 * time.Second}, StatusInterval: time.Minute,
 	})

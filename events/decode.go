@@ -3,15 +3,14 @@ package events
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/pbxfleet/pbxfleet/internal/strictjson"
 	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
@@ -365,13 +364,8 @@ func finish(e cloudevents.Event, mode Mode) (Envelope, error) {
 // decodeData decodes JSON data into v strictly: no unknown fields, no trailing
 // data, and every field without omitempty present and not null (checkShape).
 func decodeData(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%w: data: %w", ErrMalformed, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: data: trailing bytes after the JSON value", ErrMalformed)
 	}
 	var tree any
 	if err := json.Unmarshal(data, &tree); err != nil {

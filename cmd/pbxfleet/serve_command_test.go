@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
+	"github.com/pbxfleet/pbxfleet/internal/syncbuf"
 )
 
 // TestServeRejectsBadFlags: each bad flag exits 2 naming the flag, before any
@@ -76,31 +75,13 @@ func TestServeRefusesAHeldDataDir(t *testing.T) {
 	again.Shutdown()
 }
 
-// lockedBuffer is a bytes.Buffer safe for a command writing while a test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestServeBannerHidesThePassword: serve on an external NATS whose URL holds a
 // password prints the URL without it.
 func TestServeBannerHidesThePassword(t *testing.T) {
 	srv := natstest.Start(t)
 	url := strings.Replace(srv.URL, "nats://", "nats://op:Sup3r-S3cret@", 1)
 	root := newRootCommand()
-	var out, errOut lockedBuffer
+	var out, errOut syncbuf.Buffer
 	root.SetArgs([]string{"serve", "--nats-url", url, "--log-level", "debug"})
 	root.SetOut(&out)
 	root.SetErr(&errOut)

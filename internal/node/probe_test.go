@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
+	"github.com/pbxfleet/pbxfleet/internal/syncbuf"
 )
 
 // putOnOrder puts revision rev of tr as a rollout would: the probe waits for the
@@ -332,7 +334,8 @@ func TestAwaitingProbeIsPublishedWhileWaiting(t *testing.T) {
 	h := newHarness(t, srv, events.RolePBX)
 	h.probeWait = 60 * time.Second
 	ctx := context.Background()
-	h.start()
+	var logs syncbuf.Buffer
+	h.start(WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	site, role, _ := events.ParseNodeID(h.node)
 	// The agent's endpoints answer once it runs (start returns before).
 	require.Eventually(t, func() bool {
@@ -350,7 +353,12 @@ func TestAwaitingProbeIsPublishedWhileWaiting(t *testing.T) {
 		entries, _ := os.ReadDir(filepath.Join(h.stateDir, "outbox"))
 		return len(entries) == 1
 	}, 20*time.Second, 20*time.Millisecond, "the awaiting_probe report is kept in the outbox: no results stream")
-	time.Sleep(time.Second) // a few status intervals without the stream
+	// Two more tries from the outbox, each refused (no stream), before the
+	// stream comes back: the report then arrives by a retry, not the first try.
+	const keptLine = "publish result; kept in the outbox"
+	tries := strings.Count(logs.String(), keptLine)
+	require.Eventually(t, func() bool { return strings.Count(logs.String(), keptLine) >= tries+2 },
+		20*time.Second, 20*time.Millisecond, "the agent retries its outbox while it waits")
 	require.NoError(t, bus.Provision(ctx, srv.JS, bus.ProvisionConfig{}))
 	c, err := srv.JS.OrderedConsumer(ctx, events.StreamResults, jetstream.OrderedConsumerConfig{})
 	require.NoError(t, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/proctest"
+	"github.com/pbxfleet/pbxfleet/internal/syncbuf"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 
@@ -89,7 +90,7 @@ func TestClusterServerLostMidRollout(t *testing.T) {
 	plan := fleetPlan(t, sites)
 	startLabFleet(t, sites, url)
 	var started orchestrator.Rollout
-	var logBuf syncBuffer
+	var logBuf syncbuf.Buffer
 	eng := orchestrator.New(js, nc, orchestrator.WithLogger(slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	t.Cleanup(func() {
 		if t.Failed() {

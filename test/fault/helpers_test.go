@@ -454,24 +454,6 @@ func readJournal(t *testing.T, stateDir string) node.Journal {
 	return j
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers (a test's logger).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // drive runs eng.Run for rollout id in the background and returns a function
 // that waits (bounded by ctx) for it to end and returns the final record. Like
 // `pbxfleet serve`, the driver runs on a context without a deadline, so each

@@ -59,6 +59,9 @@ type Options struct {
 	StatusInterval time.Duration
 	// QualifyTimeout is the lab hosts' qualify timeout (zero: the lab's default).
 	QualifyTimeout time.Duration
+	// SIPReloadLag is how long the lab PBX hosts take to land a `sip reload`
+	// (zero: lab.DefaultSIPReloadLag, as chan_sip; negative: at once).
+	SIPReloadLag time.Duration
 	// Logger is shared by hosts and agents; nil discards.
 	Logger *slog.Logger
 	// KeyDir, when set, holds each node's curve seed <node>.xk (pbxfleet creds):
@@ -130,7 +133,7 @@ func Start(ctx context.Context, sites []Site, opts Options) (*Fleet, error) {
 			}
 			host, err := lab.NewHost(lab.Config{
 				Role: lab.Role(role), Name: id, ConfigDir: confDir, Address: addr,
-				Instant: opts.Instant, Network: network, QualifyTimeout: opts.QualifyTimeout,
+				Instant: opts.Instant, Network: network, QualifyTimeout: opts.QualifyTimeout, SIPReloadLag: opts.SIPReloadLag,
 				Logger: log.With("lab", id),
 			})
 			if err != nil {

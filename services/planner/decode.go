@@ -247,7 +247,13 @@ func checkShape(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
 			if k.Value == "<<" && k.ShortTag() == "!!merge" {
-				checkShape(val, t, p, out)
+				// The merged mappings' keys land here, so they are checked
+				// against this type, wherever their anchors are.
+				for _, src := range mergeSources(val) {
+					if src != n { // a mapping merged into itself adds nothing
+						checkShape(src, t, p, out)
+					}
+				}
 				continue
 			}
 			idx := slices.IndexFunc(fields, func(f yamlField) bool { return f.name == k.Value })
@@ -273,6 +279,28 @@ func checkShape(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
 			checkShape(c, t.Elem(), p.with(elemRef(p, i, c)), out)
 		}
 	}
+}
+
+// mergeSources returns the mappings a merge key's value brings in: one
+// mapping, an alias of one, or a sequence of those.
+func mergeSources(v *yaml.Node) []*yaml.Node {
+	switch v.Kind {
+	case yaml.AliasNode:
+		if v.Alias != nil && v.Alias.Kind == yaml.MappingNode {
+			return []*yaml.Node{v.Alias}
+		}
+	case yaml.MappingNode:
+		return []*yaml.Node{v}
+	case yaml.SequenceNode:
+		var out []*yaml.Node
+		for _, c := range v.Content {
+			if c.Kind != yaml.SequenceNode { // nested sequences are no merge
+				out = append(out, mergeSources(c)...)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // unknownKeyMsg names the keys the section accepts and the likeliest one meant.

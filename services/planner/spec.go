@@ -303,10 +303,12 @@ func Parse(data []byte, baseDir string, opts Options) (*Spec, error) {
 	if p := textProblem(data); p != nil {
 		return nil, &ValidationError{Problems: []Problem{*p}}
 	}
-	var f File
+	// One parse into a node tree: checkShape walks it (every unknown key, with
+	// the keys the section accepts; every integer written as a float), and only
+	// then is it decoded into File, so the file is parsed once.
+	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
+	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, &ValidationError{Problems: []Problem{{Msg: "the fleet file is empty"}}}
 		}
@@ -317,14 +319,14 @@ func Parse(data []byte, baseDir string, opts Options) (*Spec, error) {
 		return nil, &ValidationError{Problems: []Problem{{Line: extra.Line,
 			Msg: "a fleet file holds one YAML document; remove the second one (after ---)"}}}
 	}
-
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err == nil {
-		var probs []Problem
-		checkShape(&root, reflect.TypeOf(File{}), nil, &probs) // only floats: KnownFields passed
-		if len(probs) > 0 {
-			return nil, &ValidationError{Problems: probs}
-		}
+	var probs []Problem
+	checkShape(&root, reflect.TypeOf(File{}), nil, &probs)
+	if len(probs) > 0 {
+		return nil, &ValidationError{Problems: probs}
+	}
+	var f File
+	if err := root.Decode(&f); err != nil {
+		return nil, &ValidationError{Problems: decodeProblems(data, err)}
 	}
 
 	v := newValidator(&f, baseDir, opts)

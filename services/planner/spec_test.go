@@ -222,3 +222,30 @@ func TestSelect(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, all.Sites, 3)
 }
+
+// TestMergedKeysCheckedWhereTheyLand: a YAML merge (<<) brings its keys into
+// the mapping it is written in, so they are checked against that section, not
+// where the anchor was defined (the file is parsed once, and this walk stands
+// in for the decoder's known-fields check).
+func TestMergedKeysCheckedWhereTheyLand(t *testing.T) {
+	tests := []struct {
+		name string
+		data string
+		want []string // problem paths; nil: the file plans
+	}{
+		{"a PBX setting merged into oml", fleet("pbx: &p {port: 5070, trunk_name: omnileads}", lanSite("s1", `oml: {<<: *p, address: 10.0.0.2}`)), []string{"sites[s1].oml.port"}},
+		{"the same through a list of merges", fleet("pbx: &p {port: 5070}", lanSite("s1", `oml: {<<: [*p], address: 10.0.0.2}`)), []string{"sites[s1].oml.port"}},
+		{"oml settings merged into oml", fleet("oml: &o {trunk_name: omnileads}", lanSite("s1", `oml: {<<: [*o], address: 10.0.0.2}`)), nil},
+		{"a site merged into its own oml", "version: 1\ndefaults: {secret: env:PBXFLEET_SECRET}\nsites:\n  - &x {id: a, oml: {<<: *x}}\n", []string{"sites[a].oml.id", "sites[a].oml.oml"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := planYAML(tt.data, t.TempDir(), testOptions())
+			if tt.want == nil {
+				require.NoError(t, err)
+				return
+			}
+			assert.ElementsMatch(t, tt.want, problemPaths(t, err))
+		})
+	}
+}

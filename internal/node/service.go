@@ -5,12 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/release"
 	"github.com/pbxfleet/pbxfleet/internal/strictjson"
 )
 
@@ -105,15 +105,13 @@ func (a *Agent) Check(ctx context.Context, probe bool) (CheckReport, error) {
 	return rep, nil
 }
 
-var semverRE = regexp.MustCompile(`^v?(\d+\.\d+\.\d+)`)
-
 // startService registers the node's NATS service (nats.go/micro) so that
 // `nats micro ls` lists every agent and `nats req pbxfleet.node.<site>.<role>.check '{"probe":true}'`
 // runs its checks.
 func (a *Agent) startService() (micro.Service, error) {
-	ver := "0.0.0"
-	if m := semverRE.FindStringSubmatch(a.version); m != nil {
-		ver = m[1]
+	ver := "0.0.0" // micro wants plain semver; a dev build reports none
+	if v, err := release.Parse(a.version); err == nil {
+		ver = v.String()
 	}
 	svc, err := micro.AddService(a.nc, micro.Config{
 		Name:        events.ServiceNode,

@@ -11,10 +11,10 @@ package omlobjects
 import (
 	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pbxfleet/pbxfleet/internal/release"
 )
 
 // Kind is how OMniLeads is deployed, which decides how its management shell is
@@ -149,25 +149,12 @@ func (c Config) Command() ([]string, error) {
 	return nil, fmt.Errorf("%w: deployment %q makes no OMniLeads objects", ErrConfig, c.Deployment)
 }
 
-// Version is an OMniLeads release number.
-type Version struct{ Major, Minor, Patch int }
-
-func (v Version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
-
-var versionRe = regexp.MustCompile(`^(?:release-|v)?(\d+)\.(\d+)(?:\.(\d+))?`)
-
 // ParseVersion reads an OMniLeads version as its settings report it
 // (OML_BRANCH: "release-2.6.3", "1.33.2", "v2.4.0").
-func ParseVersion(s string) (Version, error) {
-	m := versionRe.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
-		return Version{}, fmt.Errorf("%q is not an OMniLeads release number (want e.g. release-2.6.3 or 1.33.2)", s)
-	}
-	var v Version
-	v.Major, _ = strconv.Atoi(m[1])
-	v.Minor, _ = strconv.Atoi(m[2])
-	if m[3] != "" {
-		v.Patch, _ = strconv.Atoi(m[3])
+func ParseVersion(s string) (release.Version, error) {
+	v, err := release.Parse(s)
+	if err != nil {
+		return release.Version{}, fmt.Errorf("%q is not an OMniLeads release number (want e.g. release-2.6.3 or 1.33.2)", s)
 	}
 	return v, nil
 }

@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/internal/bus"
+	"github.com/pbxfleet/pbxfleet/internal/bus/bustest"
 	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 )
 
@@ -163,14 +163,7 @@ func TestServerTLSWithAuthorization(t *testing.T) {
 	p := newTestPKI(t)
 	tlsHook, err := bus.ServerTLS(p.serverCert, p.serverKey, "", false)
 	require.NoError(t, err)
-	kp, err := nkeys.CreateUser()
-	require.NoError(t, err)
-	pub, err := kp.PublicKey()
-	require.NoError(t, err)
-	seed, err := kp.Seed()
-	require.NoError(t, err)
-	seedFile := filepath.Join(t.TempDir(), "operator.nk")
-	require.NoError(t, os.WriteFile(seedFile, seed, 0o600))
+	pub, seedFile := bustest.NewUserKey(t, t.TempDir(), "operator")
 	emb := startTLS(t, bus.JoinOptions(tlsHook, nil, func(o *server.Options) {
 		o.Nkeys = []*server.NkeyUser{{Nkey: pub, Permissions: bus.OperatorPermissions()}}
 	}))

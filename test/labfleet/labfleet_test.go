@@ -67,6 +67,27 @@ func put(t *testing.T, srv *natstest.Server, d events.Desired) {
 	require.NoError(t, err)
 }
 
+// putAll puts every node's desired state of p, as a rollout's one wave does.
+func putAll(t *testing.T, srv *natstest.Server, p *planner.Plan) {
+	t.Helper()
+	for _, sp := range p.Sites {
+		for _, np := range sp.Nodes {
+			put(t, srv, np.Desired)
+		}
+	}
+}
+
+// requireProven checks that every result converged with a probe that ended in
+// cause 1, the proof the trunk carries a call.
+func requireProven(t *testing.T, got map[string]events.Result) {
+	t.Helper()
+	for id, r := range got {
+		assert.Equal(t, events.OutcomeConverged, r.Outcome, "%s: %s", id, r.Reason)
+		require.NotNil(t, r.Probe, id)
+		assert.Equal(t, 1, r.Probe.HangupCause, "%s: cause 1 proves the trunk", id)
+	}
+}
+
 // results collects the final result of each wanted node, ordering the probes
 // as the orchestrator does: once every node of a site that was put awaits its
 // probe, each is ordered to probe; once one ended otherwise, the others are
@@ -139,16 +160,10 @@ func TestLabFleetConvergesInAllScenarios(t *testing.T) {
 	sites := labfleet.Sites("conv", 200, 3) // 0..9 belong to the demo and the lab command
 	p, secrets := plan(t, sites)
 	f := startFleet(t, srv, sites)
-	for _, sp := range p.Sites {
-		for _, np := range sp.Nodes {
-			put(t, srv, np.Desired)
-		}
-	}
+	putAll(t, srv, p)
 	got := results(t, srv, 6)
+	requireProven(t, got)
 	for id, r := range got {
-		assert.Equal(t, events.OutcomeConverged, r.Outcome, "%s: %s", id, r.Reason)
-		require.NotNil(t, r.Probe, id)
-		assert.Equal(t, 1, r.Probe.HangupCause, "%s: cause 1 proves the trunk", id)
 		assert.True(t, r.Trunk.Reachable, id)
 	}
 	for _, s := range sites {

@@ -35,17 +35,9 @@ func TestLabFleetOMLObjects(t *testing.T) {
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, f.Close()) })
-	for _, sp := range p.Sites {
-		for _, np := range sp.Nodes {
-			put(t, srv, np.Desired)
-		}
-	}
+	putAll(t, srv, p)
 	got := results(t, srv, 6)
-	for id, r := range got {
-		assert.Equal(t, events.OutcomeConverged, r.Outcome, "%s: %s", id, r.Reason)
-		require.NotNil(t, r.Probe, id)
-		assert.Equal(t, 1, r.Probe.HangupCause, id)
-	}
+	requireProven(t, got)
 	for _, s := range sites {
 		id := events.NodeID(s.ID, events.RoleOML)
 		r := got[id]

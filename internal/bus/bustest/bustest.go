@@ -52,14 +52,7 @@ func StartBareAuthServer(t *testing.T, nodes ...string) *AuthServer {
 	s := &AuthServer{seeds: map[string]string{}}
 	var users []*server.NkeyUser
 	add := func(name string, perms *server.Permissions) {
-		kp, err := nkeys.CreateUser()
-		require.NoError(t, err)
-		pub, err := kp.PublicKey()
-		require.NoError(t, err)
-		seed, err := kp.Seed()
-		require.NoError(t, err)
-		path := filepath.Join(dir, name+".nk")
-		require.NoError(t, os.WriteFile(path, seed, 0o600))
+		pub, path := NewUserKey(t, dir, name)
 		s.seeds[name] = path
 		users = append(users, &server.NkeyUser{Nkey: pub, Permissions: perms})
 	}
@@ -80,6 +73,21 @@ func StartBareAuthServer(t *testing.T, nodes ...string) *AuthServer {
 	t.Cleanup(emb.Shutdown)
 	s.emb = emb
 	return s
+}
+
+// NewUserKey makes an nkey user: its public key, and its seed written to
+// dir/<name>.nk (mode 0600) as `pbxfleet creds` would.
+func NewUserKey(t *testing.T, dir, name string) (pub, seedFile string) {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	require.NoError(t, err)
+	pub, err = kp.PublicKey()
+	require.NoError(t, err)
+	seed, err := kp.Seed()
+	require.NoError(t, err)
+	seedFile = filepath.Join(dir, name+".nk")
+	require.NoError(t, os.WriteFile(seedFile, seed, 0o600))
+	return pub, seedFile
 }
 
 // ClientURL is the URL clients dial.

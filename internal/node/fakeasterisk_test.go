@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pbxfleet/pbxfleet/internal/testfixtures"
+	"go.uber.org/goleak"
 )
 
 // The tests drive the agent through a real argv prefix (ExecCLI) that runs
@@ -39,7 +40,14 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	// Every goroutine an agent starts (watches, status, service, probe gate)
+	// must end with its context; goleak retries while they wind down.
+	if err := goleak.Find(); code == 0 && err != nil {
+		fmt.Fprintln(os.Stderr, "goroutines outlived the tests:", err)
+		return 1
+	}
+	return code
 }
 
 func fakeCommand(stateDir, role, confDir string) []string {

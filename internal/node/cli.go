@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"time"
 )
 
 // CLI runs one Asterisk CLI command, as `asterisk -rx '<command>'` does, and
@@ -34,6 +35,9 @@ func (e ExecCLI) Run(ctx context.Context, command string) (string, int, error) {
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
+	// Once the deadline killed the command, stop waiting for its output even
+	// if a child it left behind still holds the pipe.
+	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		// Killed by the deadline: its partial output proves nothing.

@@ -427,46 +427,94 @@ func replacementChar(tree any, path string) string {
 // twice in one object of the JSON text data (at any depth), nil when there is
 // none or data is not JSON (the decoder says why then).
 func noDuplicateKeys(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	type frame struct {
-		keys   map[string]bool
-		object bool
-		key    bool // the next token of an object is a key
+	if k, ok := duplicateKey(data); ok {
+		return fmt.Errorf("key %q appears twice in one object", textclip.Value(k))
 	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		if top != nil && top.object && top.key {
-			if k, ok := tok.(string); ok {
-				if top.keys[k] {
-					return fmt.Errorf("key %q appears twice in one object", textclip.Value(k))
+	return nil
+}
+
+// duplicateKey scans data once, without building tokens (a decoder's Token
+// allocates for each, which made this check most of what decoding an event
+// cost), and returns the first key that appears twice in one object. Keys are
+// compared as encoding/json would read them: escapes resolved and bytes that
+// are not UTF-8 replaced. On text that is not JSON its answer means nothing.
+func duplicateKey(data []byte) (string, bool) {
+	// Past this many keys an object's keys go into a map: a hostile object of
+	// many thousand keys must not cost a comparison of each with each.
+	const linearKeys = 16
+	type object struct {
+		first int                 // where its keys start in keys
+		seen  map[string]struct{} // set once it holds more than linearKeys
+	}
+	var (
+		objects   []object // open containers; arrays hold first == -1
+		keys      [][]byte // the keys of every open object, innermost last
+		expectKey bool
+	)
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			end, plain := i+1, true
+			for end < len(data) && data[end] != '"' {
+				if data[end] == '\\' {
+					plain = false
+					end++
 				}
-				top.keys[k] = true
-				top.key = false
-				continue
+				end++
 			}
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, &frame{keys: map[string]bool{}, object: true, key: true})
-			continue
-		case json.Delim('['):
-			stack = append(stack, &frame{})
-			continue
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
-		// A value ended: in an object, a key comes next.
-		if len(stack) > 0 && stack[len(stack)-1].object {
-			stack[len(stack)-1].key = true
+			if end >= len(data) {
+				return "", false
+			}
+			if expectKey && len(objects) > 0 && objects[len(objects)-1].first >= 0 {
+				key := data[i+1 : end]
+				if !plain || !utf8.Valid(key) {
+					var s string
+					if json.Unmarshal(data[i:end+1], &s) != nil {
+						return "", false
+					}
+					key = []byte(s)
+				}
+				o := &objects[len(objects)-1]
+				if o.seen != nil {
+					if _, dup := o.seen[string(key)]; dup {
+						return string(key), true
+					}
+					o.seen[string(key)] = struct{}{}
+				} else {
+					for _, k := range keys[o.first:] {
+						if bytes.Equal(k, key) {
+							return string(key), true
+						}
+					}
+					keys = append(keys, key)
+					if len(keys)-o.first > linearKeys {
+						o.seen = make(map[string]struct{}, 2*linearKeys)
+						for _, k := range keys[o.first:] {
+							o.seen[string(k)] = struct{}{}
+						}
+					}
+				}
+				expectKey = false
+			}
+			i = end
+		case '{':
+			objects = append(objects, object{first: len(keys)})
+			expectKey = true
+		case '[':
+			objects = append(objects, object{first: -1})
+			expectKey = false
+		case '}', ']':
+			if len(objects) == 0 {
+				return "", false
+			}
+			if o := objects[len(objects)-1]; o.first >= 0 {
+				keys = keys[:o.first]
+			}
+			objects = objects[:len(objects)-1]
+			expectKey = false
+		case ',':
+			expectKey = len(objects) > 0 && objects[len(objects)-1].first >= 0
 		}
 	}
+	return "", false
 }

@@ -67,8 +67,7 @@ func decodeProblems(data []byte, err error) []Problem {
 	// The syntax is valid (the decoder got to the types), so this parse succeeds;
 	// if it did not, the problems below simply carry no path.
 	_ = yaml.Unmarshal(data, &root)
-	var probs []Problem
-	checkShape(&root, reflect.TypeOf(File{}), nil, &probs)
+	probs := checkShape(&root, reflect.TypeOf(File{}))
 	explained := len(probs) > 0
 	for _, e := range te.Errors {
 		line, msg := 0, e
@@ -213,14 +212,58 @@ var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 // type does not have, with the path and the keys it does (KnownFields names
 // the key only), and every integer field written as a float (port: 5080.9,
 // which the decoder silently keeps as 5080).
-func checkShape(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
+func checkShape(root *yaml.Node, t reflect.Type) []Problem {
+	w := shapeWalker{fields: map[reflect.Type][]yamlField{}}
+	w.walk(root, t)
+	return w.out
+}
+
+// shapeWalker is one checkShape pass. It keeps the way down as a stack of
+// plain steps and builds a path only for a problem: a 10,000-site file is
+// walked without a path or a field list made per node.
+type shapeWalker struct {
+	out    []Problem
+	stack  []shapeStep
+	fields map[reflect.Type][]yamlField
+}
+
+// shapeStep is a mapping key, or (item set) an item of a sequence.
+type shapeStep struct {
+	key   string
+	index int
+	item  *yaml.Node
+}
+
+// path is where the walk is, as problems name it.
+func (w *shapeWalker) path() path {
+	p := make(path, 0, len(w.stack)+1)
+	for _, s := range w.stack {
+		if s.item != nil {
+			p = append(p, elemRef(p, s.index, s.item))
+		} else {
+			p = append(p, s.key)
+		}
+	}
+	return p
+}
+
+func (w *shapeWalker) fieldsOf(t reflect.Type) []yamlField {
+	f, ok := w.fields[t]
+	if !ok {
+		f = yamlFields(t)
+		w.fields[t] = f
+	}
+	return f
+}
+
+func (w *shapeWalker) walk(n *yaml.Node, t reflect.Type) {
 	if n == nil {
 		return
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			checkShape(c, t, p, out)
+			w.walk(c, t)
 		}
 		return
 	case yaml.AliasNode:
@@ -236,14 +279,15 @@ func checkShape(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" {
-			*out = append(*out, Problem{Path: p.String(), Line: n.Line, at: p,
+			p := w.path()
+			w.out = append(w.out, Problem{Path: p.String(), Line: n.Line, at: p,
 				Msg: fmt.Sprintf("must be a whole number, not %s", strconv.Quote(textclip.Value(n.Value)))})
 		}
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			return
 		}
-		fields := yamlFields(t)
+		fields := w.fieldsOf(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
 			if k.Value == "<<" && k.ShortTag() == "!!merge" {
@@ -251,32 +295,36 @@ func checkShape(n *yaml.Node, t reflect.Type, p path, out *[]Problem) {
 				// against this type, wherever their anchors are.
 				for _, src := range mergeSources(val) {
 					if src != n { // a mapping merged into itself adds nothing
-						checkShape(src, t, p, out)
+						w.walk(src, t)
 					}
 				}
 				continue
 			}
 			idx := slices.IndexFunc(fields, func(f yamlField) bool { return f.name == k.Value })
 			if idx < 0 {
+				p := w.path()
 				if !keyLikeRE.MatchString(k.Value) {
 					// Not a key anyone meant (a secret pasted as a key, text with
 					// a newline): neither shown nor suggested for.
-					msg := unknownKeyMsg("", p, fields)
-					*out = append(*out, Problem{Path: p.String(), Line: k.Line, Msg: msg, at: p})
+					w.out = append(w.out, Problem{Path: p.String(), Line: k.Line, Msg: unknownKeyMsg("", p, fields), at: p})
 					continue
 				}
 				at := p.with(k.Value)
-				*out = append(*out, Problem{Path: at.String(), Line: k.Line, Msg: unknownKeyMsg(k.Value, p, fields), at: at})
+				w.out = append(w.out, Problem{Path: at.String(), Line: k.Line, Msg: unknownKeyMsg(k.Value, p, fields), at: at})
 				continue
 			}
-			checkShape(val, fields[idx].typ, p.with(k.Value), out)
+			w.stack = append(w.stack, shapeStep{key: k.Value})
+			w.walk(val, fields[idx].typ)
+			w.stack = w.stack[:len(w.stack)-1]
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			return
 		}
 		for i, c := range n.Content {
-			checkShape(c, t.Elem(), p.with(elemRef(p, i, c)), out)
+			w.stack = append(w.stack, shapeStep{index: i, item: c})
+			w.walk(c, t.Elem())
+			w.stack = w.stack[:len(w.stack)-1]
 		}
 	}
 }

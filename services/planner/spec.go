@@ -319,9 +319,7 @@ func Parse(data []byte, baseDir string, opts Options) (*Spec, error) {
 		return nil, &ValidationError{Problems: []Problem{{Line: extra.Line,
 			Msg: "a fleet file holds one YAML document; remove the second one (after ---)"}}}
 	}
-	var probs []Problem
-	checkShape(&root, reflect.TypeOf(File{}), nil, &probs)
-	if len(probs) > 0 {
+	if probs := checkShape(&root, reflect.TypeOf(File{})); len(probs) > 0 {
 		return nil, &ValidationError{Problems: probs}
 	}
 	var f File

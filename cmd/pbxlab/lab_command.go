@@ -453,7 +453,7 @@ func (c *labCommand) run(ctx context.Context, path string, out, errOut io.Writer
 	self := c.self
 	if self == "" {
 		if self, err = os.Executable(); err != nil {
-			return fmt.Errorf("lab: find the pbxfleet binary: %w", err)
+			return fmt.Errorf("lab: find the pbxlab binary (the agents' asterisk command): %w", err)
 		}
 	}
 	lf, err := setupLabFleet(path, c.dir, c.natsURL, self, planner.Options{AcceptWeakSecrets: c.acceptWeakSecrets})
@@ -482,7 +482,7 @@ func (c *labCommand) run(ctx context.Context, path string, out, errOut io.Writer
 			return fmt.Errorf("lab %s: %w", path, err)
 		}
 	}
-	if err := printLabGuide(out, lf, self, c.natsURL); err != nil {
+	if err := printLabGuide(out, lf, self, c.natsURL, c.acceptWeakSecrets); err != nil {
 		return fmt.Errorf("lab %s: %w", path, err)
 	}
 	var ready func()
@@ -716,8 +716,20 @@ func setNode(m *yaml.Node, key string, v *yaml.Node) {
 	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, v)
 }
 
+// rolloutLine is the command that rolls the lab fleet out; a lab started with
+// weak secrets needs them accepted by the rollout too (the orchestrator checks).
+func rolloutLine(fleetFile, natsURL string, acceptWeakSecrets bool) string {
+	line := "pbxfleet rollout start " + fleetFile + " --nats-url " + natsclient.RedactURLs(natsURL)
+	if acceptWeakSecrets {
+		line += " --accept-weak-secrets"
+	}
+	return line
+}
+
 // printLabGuide tells the operator what runs where and how to go on.
-func printLabGuide(w io.Writer, lf labFleet, self, natsURL string) error {
+// self is this pbxlab binary; the control plane and the rollout are the
+// operator's pbxfleet.
+func printLabGuide(w io.Writer, lf labFleet, self, natsURL string, acceptWeakSecrets bool) error {
 	ew := opcli.NewErrWriter(w)
 	ew.Printf("pbxlab lab: %d lab hosts (an Asterisk stand-in, not Asterisk)\n", len(lf.Nodes))
 	for _, n := range lf.Nodes {
@@ -726,7 +738,7 @@ func printLabGuide(w io.Writer, lf labFleet, self, natsURL string) error {
 	ew.Printf("\nfleet file with the lab addresses: %s\n", lf.FleetFile)
 	ew.Printf("agent configs (NATS %s): %s\n", natsURL, filepath.Dir(lf.Nodes[0].AgentConfig))
 	ew.Printf("\nIn other terminals:\n")
-	ew.Printf("  %s serve                      # NATS with JetStream and the control plane, unless one runs at %s\n", self, natsURL)
+	ew.Printf("  pbxfleet serve               # NATS with JetStream and the control plane, unless one runs at %s\n", natsURL)
 	for _, n := range lf.Nodes {
 		program := "pbx-node"
 		if n.Role == lab.RoleOML {
@@ -734,7 +746,7 @@ func printLabGuide(w io.Writer, lf labFleet, self, natsURL string) error {
 		}
 		ew.Printf("  %-11s --config %s &\n", program, n.AgentConfig)
 	}
-	ew.Printf("  %s rollout %s --nats-url %s\n", self, lf.FleetFile, natsclient.RedactURLs(natsURL))
+	ew.Printf("  %s\n", rolloutLine(lf.FleetFile, natsURL, acceptWeakSecrets))
 	ew.Printf("\nAsk a lab host directly, e.g.:\n  %s lab rx --socket %s sip show peers\n", self, lf.Nodes[0].Socket)
 	ew.Printf("\nThe lab runs until interrupted (Ctrl-C).\n")
 	return ew.Err()

@@ -164,7 +164,7 @@ func TestShimMainLeavesOtherNamesAlone(t *testing.T) {
 
 func TestLabFleet(t *testing.T) {
 	dir := t.TempDir()
-	c := &labCommand{dir: dir, natsURL: "nats://127.0.0.1:14222", logLevel: "warn", self: "/opt/pbxfleet"}
+	c := &labCommand{dir: dir, natsURL: "nats://127.0.0.1:14222", logLevel: "warn", self: "/opt/pbxlab"}
 	ready := make(chan labFleet, 1)
 	c.ready = func(lf labFleet) { ready <- lf }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -205,7 +205,7 @@ func TestLabFleet(t *testing.T) {
 			assert.Equal(t, "nats://127.0.0.1:14222", cfg.NATS.URL)
 			assert.Equal(t, n.ConfigDir, cfg.ConfigDir)
 			assert.Equal(t, n.StateDir, cfg.StateDir)
-			assert.Equal(t, []string{"/opt/pbxfleet", "lab", "rx", "--socket", n.Socket}, cfg.Command)
+			assert.Equal(t, []string{"/opt/pbxlab", "lab", "rx", "--socket", n.Socket}, cfg.Command)
 			got, code, err := labctl.Run(context.Background(), n.Socket, "core show version")
 			require.NoError(t, err)
 			assert.Equal(t, 0, code, got)
@@ -226,7 +226,12 @@ func TestLabFleet(t *testing.T) {
 		assert.Equal(t, lf.Nodes[2*i].Address, s.Trunk.PBXAddress, s.ID)
 		assert.Equal(t, lf.Nodes[2*i+1].Address, s.Trunk.OMLAddress, s.ID)
 	}
-	assert.Contains(t, out.String(), "rollout "+lf.FleetFile)
+	// The guide's commands are ones the operator can run: the control plane
+	// and the rollout are pbxfleet's, the shell into a lab host pbxlab's.
+	assert.Contains(t, out.String(), "\n  pbxfleet serve ")
+	assert.Contains(t, out.String(), "\n  pbxfleet rollout start "+lf.FleetFile+" --nats-url nats://127.0.0.1:14222\n")
+	assert.Contains(t, out.String(), "\n  /opt/pbxlab lab rx --socket ")
+	assert.NotContains(t, out.String(), "/opt/pbxlab serve")
 
 	cancel()
 	require.NoError(t, <-done)
@@ -243,7 +248,7 @@ func TestLabFleet(t *testing.T) {
 
 func TestLabFleetRejectsInvalidFleet(t *testing.T) {
 	var errOut bytes.Buffer
-	c := &labCommand{dir: t.TempDir(), logLevel: "info", self: "/opt/pbxfleet"}
+	c := &labCommand{dir: t.TempDir(), logLevel: "info", self: "/opt/pbxlab"}
 	err := c.run(context.Background(), "../../examples/nonexistent.yaml", &bytes.Buffer{}, &errOut)
 	require.Error(t, err)
 	assert.Equal(t, 2, result{Err: err}.Code())
@@ -254,4 +259,19 @@ func TestLabFleetRejectsInvalidFleet(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, 2, result{Err: err}.Code())
 	assert.Contains(t, errOut.String(), "bad.yaml:3:", "problems are listed as FILE:LINE")
+}
+
+func TestRolloutLine(t *testing.T) {
+	tests := []struct {
+		weak bool
+		url  string
+		want string
+	}{
+		{false, "nats://127.0.0.1:4222", "pbxfleet rollout start f.yaml --nats-url nats://127.0.0.1:4222"},
+		{true, "nats://127.0.0.1:4222", "pbxfleet rollout start f.yaml --nats-url nats://127.0.0.1:4222 --accept-weak-secrets"},
+		{false, "nats://op:hunter2@127.0.0.1:4222", "pbxfleet rollout start f.yaml --nats-url nats://op:xxxxx@127.0.0.1:4222"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, rolloutLine("f.yaml", tt.url, tt.weak))
+	}
 }

@@ -313,11 +313,15 @@ func TestAuthAsksForTheToken(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err = noRedirect.Do(req)
 	require.NoError(t, err)
-	var snap web.Snapshot
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&snap))
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
 	resp.Body.Close()
+	var snap web.Snapshot
+	require.NoError(t, json.Unmarshal(raw, &snap))
 	assert.True(t, snap.Auth)
-	assert.NotContains(t, mustJSON(t, snap), token, "the token is never sent back")
+	// The bytes as sent, not a decoded copy: a field the type lacks would be
+	// dropped by decoding.
+	assert.NotContains(t, string(raw), token, "the token is never sent back")
 }
 
 // TestNoSecretReachesThePage: desired states (sealed or clear secrets) never
@@ -390,11 +394,4 @@ func TestListenIsLoopbackUnlessAllowed(t *testing.T) {
 	ln, err := web.Listen("0.0.0.0:0", true)
 	require.NoError(t, err)
 	ln.Close()
-}
-
-func mustJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	require.NoError(t, err)
-	return string(b)
 }

@@ -18,10 +18,12 @@ import (
 
 	cdpage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/fleethealth"
 	"github.com/pbxfleet/pbxfleet/internal/lab"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
@@ -190,25 +192,14 @@ func (l *labFleet) plan(t *testing.T, secrets map[string]string) orchestrator.Pl
 	current := map[string]events.Desired{}
 	kv, err := l.srv.JS.KeyValue(ctx, events.BucketDesired)
 	require.NoError(t, err)
-	keys, _ := kv.ListKeys(ctx)
-	for k := range keys.Keys() {
-		e, err := kv.Get(ctx, k)
+	require.NoError(t, fleethealth.EachEntry(ctx, kv, func(e jetstream.KeyValueEntry) {
+		d, err := events.DecodeDesired(e.Value(), nil, e.Key())
 		require.NoError(t, err)
-		d, err := events.DecodeDesired(e.Value(), nil, k)
-		require.NoError(t, err)
-		current[k] = d
-	}
+		current[e.Key()] = d
+	}))
 	p, err := planner.BuildPlan(spec, current)
 	require.NoError(t, err)
-	op := orchestrator.Plan{Hash: p.Hash}
-	for _, sp := range p.Sites {
-		tg := orchestrator.Target{Site: sp.Site.ID, Nodes: map[string]events.Trunk{}}
-		for _, np := range sp.Nodes {
-			tg.Nodes[np.Role] = np.Desired.Trunk
-		}
-		op.Targets = append(op.Targets, tg)
-	}
-	return op
+	return p.RolloutPlan()
 }
 
 func secretsFor(sites []labfleet.Site) map[string]string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/olekukonko/tablewriter"
 	"github.com/spf13/cobra"
 
@@ -17,19 +15,6 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/fleethealth"
 	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
-
-// nodeView is one node as `pbxfleet status` shows it (the rule is
-// fleethealth's, shared with the web page).
-type nodeView = fleethealth.Node
-
-// fleetStatus reads every node's desired revision and status and judges each.
-func fleetStatus(ctx context.Context, js jetstream.JetStream) ([]nodeView, error) {
-	return fleethealth.Read(ctx, js)
-}
-
-func eachEntry(ctx context.Context, kv jetstream.KeyValue, fn func(jetstream.KeyValueEntry)) error {
-	return fleethealth.EachEntry(ctx, kv, fn)
-}
 
 type statusFlags struct {
 	nats   opcli.NATSFlags
@@ -68,21 +53,21 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 		return err
 	}
 	defer nc.Close()
-	views, err := fleetStatus(cmd.Context(), js)
+	views, err := fleethealth.Read(cmd.Context(), js)
 	if err != nil {
 		return err
 	}
 	if len(f.sites) > 0 {
 		var unknown []string
 		for _, site := range f.sites {
-			if !slices.ContainsFunc(views, func(v nodeView) bool { return v.Site == site }) {
+			if !slices.ContainsFunc(views, func(v fleethealth.Node) bool { return v.Site == site }) {
 				unknown = append(unknown, fmt.Sprintf("%q", textclip.Value(site)))
 			}
 		}
 		if len(unknown) > 0 {
 			return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--site %s: no node of such a site has a desired state or a status", strings.Join(unknown, ", "))}
 		}
-		views = slices.DeleteFunc(views, func(v nodeView) bool { return !slices.Contains(f.sites, v.Site) })
+		views = slices.DeleteFunc(views, func(v fleethealth.Node) bool { return !slices.Contains(f.sites, v.Site) })
 	}
 	unhealthy := 0
 	for _, v := range views {
@@ -107,7 +92,7 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 	return nil
 }
 
-func printStatusTable(w io.Writer, views []nodeView, now time.Time) {
+func printStatusTable(w io.Writer, views []fleethealth.Node, now time.Time) {
 	tw := tablewriter.NewWriter(w)
 	tw.Header("NODE", "DESIRED", "APPLIED", "TRUNK", "RTT", "DRIFT", "LAST SEEN", "HEALTH")
 	for _, v := range views {

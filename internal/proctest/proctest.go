@@ -80,20 +80,11 @@ type Proc struct {
 // Start starts bin with args, its stdout and stderr in a log file.
 func Start(t testing.TB, name, bin string, args ...string) *Proc {
 	t.Helper()
-	return StartEnv(t, nil, name, bin, args...)
-}
-
-// StartEnv is Start with env added to the test's environment.
-func StartEnv(t testing.TB, env []string, name, bin string, args ...string) *Proc {
-	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(logPath)
 	require.NoError(t, err)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	if env != nil {
-		cmd.Env = append(os.Environ(), env...)
-	}
 	require.NoError(t, cmd.Start(), "start %s", name)
 	p := &Proc{Name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {

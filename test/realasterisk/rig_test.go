@@ -159,9 +159,14 @@ func (m logMark) since(t testing.TB) []string {
 }
 
 // managedFileProblemRE matches a WARNING or ERROR line that a managed file
-// (or the objects it defines) can cause: a config parser's complaint, or a
-// line naming a pbxfleet file or section.
-var managedFileProblemRE = regexp.MustCompile(`\] (WARNING|ERROR)\[[0-9]+\][^:]*: (config\.c|pbx_config\.c|res_pjsip_config_wizard\.c|res_sorcery_config\.c|chan_sip\.c: .*(omnileads|issabel|pbxfleet)|.*pbxfleet_)`)
+// (or the objects it defines) can cause: a config parser's complaint, chan_sip
+// naming the trunk, or any line naming a pbxfleet file or section. Asterisk 20
+// writes "[time] LEVEL[thread]([C-call])? file.c: message"; the file is matched
+// before the colon.
+var managedFileProblemRE = regexp.MustCompile(`\] (?:WARNING|ERROR)\[[0-9]+\](?:\[C-[0-9a-f]+\])? (?:` +
+	`(?:config|pbx_config|res_pjsip_config_wizard|res_sorcery_config)\.c: ` +
+	`|chan_sip\.c: .*(?:omnileads|issabel|pbxfleet)` +
+	`|[^:]*: .*pbxfleet_)`)
 
 // managedFileProblems returns the lines of lines that managedFileProblemRE
 // matches.

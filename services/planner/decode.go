@@ -37,8 +37,10 @@ var (
 	unmarshalRE = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
 )
 
-// decodeProblems explains a decode error of the fleet file.
-func decodeProblems(data []byte, err error) []Problem {
+// decodeProblems explains an error of parsing the fleet file (root nil: it
+// did not parse) or of decoding root, its node tree, into File. Unknown keys
+// never reach here: checkShape has refused them on root before the decode.
+func decodeProblems(root *yaml.Node, err error) []Problem {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
@@ -51,11 +53,10 @@ func decodeProblems(data []byte, err error) []Problem {
 		if m := quotedRE.FindStringSubmatch(msg); m != nil {
 			// "cannot decode !!str `x` as a !!int" names no line: find the value,
 			// and never show it (it may be the secret, tagged by mistake).
-			var root yaml.Node
-			if line == 0 && yaml.Unmarshal(data, &root) == nil {
-				if n := findValue(&root, m[1]); n != nil {
+			if line == 0 && root != nil {
+				if n := findValue(root, m[1]); n != nil {
 					line = n.Line
-					at, _ = pathAtLine(&root, line, n.Column, m[1])
+					at, _ = pathAtLine(root, line, n.Column, m[1])
 				}
 			}
 			msg = quotedRE.ReplaceAllString(msg, hiddenValue)
@@ -63,23 +64,12 @@ func decodeProblems(data []byte, err error) []Problem {
 		return []Problem{{Path: at.String(), Line: line, Msg: "not valid YAML: " + msg, at: at}}
 	}
 
-	var root yaml.Node
-	// The syntax is valid (the decoder got to the types), so this parse succeeds;
-	// if it did not, the problems below simply carry no path.
-	_ = yaml.Unmarshal(data, &root)
-	probs := checkShape(&root, reflect.TypeOf(File{}))
-	explained := len(probs) > 0
+	var probs []Problem
 	for _, e := range te.Errors {
 		line, msg := 0, e
 		if m := lineMsgRE.FindStringSubmatch(e); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = m[2]
-		}
-		if strings.Contains(msg, " not found in type ") {
-			if explained {
-				continue // checkShape said it better, with the path
-			}
-			msg = "unknown key: " + msg
 		}
 		column := 0
 		if m := columnRE.FindStringSubmatch(msg); m != nil {
@@ -90,7 +80,7 @@ func decodeProblems(data []byte, err error) []Problem {
 		if m := quotedRE.FindStringSubmatch(msg); m != nil {
 			value = m[1]
 		}
-		at, node := pathAtLine(&root, line, column, value)
+		at, node := pathAtLine(root, line, column, value)
 		// The decoder cuts long values short ("fivetho..."); show the whole value.
 		if node != nil && strings.HasSuffix(value, "...") && strings.HasPrefix(node.Value, strings.TrimSuffix(value, "...")) {
 			msg = strings.Replace(msg, "`"+value+"`", "`"+textclip.Value(node.Value)+"`", 1)

@@ -312,7 +312,7 @@ func Parse(data []byte, baseDir string, opts Options) (*Spec, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &ValidationError{Problems: []Problem{{Msg: "the fleet file is empty"}}}
 		}
-		return nil, &ValidationError{Problems: decodeProblems(data, err)}
+		return nil, &ValidationError{Problems: decodeProblems(nil, err)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -324,7 +324,7 @@ func Parse(data []byte, baseDir string, opts Options) (*Spec, error) {
 	}
 	var f File
 	if err := root.Decode(&f); err != nil {
-		return nil, &ValidationError{Problems: decodeProblems(data, err)}
+		return nil, &ValidationError{Problems: decodeProblems(&root, err)}
 	}
 
 	v := newValidator(&f, baseDir, opts)

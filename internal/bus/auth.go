@@ -1,11 +1,7 @@
 package bus
 
 import (
-	"context"
-	"fmt"
-
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/natsclient"
@@ -174,32 +170,4 @@ func responsePermission() *server.ResponsePermission {
 		MaxMsgs: server.DEFAULT_ALLOW_RESPONSE_MAX_MSGS,
 		Expires: server.DEFAULT_ALLOW_RESPONSE_EXPIRATION,
 	}
-}
-
-// RestrictRollups turns off roll-up headers on the streams every node writes
-// to, so that a node's own put cannot purge what the others wrote: jetstream
-// creates each KV bucket with roll-ups allowed (kv.Purge uses them), and a put
-// to $KV.pbxfleet_status.<own key> with "Nats-Rollup: all" would otherwise
-// empty the whole status bucket. Permissions cannot look at headers, so the
-// stream itself refuses. Stale status still expires by its TTL. Provision
-// creates both streams without roll-ups and turns them off again when they
-// were re-enabled; this is the same repair alone (it needs the operator's key:
-// the orchestrator's may not update a stream). It returns an error naming the
-// stream when it cannot be read or updated.
-func RestrictRollups(ctx context.Context, js jetstream.JetStream) error {
-	for _, name := range []string{kvStreamPrefix + events.BucketStatus, events.StreamResults} {
-		s, err := js.Stream(ctx, name)
-		if err != nil {
-			return fmt.Errorf("restrict rollups on %s: %w", name, err)
-		}
-		cfg := s.CachedInfo().Config
-		if !cfg.AllowRollup {
-			continue
-		}
-		cfg.AllowRollup = false
-		if _, err := js.UpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("restrict rollups on %s: %w", name, err)
-		}
-	}
-	return nil
 }

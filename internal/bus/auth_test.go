@@ -248,20 +248,18 @@ func subscribeFor(ctx context.Context, nc *nats.Conn, subject string) error {
 }
 
 // TestRollupsAreRestricted: permissions cannot look at headers, so a node's put
-// to its own status key with "Nats-Rollup: all" empties the whole status bucket
-// unless RestrictRollups turned roll-ups off on the streams nodes write to.
+// to its own status key (or result subject) with "Nats-Rollup: all" would
+// empty the whole stream; Provision (run by the test server) creates both
+// streams nodes write to without roll-ups, so the put is refused and the
+// other node's entry survives. (A store whose roll-ups were turned back on is
+// repaired by Provision: TestOrchestratorProvisionsAStoreOfAnOlderVersion.)
 func TestRollupsAreRestricted(t *testing.T) {
 	tests := []struct {
-		name     string
-		restrict bool
-		subject  string
-		wantErr  bool
-		survives bool
+		name    string
+		subject string
 	}{
-		// Provision (run by the test server) already restricts roll-ups.
-		{"status after Provision", false, "$KV.pbxfleet_status.a-1.pbx", true, true},
-		{"status with RestrictRollups", true, "$KV.pbxfleet_status.a-1.pbx", true, true},
-		{"results with RestrictRollups", true, "pbxfleet.result.a-1.pbx", true, true},
+		{"status", "$KV.pbxfleet_status.a-1.pbx"},
+		{"results", "pbxfleet.result.a-1.pbx"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -271,10 +269,6 @@ func TestRollupsAreRestricted(t *testing.T) {
 			op, _ := s.Connect(t, "operator")
 			ojs, err := jetstream.New(op)
 			require.NoError(t, err)
-			if tt.restrict {
-				require.NoError(t, bus.RestrictRollups(ctx, ojs))
-				require.NoError(t, bus.RestrictRollups(ctx, ojs), "idempotent")
-			}
 			b, _ := s.Connect(t, "b-1.pbx")
 			bjs, err := jetstream.New(b)
 			require.NoError(t, err)
@@ -291,23 +285,15 @@ func TestRollupsAreRestricted(t *testing.T) {
 			msg := nats.NewMsg(tt.subject)
 			msg.Header.Set("Nats-Rollup", "all")
 			_, err = ajs.PublishMsg(ctx, msg)
-			if tt.wantErr {
-				require.ErrorContains(t, err, "rollup")
-			} else {
-				require.NoError(t, err)
-			}
+			require.ErrorContains(t, err, "rollup")
 			ostatus, err := ojs.KeyValue(ctx, events.BucketStatus)
 			require.NoError(t, err)
 			_, err = ostatus.Get(ctx, "b-1.pbx")
-			results, serr := ojs.Stream(ctx, events.StreamResults)
-			require.NoError(t, serr)
-			_, rerr := results.GetLastMsgForSubject(ctx, events.ResultSubject("b-1", "pbx"))
-			require.NoError(t, rerr, "the results stream never allowed roll-ups")
-			if tt.survives {
-				require.NoError(t, err, "b-1.pbx's status survives")
-			} else {
-				require.ErrorIs(t, err, jetstream.ErrKeyNotFound, "a's put wiped b's status")
-			}
+			require.NoError(t, err, "b-1.pbx's status survives")
+			results, err := ojs.Stream(ctx, events.StreamResults)
+			require.NoError(t, err)
+			_, err = results.GetLastMsgForSubject(ctx, events.ResultSubject("b-1", "pbx"))
+			require.NoError(t, err, "b-1.pbx's result survives")
 		})
 	}
 }
@@ -588,7 +574,14 @@ func TestOrchestratorProvisionsAStoreOfAnOlderVersion(t *testing.T) {
 	cfg.MaxConsumers = 100_000
 	_, err = js.UpdateStream(ctx, cfg)
 	require.NoError(t, err)
-	require.NoError(t, bus.RestrictRollups(ctx, js))
+	// The status bucket as jetstream creates it allows roll-ups; the older
+	// version had them turned off (the results stream never allowed them).
+	st, err = js.Stream(ctx, "KV_"+events.BucketStatus)
+	require.NoError(t, err)
+	cfg = st.CachedInfo().Config
+	cfg.AllowRollup = false
+	_, err = js.UpdateStream(ctx, cfg)
+	require.NoError(t, err)
 
 	orch, v := s.Connect(t, "orchestrator")
 	ojs, err := jetstream.New(orch)

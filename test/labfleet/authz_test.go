@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
-	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/internal/bus/bustest"
 	"github.com/pbxfleet/pbxfleet/internal/lab"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
@@ -79,7 +78,6 @@ func TestAuthorizedAgentsConverge(t *testing.T) {
 	orch, _ := s.Connect(t, "orchestrator")
 	ojs, err := jetstream.New(orch)
 	require.NoError(t, err)
-	require.NoError(t, bus.RestrictRollups(ctx, ojs), "the orchestrator may harden what it provisioned")
 	desired, err := ojs.KeyValue(ctx, events.BucketDesired)
 	require.NoError(t, err)
 	// As in a rollout, each node probes on the orchestrator's order, once both

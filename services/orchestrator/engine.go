@@ -329,6 +329,20 @@ func (e *Engine) Current(ctx context.Context) (Rollout, error) {
 	return e.Get(ctx, id)
 }
 
+// CurrentHeader is Current without the site records: the phase, wave and
+// counters a dashboard shows, read from the one header key (Current reads
+// every site of the rollout too).
+func (e *Engine) CurrentHeader(ctx context.Context) (Rollout, error) {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	id, err := e.currentID(ctx)
+	if err != nil {
+		return Rollout{}, err
+	}
+	r, _, err := e.loadHeader(ctx, id)
+	return r, err
+}
+
 func (e *Engine) currentID(ctx context.Context) (string, error) {
 	id, err := e.holder(ctx)
 	if err != nil || id != "" {

@@ -21,11 +21,12 @@ const DefaultRefresh = 5 * time.Second
 // refreshTimeout bounds one refresh when the caller set no deadline.
 const refreshTimeout = 5 * time.Second
 
-// RolloutSource returns the active rollout or, when none is active, the last
-// one started; *Engine is one. It returns an error wrapping
-// ErrRolloutNotFound when there has never been a rollout.
+// RolloutSource returns the header (no site records) of the active rollout
+// or, when none is active, of the last one started; *Engine is one. It
+// returns an error wrapping ErrRolloutNotFound when there has never been a
+// rollout. A refresh every few seconds must not read a thousand site keys.
 type RolloutSource interface {
-	Current(ctx context.Context) (Rollout, error)
+	CurrentHeader(ctx context.Context) (Rollout, error)
 }
 
 // phases are the rollout phases exported even when no rollout is in them, so
@@ -163,7 +164,7 @@ func (c *Metrics) Refresh(ctx context.Context) error {
 		defer cancel()
 	}
 	var errs []error
-	r, err := c.src.Current(ctx)
+	r, err := c.src.CurrentHeader(ctx)
 	switch {
 	case errors.Is(err, ErrRolloutNotFound):
 		c.setRollout(Rollout{})

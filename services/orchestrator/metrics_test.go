@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/metrics"
 	"github.com/pbxfleet/pbxfleet/internal/metrics/metricstest"
@@ -27,7 +26,7 @@ type source struct {
 	err error
 }
 
-func (s *source) Current(context.Context) (orchestrator.Rollout, error) { return s.r, s.err }
+func (s *source) CurrentHeader(context.Context) (orchestrator.Rollout, error) { return s.r, s.err }
 
 var errDown = errors.New("kv down")
 
@@ -127,14 +126,7 @@ func TestControlPlaneAfterRealRollout(t *testing.T) {
 	require.NoError(t, err)
 	pp, err := planner.BuildPlan(spec, nil)
 	require.NoError(t, err)
-	plan := orchestrator.Plan{Hash: pp.Hash}
-	for _, sp := range pp.Sites {
-		tg := orchestrator.Target{Site: sp.Site.ID, Nodes: map[string]events.Trunk{}}
-		for _, np := range sp.Nodes {
-			tg.Nodes[np.Role] = np.Desired.Trunk
-		}
-		plan.Targets = append(plan.Targets, tg)
-	}
+	plan := pp.RolloutPlan()
 
 	eng := orchestrator.New(srv.JS, srv.Conn, orchestrator.WithLogger(slog.New(slog.DiscardHandler)))
 	reg := metrics.NewRegistry()

@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
-	"github.com/pbxfleet/pbxfleet/internal/strictjson"
 	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
@@ -362,9 +361,11 @@ func finish(e cloudevents.Event, mode Mode) (Envelope, error) {
 }
 
 // decodeData decodes JSON data into v strictly: no unknown fields, no trailing
-// data, and every field without omitempty present and not null (checkShape).
+// data, and every field without omitempty present and not null. The tree
+// decode refuses trailing data and checkShape the rest, so the typed decode
+// needs no strictness of its own.
 func decodeData(data []byte, v any) error {
-	if err := strictjson.Unmarshal(data, v); err != nil {
+	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%w: data: %w", ErrMalformed, err)
 	}
 	var tree any

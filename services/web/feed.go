@@ -232,7 +232,7 @@ func (s *Server) applyRollout(e jetstream.KeyValueEntry) []string {
 		return nil
 	}
 	rest := strings.TrimPrefix(key, orchestrator.StateKeyPrefix)
-	id, site, isSite := strings.Cut(rest, ".site.")
+	id, site, isSite := strings.Cut(rest, events.RolloutsSiteInfix)
 	if strings.Contains(id, ".") {
 		return nil
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
 	"github.com/pbxfleet/pbxfleet/internal/node"
+	"github.com/pbxfleet/pbxfleet/internal/proctest"
 )
 
 // BenchmarkAgentPutToResult measures one agent (bench-1.pbx, against a lab PBX
@@ -132,19 +133,23 @@ func BenchmarkAgentIdleRSS(b *testing.B) {
 		srv.URL, filepath.Join(dir, "etc"), filepath.Join(dir, "state"))), 0o600))
 	var rss float64
 	for range b.N {
-		cmd := exec.Command(bin, "--config", cfg, "--log-level", "warn")
-		require.NoError(b, cmd.Start())
-		time.Sleep(2 * time.Second)
-		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		p := proctest.Start(b, "pbx-node", bin, "--config", cfg, "--log-level", "warn")
+		time.Sleep(2 * time.Second) // let it settle: connected, watching, idle
+		// An agent that exited (a bad config) has no RSS to report: a zero
+		// would pass for a figure.
+		require.False(b, p.Exited(), "pbx-node exited: %s", proctest.Tail(p.Output(), 10))
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID()))
 		require.NoError(b, err)
+		rss = 0
 		for _, l := range strings.Split(string(status), "\n") {
 			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-				kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+				kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+				require.NoError(b, err, l)
 				rss = kb / 1024
 			}
 		}
-		require.NoError(b, cmd.Process.Kill())
-		_ = cmd.Wait()
+		require.Positive(b, rss, "VmRSS in /proc/%d/status", p.PID())
+		p.Stop()
 	}
 	b.ReportMetric(rss, "idle-RSS-MiB")
 }

@@ -313,8 +313,9 @@ func (a *Agent) Apply(ctx context.Context, d events.Desired) events.Result {
 // apply is Apply with the bus: a ProbeOnOrder desired state reports
 // OutcomeAwaitingProbe on h and waits for its probe order. final is false when
 // the agent was stopped while waiting for the order: nothing is final then, the
-// journal still shows the apply in flight, and the next start undoes it and
-// applies the revision again.
+// journal still shows the apply in flight, and the next start keeps its files
+// and applies the revision again (its far side may be probing it right then);
+// a rollback still restores the bytes from before the first start.
 //
 // Once started, an apply runs to its end whatever ctx does (a SIGTERM must not
 // leave Asterisk running a revision whose files were rolled back, or a rollback
@@ -454,7 +455,7 @@ func (a *Agent) apply(ctx context.Context, d events.Desired, h *busHandles) (res
 		err := a.awaitProbeOrder(ctx, h, d, &inf, res)
 		switch {
 		case ctx.Err() != nil:
-			log.Warn("stopped while awaiting the probe order; the next start undoes the apply and applies the revision again")
+			log.Warn("stopped while awaiting the probe order; the next start keeps the files and applies the revision again")
 			return res, false
 		case err != nil:
 			res.Timings[events.PhaseVerify] = msSince(phase)

@@ -139,8 +139,9 @@ func TestProbeOrderEndsTheWaitOtherwise(t *testing.T) {
 }
 
 // TestStoppedWhileAwaitingTheOrder: stopping the agent while it waits for the
-// order leaves the apply in flight; the next start undoes it and applies the
-// revision again, which waits for the order again.
+// order leaves the apply in flight; the next start keeps the files and applies
+// the revision again (one reload, not an undo and a redo), which waits for the
+// order again.
 func TestStoppedWhileAwaitingTheOrder(t *testing.T) {
 	srv := natstest.Start(t)
 	h := newHarness(t, srv, events.RoleOML)

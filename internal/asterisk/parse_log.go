@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
 var (
@@ -103,10 +105,7 @@ func checkCLIFailure(op string, lines []string) error {
 // unexpected returns an ErrUnexpectedOutput error for op that quotes the offending
 // line, shortened so a huge garbage line cannot flood a log.
 func unexpected(op, why, line string) error {
-	const maxQuote = 120
-	if len(line) > maxQuote {
-		line = line[:maxQuote] + "..."
-	}
+	line = textclip.Clip(line, 120)
 	if line == "" {
 		return fmt.Errorf("%s: %w: %s", op, ErrUnexpectedOutput, why)
 	}

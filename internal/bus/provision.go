@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/wait"
 )
 
 // ProvisionConfig sizes the buckets and streams. The zero value means the defaults.
@@ -201,10 +202,8 @@ func WaitForJetStream(ctx context.Context, js jetstream.JetStream) error {
 			return nil
 		}
 		last = err
-		select {
-		case <-ctx.Done():
+		if wait.Sleep(ctx, 200*time.Millisecond) != nil {
 			return fmt.Errorf("wait for jetstream: %w", errors.Join(ctx.Err(), last))
-		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }

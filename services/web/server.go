@@ -34,6 +34,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/wait"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 
@@ -433,12 +434,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-c.wake:
-			if wait := s.cfg.MinInterval - time.Since(last); wait > 0 {
-				select {
-				case <-time.After(wait):
-				case <-r.Context().Done():
-					return
-				}
+			if wait.Sleep(r.Context(), s.cfg.MinInterval-time.Since(last)) != nil {
+				return
 			}
 			c.mu.Lock()
 			keys := make([]string, 0, len(c.dirty))

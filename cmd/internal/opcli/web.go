@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pbxfleet/pbxfleet/internal/wait"
 	"github.com/pbxfleet/pbxfleet/services/web"
 	"github.com/spf13/pflag"
 )
@@ -56,10 +57,8 @@ func StartWeb(ctx context.Context, f WebFlags, token string, nc *nats.Conn, js j
 			if err != nil && !errors.Is(err, context.Canceled) {
 				log.Error("web page feed stopped; starting it again in 2s", "err", err)
 			}
-			select {
-			case <-ctx.Done():
+			if wait.Sleep(ctx, 2*time.Second) != nil {
 				return
-			case <-time.After(2 * time.Second):
 			}
 		}
 	})

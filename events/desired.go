@@ -3,7 +3,6 @@ package events
 import (
 	"encoding/base64"
 	"fmt"
-	"regexp"
 	"strconv"
 
 	"github.com/pbxfleet/pbxfleet/internal/textclip"
@@ -291,40 +290,34 @@ func (t Trunk) validate(p *problems, nodeSite string) {
 	}
 }
 
-// The shapes of an OMniLeads outbound route, as its models validate them (and
-// as events/schema/desired.v1.json says).
-var (
-	omlNameRE     = regexp.MustCompile(`^\w+$`)
-	omlDialOptRE  = regexp.MustCompile(`^[HhKkRrL():MATtWw]+$`)
-	omlDigitsRE   = regexp.MustCompile(`^[0-9+*#]+$`)
-	omlPatternsRE = regexp.MustCompile(`^[-.+*#0-9XZN\[\]]+$`)
-)
-
+// An OMniLeads outbound route's fields follow OMniLeads' own validators and
+// field lengths (trunkmodel, shared with the renderer's CheckOMLRoute; and
+// events/schema/desired.v1.json).
 func (r OMLRoute) validate(p *problems) {
-	if !omlNameRE.MatchString(r.Name) {
-		p.add(ErrInvalidField, "trunk.oml_route.name %q is not letters, digits and _", textclip.Value(r.Name))
+	if !trunkmodel.OMLName(r.Name) {
+		p.add(ErrInvalidField, "trunk.oml_route.name %q is not 1-%d letters, digits and _", textclip.Value(r.Name), trunkmodel.MaxOMLName)
 	}
-	if r.RingTime < 1 || r.RingTime > 3600 {
-		p.add(ErrInvalidField, "trunk.oml_route.ring_time %d is out of range (1-3600)", r.RingTime)
+	if r.RingTime < trunkmodel.MinOMLRingTime || r.RingTime > trunkmodel.MaxOMLRingTime {
+		p.add(ErrInvalidField, "trunk.oml_route.ring_time %d is out of range (%d-%d)", r.RingTime, trunkmodel.MinOMLRingTime, trunkmodel.MaxOMLRingTime)
 	}
-	if !omlDialOptRE.MatchString(r.DialOptions) {
-		p.add(ErrInvalidField, "trunk.oml_route.dial_options %q is not of HhKkRrL():MATtWw", textclip.Value(r.DialOptions))
+	if !trunkmodel.OMLDialOptions(r.DialOptions) {
+		p.add(ErrInvalidField, "trunk.oml_route.dial_options %q is not 1-%d of HhKkRrL():MATtWw", textclip.Value(r.DialOptions), trunkmodel.MaxOMLDialOptions)
 	}
 	if len(r.Patterns) == 0 {
 		p.add(ErrInvalidField, "trunk.oml_route.patterns needs at least one entry")
 	}
 	for i, dp := range r.Patterns {
-		if dp.Prefix != "" && !omlDigitsRE.MatchString(dp.Prefix) {
-			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].prefix %q is not digits, +, * or #", i, textclip.Value(dp.Prefix))
+		if dp.Prefix != "" && !trunkmodel.OMLDigits(dp.Prefix) {
+			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].prefix %q is not up to %d digits, +, * or #", i, textclip.Value(dp.Prefix), trunkmodel.MaxOMLDigits)
 		}
-		if dp.Prepend != "" && !omlDigitsRE.MatchString(dp.Prepend) {
-			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].prepend %q is not digits, +, * or #", i, textclip.Value(dp.Prepend))
+		if dp.Prepend != "" && !trunkmodel.OMLDigits(dp.Prepend) {
+			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].prepend %q is not up to %d digits, +, * or #", i, textclip.Value(dp.Prepend), trunkmodel.MaxOMLDigits)
 		}
-		if !omlPatternsRE.MatchString(dp.Pattern) {
-			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].pattern %q is not a dial pattern", i, textclip.Value(dp.Pattern))
+		if !trunkmodel.OMLMatchPattern(dp.Pattern) {
+			p.add(ErrInvalidField, "trunk.oml_route.patterns[%d].pattern %q is not a dial pattern (up to %d characters)", i, textclip.Value(dp.Pattern), trunkmodel.MaxOMLPattern)
 		}
 	}
-	if r.InboundCampaign != "" && !omlNameRE.MatchString(r.InboundCampaign) {
-		p.add(ErrInvalidField, "trunk.oml_route.inbound_campaign %q is not letters, digits and _", textclip.Value(r.InboundCampaign))
+	if r.InboundCampaign != "" && !trunkmodel.OMLName(r.InboundCampaign) {
+		p.add(ErrInvalidField, "trunk.oml_route.inbound_campaign %q is not 1-%d letters, digits and _", textclip.Value(r.InboundCampaign), trunkmodel.MaxOMLName)
 	}
 }

@@ -220,6 +220,12 @@ func TestSchemaAndDecodeRejectTogether(t *testing.T) {
 		{"desired route prefix", sampleDesired(), func(d obj) {
 			trunk(d)["oml_route"] = obj{"name": "r", "ring_time": 5, "dial_options": "Tt", "patterns": []any{obj{"prefix": "9a", "pattern": "X."}}}
 		}},
+		{"desired route name too long for OMniLeads", sampleDesired(), func(d obj) {
+			trunk(d)["oml_route"] = obj{"name": strings.Repeat("r", 129), "ring_time": 5, "dial_options": "Tt", "patterns": []any{obj{"pattern": "X."}}}
+		}},
+		{"desired route pattern too long", sampleDesired(), func(d obj) {
+			trunk(d)["oml_route"] = obj{"name": "r", "ring_time": 5, "dial_options": "Tt", "patterns": []any{obj{"pattern": strings.Repeat("X", 101)}}}
+		}},
 		{"desired route unknown field", sampleDesired(), func(d obj) {
 			trunk(d)["oml_route"] = obj{"name": "r", "ring_time": 5, "dial_options": "Tt", "patterns": []any{obj{"pattern": "X."}}, "trunk": "other"}
 		}},

@@ -3,7 +3,9 @@ package asterisk
 import (
 	"errors"
 	"fmt"
-	"regexp"
+
+	"github.com/pbxfleet/pbxfleet/internal/textclip"
+	"github.com/pbxfleet/pbxfleet/internal/trunkmodel"
 )
 
 // OMLRoute is an OMniLeads outbound route (RutaSaliente) to the PBX over the
@@ -21,45 +23,35 @@ type DialPattern struct {
 	Prefix, Prepend, Pattern string
 }
 
-// OMniLeads' own validators of these fields (configuracion_telefonia_app/models.py,
-// release 2.6.3): names ^[\w]+$, dial options ^[HhKkRrL():MATtWw]+$, prefix and
-// prepend ^(\+|\*|#|\d)+$, match pattern ^(\.|-|\+|\*|#|\d|\[|\]|[XZN])+$.
-var (
-	omlNameRE    = regexp.MustCompile(`^\w+$`)
-	omlDialOptRE = regexp.MustCompile(`^[HhKkRrL():MATtWw]+$`)
-	omlPrefixRE  = regexp.MustCompile(`^[+*#0-9]+$`)
-	omlMatchRE   = regexp.MustCompile(`^[-.+*#0-9\[\]XZN]+$`)
-)
-
 // CheckOMLRoute returns every problem of r as OMniLeads' own validators would
 // find it, or nil.
 func CheckOMLRoute(r OMLRoute) error {
 	var errs []error
-	if !omlNameRE.MatchString(r.Name) || len(r.Name) > 128 {
-		errs = append(errs, fmt.Errorf("%w: outbound route name %q: OMniLeads names are 1-128 letters, digits and _", ErrInvalidTrunk, r.Name))
+	if !trunkmodel.OMLName(r.Name) {
+		errs = append(errs, fmt.Errorf("%w: outbound route name %q: OMniLeads names are 1-%d letters, digits and _", ErrInvalidTrunk, textclip.Value(r.Name), trunkmodel.MaxOMLName))
 	}
-	if r.RingTime < 1 || r.RingTime > 3600 {
-		errs = append(errs, fmt.Errorf("%w: ring time %d is out of range (1-3600 seconds)", ErrInvalidTrunk, r.RingTime))
+	if r.RingTime < trunkmodel.MinOMLRingTime || r.RingTime > trunkmodel.MaxOMLRingTime {
+		errs = append(errs, fmt.Errorf("%w: ring time %d is out of range (%d-%d seconds)", ErrInvalidTrunk, r.RingTime, trunkmodel.MinOMLRingTime, trunkmodel.MaxOMLRingTime))
 	}
-	if !omlDialOptRE.MatchString(r.DialOptions) || len(r.DialOptions) > 512 {
-		errs = append(errs, fmt.Errorf("%w: dial options %q: OMniLeads allows only HhKkRrL():MATtWw", ErrInvalidTrunk, r.DialOptions))
+	if !trunkmodel.OMLDialOptions(r.DialOptions) {
+		errs = append(errs, fmt.Errorf("%w: dial options %q: OMniLeads allows only HhKkRrL():MATtWw (up to %d)", ErrInvalidTrunk, textclip.Value(r.DialOptions), trunkmodel.MaxOMLDialOptions))
 	}
 	if len(r.Patterns) == 0 {
 		errs = append(errs, fmt.Errorf("%w: an outbound route needs at least one dial pattern", ErrInvalidTrunk))
 	}
 	for i, p := range r.Patterns {
-		if p.Prefix != "" && (!omlPrefixRE.MatchString(p.Prefix) || len(p.Prefix) > 32) {
-			errs = append(errs, fmt.Errorf("%w: pattern %d: prefix %q: digits, +, * and # only (up to 32)", ErrInvalidTrunk, i+1, p.Prefix))
+		if p.Prefix != "" && !trunkmodel.OMLDigits(p.Prefix) {
+			errs = append(errs, fmt.Errorf("%w: pattern %d: prefix %q: digits, +, * and # only (up to %d)", ErrInvalidTrunk, i+1, textclip.Value(p.Prefix), trunkmodel.MaxOMLDigits))
 		}
-		if p.Prepend != "" && (!omlPrefixRE.MatchString(p.Prepend) || len(p.Prepend) > 32) {
-			errs = append(errs, fmt.Errorf("%w: pattern %d: prepend %q: digits, +, * and # only (up to 32)", ErrInvalidTrunk, i+1, p.Prepend))
+		if p.Prepend != "" && !trunkmodel.OMLDigits(p.Prepend) {
+			errs = append(errs, fmt.Errorf("%w: pattern %d: prepend %q: digits, +, * and # only (up to %d)", ErrInvalidTrunk, i+1, textclip.Value(p.Prepend), trunkmodel.MaxOMLDigits))
 		}
-		if !omlMatchRE.MatchString(p.Pattern) || len(p.Pattern) > 100 {
-			errs = append(errs, fmt.Errorf("%w: pattern %d: %q: digits, X, Z, N, [ ], ., -, +, * and # only (up to 100)", ErrInvalidTrunk, i+1, p.Pattern))
+		if !trunkmodel.OMLMatchPattern(p.Pattern) {
+			errs = append(errs, fmt.Errorf("%w: pattern %d: %q: digits, X, Z, N, [ ], ., -, +, * and # only (up to %d)", ErrInvalidTrunk, i+1, textclip.Value(p.Pattern), trunkmodel.MaxOMLPattern))
 		}
 	}
-	if r.InboundCampaign != "" && (!omlNameRE.MatchString(r.InboundCampaign) || len(r.InboundCampaign) > 128) {
-		errs = append(errs, fmt.Errorf("%w: inbound campaign %q: OMniLeads names are letters, digits and _", ErrInvalidTrunk, r.InboundCampaign))
+	if r.InboundCampaign != "" && !trunkmodel.OMLName(r.InboundCampaign) {
+		errs = append(errs, fmt.Errorf("%w: inbound campaign %q: OMniLeads names are 1-%d letters, digits and _", ErrInvalidTrunk, textclip.Value(r.InboundCampaign), trunkmodel.MaxOMLName))
 	}
 	return errors.Join(errs...)
 }

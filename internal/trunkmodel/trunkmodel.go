@@ -4,7 +4,10 @@
 // it imports nothing of pbxfleet's, so both sides name these things once.
 package trunkmodel
 
-import "fmt"
+import (
+	"fmt"
+	"regexp"
+)
 
 // Scenario says where OMniLeads runs relative to the PBX (docs/asterisk.md#scenarios-and-ports).
 type Scenario string
@@ -64,3 +67,41 @@ func AudioCodec(v string) bool {
 	}
 	return false
 }
+
+// OMniLeads' own validators of an outbound route's fields
+// (configuracion_telefonia_app/models.py, release 2.6.3), with the lengths of
+// their model fields: a value the wire accepts must be one OMniLeads stores.
+var (
+	omlNameRE    = regexp.MustCompile(`^\w+$`)
+	omlDialOptRE = regexp.MustCompile(`^[HhKkRrL():MATtWw]+$`)
+	omlDigitsRE  = regexp.MustCompile(`^[+*#0-9]+$`)
+	omlMatchRE   = regexp.MustCompile(`^[-.+*#0-9\[\]XZN]+$`)
+)
+
+// The limits of an OMniLeads outbound route's fields.
+const (
+	MaxOMLName        = 128
+	MaxOMLDialOptions = 512
+	MaxOMLDigits      = 32 // a pattern's prefix or prepend
+	MaxOMLPattern     = 100
+	MinOMLRingTime    = 1
+	MaxOMLRingTime    = 3600
+)
+
+// OMLName reports whether v is an OMniLeads object name (a route, a campaign):
+// 1 to 128 letters, digits and _.
+func OMLName(v string) bool { return len(v) <= MaxOMLName && omlNameRE.MatchString(v) }
+
+// OMLDialOptions reports whether v is a route's dial options: up to 512 of
+// HhKkRrL():MATtWw.
+func OMLDialOptions(v string) bool {
+	return len(v) <= MaxOMLDialOptions && omlDialOptRE.MatchString(v)
+}
+
+// OMLDigits reports whether v is a dial pattern's prefix or prepend: up to 32
+// digits, +, * and #.
+func OMLDigits(v string) bool { return len(v) <= MaxOMLDigits && omlDigitsRE.MatchString(v) }
+
+// OMLMatchPattern reports whether v is a dial pattern's match: up to 100 of
+// digits, X, Z, N, [ ], ., -, +, * and #.
+func OMLMatchPattern(v string) bool { return len(v) <= MaxOMLPattern && omlMatchRE.MatchString(v) }

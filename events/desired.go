@@ -157,8 +157,8 @@ type DialPattern struct {
 // "pbxfleet_<oml trunk name>", every number (pattern X.) to the PBX unchanged,
 // OMniLeads' own defaults for ring time (25 s) and dial options (Tt).
 func DefaultOMLRoute(omlTrunkName string) OMLRoute {
-	return OMLRoute{Name: "pbxfleet_" + omlTrunkName, RingTime: 25, DialOptions: "Tt",
-		Patterns: []DialPattern{{Pattern: "X."}}}
+	return OMLRoute{Name: trunkmodel.DefaultOMLRouteName(omlTrunkName), RingTime: trunkmodel.DefaultOMLRingTime,
+		DialOptions: trunkmodel.DefaultOMLDialOptions, Patterns: []DialPattern{{Pattern: trunkmodel.DefaultOMLPattern}}}
 }
 
 // Route returns t's outbound route: OMLRoute, or the defaults when it is nil.

@@ -105,3 +105,16 @@ func OMLDigits(v string) bool { return len(v) <= MaxOMLDigits && omlDigitsRE.Mat
 // OMLMatchPattern reports whether v is a dial pattern's match: up to 100 of
 // digits, X, Z, N, [ ], ., -, +, * and #.
 func OMLMatchPattern(v string) bool { return len(v) <= MaxOMLPattern && omlMatchRE.MatchString(v) }
+
+// The outbound route a site gets when its fleet file names none: OMniLeads'
+// own defaults for ring time and dial options, every number (X.) to the PBX
+// unchanged, named after the OMniLeads trunk.
+const (
+	DefaultOMLRingTime    = 25
+	DefaultOMLDialOptions = "Tt"
+	DefaultOMLPattern     = "X."
+)
+
+// DefaultOMLRouteName is the name of that route for the OMniLeads trunk named
+// omlTrunkName.
+func DefaultOMLRouteName(omlTrunkName string) string { return "pbxfleet_" + omlTrunkName }

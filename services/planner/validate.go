@@ -14,6 +14,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/asterisk"
 	"github.com/pbxfleet/pbxfleet/internal/secretpolicy"
 	"github.com/pbxfleet/pbxfleet/internal/textclip"
+	"github.com/pbxfleet/pbxfleet/internal/trunkmodel"
 )
 
 // Built-in defaults (Settings, PBXSpec, OMLSpec).
@@ -27,12 +28,7 @@ const (
 	DefaultContainer        = "oml-asterisk-prodenv"
 	DefaultProfile          = "1.x"
 	DefaultQualifyFrequency = 60
-	// The defaults of the OMniLeads outbound route (OMniLeads' own for ring
-	// time and dial options; the pattern sends every number to the PBX).
-	DefaultRingTime     = 25
-	DefaultDialOptions  = "Tt"
-	DefaultDialPattern  = "X."
-	DefaultAgentRouting = asterisk.AgentRoutingPattern
+	DefaultAgentRouting     = asterisk.AgentRoutingPattern
 	// DefaultAgentPattern matches what OMniLeads' [from-pbx] takes for an agent
 	// call, SIP number then id (docs/asterisk.md#calls-from-the-pbx-to-omnileads): 10061 for agent 1 on SIP 1006.
 	// (_1XXXX. would need six digits and miss agents 1 to 9.)
@@ -457,7 +453,7 @@ func (v *validator) resolveSite(s *SiteSpec, sp path) Site {
 		if campaign == nil {
 			campaign = d.OML.InboundCampaign
 		}
-		route := resolveRoute(rs, campaign, "pbxfleet_"+r.omlTrunk.v)
+		route := resolveRoute(rs, campaign, trunkmodel.DefaultOMLRouteName(r.omlTrunk.v))
 		t.OMLRoute = &route
 	}
 	v.checkAddresses(r, &t)
@@ -488,7 +484,7 @@ func (v *validator) resolveSite(s *SiteSpec, sp path) Site {
 // resolveRoute is the outbound route rs asks for, each unset field at its
 // default (DefaultOMLRoute), with the inbound campaign.
 func resolveRoute(rs *RouteSpec, campaign *string, defaultName string) asterisk.OMLRoute {
-	r := asterisk.OMLRoute{Name: defaultName, RingTime: DefaultRingTime, DialOptions: DefaultDialOptions}
+	r := asterisk.OMLRoute{Name: defaultName, RingTime: trunkmodel.DefaultOMLRingTime, DialOptions: trunkmodel.DefaultOMLDialOptions}
 	if rs != nil {
 		if rs.Name != nil {
 			r.Name = *rs.Name
@@ -504,7 +500,7 @@ func resolveRoute(rs *RouteSpec, campaign *string, defaultName string) asterisk.
 		}
 	}
 	if len(r.Patterns) == 0 {
-		r.Patterns = []asterisk.DialPattern{{Pattern: DefaultDialPattern}}
+		r.Patterns = []asterisk.DialPattern{{Pattern: trunkmodel.DefaultOMLPattern}}
 	}
 	if campaign != nil {
 		r.InboundCampaign = *campaign

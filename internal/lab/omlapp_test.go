@@ -37,7 +37,8 @@ func TestOMLAppKeepsTheContract(t *testing.T) {
 
 	empty, err := o.Snapshot(ctx, tr)
 	require.NoError(t, err)
-	require.NoError(t, o.Apply(ctx, tr, tr.Secret))
+	_, err = o.Apply(ctx, tr, tr.Secret)
+	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"TECH": "PJSIP", "NAME": "issabel", "CHANNELS": "1000", "CALLERID": ""}, app.Hash("OML:TRUNK:1"))
 	assert.Equal(t, "1", app.Hash("OML:OUTR:1")["TRUNK-1"])
 	b, err := os.ReadFile(filepath.Join(dir, "oml_pjsip_trunks.conf"))
@@ -45,7 +46,8 @@ func TestOMLAppKeepsTheContract(t *testing.T) {
 	assert.Contains(t, string(b), "\n[issabel]\ntype=wizard\n")
 
 	syncs := app.Syncs()
-	require.NoError(t, o.Apply(ctx, tr, tr.Secret))
+	_, err = o.Apply(ctx, tr, tr.Secret)
+	require.NoError(t, err)
 	assert.Equal(t, syncs, app.Syncs(), "an unchanged apply regenerates nothing")
 
 	checks := o.Verify(ctx, tr)
@@ -58,7 +60,8 @@ func TestOMLAppKeepsTheContract(t *testing.T) {
 	require.NoError(t, err)
 	tr2 := tr
 	tr2.OMLRoute = &events.OMLRoute{Name: "pbxfleet_issabel", RingTime: 40, DialOptions: "T", Patterns: []events.DialPattern{{Prefix: "9", Pattern: "X."}}}
-	require.NoError(t, o.Apply(ctx, tr2, "Other-Secret-2"))
+	_, err = o.Apply(ctx, tr2, "Other-Secret-2")
+	require.NoError(t, err)
 	assert.Equal(t, "1", app.Hash("OML:OUTR:1")["PREFIX-1"])
 	require.NoError(t, o.Restore(ctx, snap1))
 	assert.Equal(t, "25", app.Hash("OML:OUTR:1")["RINGTIME"])
@@ -69,7 +72,7 @@ func TestOMLAppKeepsTheContract(t *testing.T) {
 	assert.Nil(t, app.Hash("OML:OUTR:1"))
 
 	app.SetAMIDown(true)
-	err = o.Apply(ctx, tr, tr.Secret)
+	_, err = o.Apply(ctx, tr, tr.Secret)
 	require.ErrorIs(t, err, omlobjects.ErrOMniLeads)
 	assert.Contains(t, err.Error(), "database and Redis disagree: SIP trunk issabel (id 2) has OML:TRUNK:2 missing")
 }

@@ -410,8 +410,9 @@ func (a *Agent) apply(ctx context.Context, d events.Desired, h *busHandles) (res
 			return a.rollback(work, res, inf, err.Error()), true
 		}
 	}
+	var objectChecks []events.Check
 	if a.objects != nil {
-		if err := a.objects.Apply(work, d.Trunk, secret); err != nil {
+		if objectChecks, err = a.objects.Apply(work, d.Trunk, secret); err != nil {
 			return a.rollback(work, res, inf, "objects: "+err.Error()), true
 		}
 	}
@@ -441,7 +442,7 @@ func (a *Agent) apply(ctx context.Context, d events.Desired, h *busHandles) (res
 	v := a.ver.checks(work, d.Trunk, d.Revision)
 	if a.objects != nil && v.Passed() {
 		// The objects are checked before the probe, which relies on them.
-		v.Checks = append(v.Checks, a.objects.Verify(work, d.Trunk)...)
+		v.Checks = append(v.Checks, objectChecks...)
 	}
 	res.Checks = append(res.Checks, v.Checks...)
 	res.Trunk = v.Trunk

@@ -15,8 +15,10 @@ import (
 //
 //	Snapshot  before anything changes (kept in the journal, for a rollback or a
 //	          restart after a crash)
-//	Apply     after the managed files are written, before the reload
-//	Verify    after the side's own checks passed, before the probe
+//	Apply     after the managed files are written, before the reload; its
+//	          checks are reported after the side's own checks passed, before
+//	          the probe
+//	Verify    for the node's check service (nothing changed them since)
 //	Restore   on rollback, and at start when an apply was interrupted
 //
 // An agent without Objects (the default, and every Issabel agent) manages files
@@ -29,11 +31,13 @@ type Objects interface {
 	// (the names they go by come from t), opaque to the agent, or an error when
 	// they cannot be read (nothing was changed).
 	Snapshot(ctx context.Context, t events.Trunk) (json.RawMessage, error)
-	// Apply creates or updates the objects for t; secret is the trunk secret in
-	// clear (never logged, never returned in an error).
-	Apply(ctx context.Context, t events.Trunk, secret string) error
-	// Verify checks that the objects exist and agree with t, returning one
-	// check per fact (none may be empty when Apply succeeded).
+	// Apply creates or updates the objects for t and returns their checks as
+	// the apply left them, one per fact (reading them again after the reload
+	// would run OMniLeads' shell once more for the same rows); secret is the
+	// trunk secret in clear (never logged, never returned in an error).
+	Apply(ctx context.Context, t events.Trunk, secret string) ([]events.Check, error)
+	// Verify reads the objects again and checks that they exist and agree
+	// with t, returning one check per fact (the node's check service).
 	Verify(ctx context.Context, t events.Trunk) []events.Check
 	// Restore puts back a snapshot taken before an apply.
 	Restore(ctx context.Context, snapshot json.RawMessage) error

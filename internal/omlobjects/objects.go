@@ -276,22 +276,22 @@ func (o *Objects) Snapshot(ctx context.Context, t events.Trunk) (json.RawMessage
 // campaign), then checks that what its database holds reached its Redis: a
 // synchronizer that failed (OMniLeads' AMI unreachable) leaves them disagreeing,
 // and the apply fails then instead of reporting success.
-func (o *Objects) Apply(ctx context.Context, t events.Trunk, secret string) error {
+func (o *Objects) Apply(ctx context.Context, t events.Trunk, secret string) ([]events.Check, error) {
 	w, err := WantFor(t, secret)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	o.mu.Lock()
 	checked := o.checked
 	o.mu.Unlock()
 	if checked == "" {
 		if _, err := o.inspect(ctx, t); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	a, err := o.call(ctx, Request{Action: "apply", Trunk: w.Trunk, Route: &w.Route, DIDs: w.DIDs, InboundCampaign: w.InboundCampaign})
 	if err != nil {
-		return mask(err, secret)
+		return nil, mask(err, secret)
 	}
 	var errs []string
 	for _, e := range a.SyncErrors {
@@ -303,9 +303,11 @@ func (o *Objects) Apply(ctx context.Context, t events.Trunk, secret string) erro
 		errs = append(errs, "database and Redis disagree: "+strings.Join(d, "; "))
 	}
 	if len(errs) > 0 {
-		return mask(fmt.Errorf("%w: apply: %s", ErrOMniLeads, strings.Join(errs, "; ")), secret)
+		return nil, mask(fmt.Errorf("%w: apply: %s", ErrOMniLeads, strings.Join(errs, "; ")), secret)
 	}
-	return nil
+	// The answer holds the state after the apply: its checks are the ones a
+	// Verify would find, without running OMniLeads' shell again.
+	return Checks(*a.State, t), nil
 }
 
 // Restore puts back the objects of a snapshot: the definitions it held are

@@ -96,7 +96,7 @@ func TestCommandPerKind(t *testing.T) {
 			tr := testTrunk()
 			_, err = o.Snapshot(context.Background(), tr)
 			require.NoError(t, err)
-			require.NoError(t, o.Apply(context.Background(), tr, tr.Secret))
+			mustApply(t, o, context.Background(), tr, tr.Secret)
 			argv, reqs := f.calls()
 			require.Len(t, argv, 2)
 			for _, a := range argv {
@@ -155,7 +155,7 @@ func TestVersionRefusal(t *testing.T) {
 		_, err = o.Snapshot(context.Background(), testTrunk())
 		require.ErrorIs(t, err, ErrUnsupported)
 		assert.Contains(t, err.Error(), tt.want)
-		err = o.Apply(context.Background(), testTrunk(), "s3cret-Value-1")
+		_, err = o.Apply(context.Background(), testTrunk(), "s3cret-Value-1")
 		require.ErrorIs(t, err, ErrUnsupported)
 		_, reqs := f.calls()
 		for _, r := range reqs {
@@ -183,7 +183,7 @@ func TestVersionRefusal(t *testing.T) {
 		return []byte(ResultMarker + `{"version":"1.4.0","features":["the Redis families (No module named 'ominicontacto_app.services.redis')"]}` + "\n"), nil
 	})
 	require.NoError(t, err)
-	err = o.Apply(context.Background(), testTrunk(), "s3cret-Value-1")
+	_, err = o.Apply(context.Background(), testTrunk(), "s3cret-Value-1")
 	require.ErrorIs(t, err, ErrUnsupported)
 	assert.Contains(t, err.Error(), "OMniLeads 1.4.0 lacks the Redis families")
 }
@@ -195,7 +195,7 @@ func TestApplyFailsWhenRedisDisagrees(t *testing.T) {
 	f := &fakeShell{version: "release-2.6.3", syncErr: "trunk synchronizer: s3cret-Value-1 could not reach AMI"}
 	o, err := New(Config{Deployment: KindPodman2x}, f.run)
 	require.NoError(t, err)
-	err = o.Apply(context.Background(), testTrunk(), "s3cret-Value-1")
+	_, err = o.Apply(context.Background(), testTrunk(), "s3cret-Value-1")
 	require.ErrorIs(t, err, ErrOMniLeads)
 	assert.Contains(t, err.Error(), "database and Redis disagree: SIP trunk issabel (id 7) has OML:TRUNK:7 missing")
 	assert.NotContains(t, err.Error(), "s3cret-Value-1")
@@ -278,4 +278,12 @@ func TestRouteProbeNumber(t *testing.T) {
 		{"1XXX", "1006", true}, {"1XXX", "10061", false}, {"[2-4]X", "35", true}, {"[2-4]X", "55", false}, {"9!", "9", true}, {"ZX", "05", false}} {
 		assert.Equal(t, c.ok, MatchPattern(c.p, c.n), "%s %s", c.p, c.n)
 	}
+}
+
+// mustApply applies t and returns the checks the apply reported.
+func mustApply(t *testing.T, o *Objects, ctx context.Context, tr events.Trunk, secret string) []events.Check {
+	t.Helper()
+	checks, err := o.Apply(ctx, tr, secret)
+	require.NoError(t, err)
+	return checks
 }

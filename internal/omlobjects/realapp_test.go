@@ -215,7 +215,7 @@ func TestRealOMniLeadsObjects(t *testing.T) {
 
 	_, err := o.Snapshot(ctx, tr)
 	require.NoError(t, err)
-	require.NoError(t, o.Apply(ctx, tr, tr.Secret))
+	applied := mustApply(t, o, ctx, tr, tr.Secret)
 
 	id := a.sql(t, "select id from configuracion_telefonia_app_troncalsip where nombre='pbxf_objects' and tecnologia=1")
 	require.NotEmpty(t, id, "the trunk is a TroncalSIP row")
@@ -234,15 +234,19 @@ func TestRealOMniLeadsObjects(t *testing.T) {
 	stream := a.redisCLI(t, "xrevrange", "asterisk_conf_updater", "+", "-", "COUNT", "5")
 	assert.Contains(t, stream, `[pbxf_objects]`, "the trunks file went onto OMniLeads' configuration stream")
 
-	cs := checksByName(o.Verify(ctx, tr))
+	verified := o.Verify(ctx, tr)
+	cs := checksByName(verified)
 	for _, n := range []string{CheckTrunk, CheckRoute, CheckInbound + " 4101"} {
 		assert.True(t, cs[n].Passed, "%s: %s", n, cs[n].Detail)
 		t.Logf("%s: %s", n, cs[n].Detail)
 	}
+	// The agent reports the apply's own checks (no second run of the shell):
+	// they are what reading OMniLeads again finds.
+	assert.Equal(t, verified, applied)
 
 	// Re-apply: nothing changes, nothing is regenerated.
 	xlen := a.redisCLI(t, "xlen", "asterisk_conf_updater")
-	require.NoError(t, o.Apply(ctx, tr, tr.Secret))
+	mustApply(t, o, ctx, tr, tr.Secret)
 	assert.Equal(t, xlen, a.redisCLI(t, "xlen", "asterisk_conf_updater"), "an unchanged apply writes no configuration")
 	assert.Equal(t, id, a.sql(t, "select id from configuracion_telefonia_app_troncalsip where nombre='pbxf_objects'"))
 	assert.Equal(t, "1", a.sql(t, "select count(*) from configuracion_telefonia_app_rutasaliente where nombre='to_pbx_objects'"))
@@ -259,7 +263,7 @@ func TestRealOMniLeadsRollback(t *testing.T) {
 	tr := realTrunk("pbxf_rollback")
 	empty, err := o.Snapshot(ctx, tr)
 	require.NoError(t, err)
-	require.NoError(t, o.Apply(ctx, tr, tr.Secret))
+	mustApply(t, o, ctx, tr, tr.Secret)
 	id := a.sql(t, "select id from configuracion_telefonia_app_troncalsip where nombre='pbxf_rollback'")
 	require.NotEmpty(t, id)
 	rev1Text := a.sql(t, "select text_config from configuracion_telefonia_app_troncalsip where id="+id)
@@ -274,7 +278,7 @@ func TestRealOMniLeadsRollback(t *testing.T) {
 	tr2 := tr
 	tr2.PBXAddress = "10.0.0.99"
 	tr2.OMLRoute = &events.OMLRoute{Name: "pbxfleet_pbxf_rollback", RingTime: 40, DialOptions: "T", Patterns: []events.DialPattern{{Prepend: "0", Pattern: "NXXXXXX"}}}
-	require.NoError(t, o.Apply(ctx, tr2, "an0ther-Secret-2"))
+	mustApply(t, o, ctx, tr2, "an0ther-Secret-2")
 	assert.Contains(t, a.sql(t, "select text_config from configuracion_telefonia_app_troncalsip where id="+id), "10.0.0.99")
 
 	require.NoError(t, o.Restore(ctx, snap1))
@@ -305,7 +309,7 @@ func TestRealOMniLeadsMissingInboundRoute(t *testing.T) {
 	tr := realTrunk("pbxf_inbound", "4201", "4202")
 	_, err := o.Snapshot(ctx, tr)
 	require.NoError(t, err)
-	require.NoError(t, o.Apply(ctx, tr, tr.Secret))
+	mustApply(t, o, ctx, tr, tr.Secret)
 	cs := checksByName(o.Verify(ctx, tr))
 	assert.True(t, cs[CheckInbound+" 4201"].Passed, cs[CheckInbound+" 4201"].Detail)
 	miss := cs[CheckInbound+" 4202"]
@@ -315,7 +319,7 @@ func TestRealOMniLeadsMissingInboundRoute(t *testing.T) {
 
 	// Naming a campaign that OMniLeads does not have fails the apply by name.
 	tr.OMLRoute = &events.OMLRoute{Name: "pbxfleet_pbxf_inbound", RingTime: 25, DialOptions: "Tt", Patterns: []events.DialPattern{{Pattern: "X."}}, InboundCampaign: "no_such_campaign"}
-	err = o.Apply(ctx, tr, tr.Secret)
+	_, err = o.Apply(ctx, tr, tr.Secret)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "inbound campaign 'no_such_campaign' does not exist in OMniLeads")
 }
@@ -336,7 +340,7 @@ func TestRealOMniLeadsAMIDown(t *testing.T) {
 	_, err = o.Snapshot(ctx, tr)
 	require.NoError(t, err)
 	start := time.Now()
-	err = o.Apply(ctx, tr, tr.Secret)
+	_, err = o.Apply(ctx, tr, tr.Secret)
 	require.ErrorIs(t, err, ErrOMniLeads)
 	t.Logf("apply with AMI down (%s): %v", time.Since(start).Round(time.Millisecond), err)
 	assert.Contains(t, err.Error(), "OMniLeads trunk synchronizer")

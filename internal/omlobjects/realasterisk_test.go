@@ -208,7 +208,7 @@ for r in RutaSaliente.objects.exclude(nombre="pbxf_ast_route"):
 	before := a.lastStreamID(t)
 	_, err = o.Snapshot(ctx, tr)
 	require.NoError(t, err)
-	require.NoError(t, o.Apply(ctx, tr, tr.Secret))
+	mustApply(t, o, ctx, tr, tr.Secret)
 	names, _ := a.retrieveConf(t, l, before)
 	assert.Contains(t, names, "oml_pjsip_trunks.conf")
 	assert.Contains(t, names, "oml_extensions_outr.conf")

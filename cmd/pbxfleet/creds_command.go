@@ -72,7 +72,7 @@ func (c *credsCommand) run(out, errOut io.Writer) error {
 		usage = append(usage, fmt.Sprintf("--output %q: want %s or %s", c.output, outputText, outputJSON))
 	}
 	if len(usage) > 0 {
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("creds: %s", strings.Join(usage, "; "))}
+		return opcli.Invalid(fmt.Errorf("creds: %s", strings.Join(usage, "; ")))
 	}
 	// Only the site ids matter here: weak lab secrets are no reason to refuse.
 	spec, err := planner.Load(c.fleet, planner.Options{AcceptWeakSecrets: true})
@@ -82,9 +82,9 @@ func (c *credsCommand) run(out, errOut io.Writer) error {
 			for _, p := range ve.Problems {
 				fmt.Fprintln(errOut, opcli.ProblemLine(c.fleet, p))
 			}
-			return &opcli.ExitError{Code: 2, Err: fmt.Errorf("creds %s: %d %s, no credentials made", c.fleet, len(ve.Problems), plural(len(ve.Problems), "problem"))}
+			return opcli.Invalid(fmt.Errorf("creds %s: %d %s, no credentials made", c.fleet, len(ve.Problems), plural(len(ve.Problems), "problem")))
 		}
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("creds: %w", err)}
+		return opcli.Invalid(fmt.Errorf("creds: %w", err))
 	}
 	nodes := make([]string, 0, 2*len(spec.Sites))
 	for _, s := range spec.Sites {

@@ -24,24 +24,6 @@ that the two CLI checks of the manual procedure are green.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	// A flag that does not parse (unknown, bad value) is bad input: exit 2, as
-	// documented, like every other refusal of what was typed.
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &opcli.ExitError{Code: 2, Err: err} })
-	// So are arguments a command does not take (too many, too few).
-	var badArgs func(c *cobra.Command)
-	badArgs = func(c *cobra.Command) {
-		if check := c.Args; check != nil {
-			c.Args = func(cmd *cobra.Command, args []string) error {
-				if err := check(cmd, args); err != nil {
-					return &opcli.ExitError{Code: 2, Err: err}
-				}
-				return nil
-			}
-		}
-		for _, sub := range c.Commands() {
-			badArgs(sub)
-		}
-	}
 	root.AddCommand(
 		newPlanCommand(),
 		newParseCommand(),
@@ -52,9 +34,9 @@ that the two CLI checks of the manual procedure are green.`,
 		newWebCommand(),
 	)
 	root.AddCommand(rolloutOpCommands()...)
-	for _, c := range root.Commands() {
-		badArgs(c)
-	}
+	// A flag or arguments that do not parse are bad input: exit 2, as
+	// documented, like every other refusal of what was typed.
+	opcli.InvalidInput(root)
 	return root
 }
 

@@ -97,7 +97,7 @@ func parsePeers(in io.Reader, out io.Writer) error {
 	}
 	peers, err := asterisk.ParsePeers(data)
 	if err != nil {
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("parse peers: %w", err)}
+		return opcli.Invalid(fmt.Errorf("parse peers: %w", err))
 	}
 	doc := peersJSON{Count: len(peers), Peers: make([]peerJSON, 0, len(peers))}
 	for _, p := range peers {
@@ -173,7 +173,7 @@ func parseEndpoints(in io.Reader, out io.Writer) error {
 	}
 	eps, err := asterisk.ParseEndpoints(data)
 	if err != nil {
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("parse endpoints: %w", err)}
+		return opcli.Invalid(fmt.Errorf("parse endpoints: %w", err))
 	}
 	doc := endpointsJSON{Count: len(eps), Endpoints: make([]endpointJSON, 0, len(eps))}
 	for _, e := range eps {
@@ -227,7 +227,7 @@ func readCLIOutput(in io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("parse: read stdin: %w", err)
 	}
 	if len(data) > maxCLIOutput {
-		return nil, &opcli.ExitError{Code: 2, Err: fmt.Errorf("parse: more than %d MiB on stdin", maxCLIOutput>>20)}
+		return nil, opcli.Invalid(fmt.Errorf("parse: more than %d MiB on stdin", maxCLIOutput>>20))
 	}
 	return data, nil
 }

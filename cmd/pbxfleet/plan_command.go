@@ -86,7 +86,7 @@ refused unless --accept-weak-secrets is given, which is for labs.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if c.sealDir != "" && !c.withCurrent {
-				return &opcli.ExitError{Code: 2, Err: errors.New("plan: --seal compares with the current state: add --current")}
+				return opcli.Invalid(errors.New("plan: --seal compares with the current state: add --current"))
 			}
 			if c.withCurrent {
 				c.current = c.readCurrent
@@ -128,7 +128,7 @@ func (c *planCommand) readCurrent(ctx context.Context) (map[string]events.Desire
 // the input go to errOut and make an exit status of 2.
 func (c *planCommand) run(ctx context.Context, path string, out, errOut io.Writer) error {
 	if c.output != outputText && c.output != outputJSON {
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("plan: --output %q: want %s or %s", c.output, outputText, outputJSON)}
+		return opcli.Invalid(fmt.Errorf("plan: --output %q: want %s or %s", c.output, outputText, outputJSON))
 	}
 	spec, err := loadSpec(path, c.sites, c.acceptWeakSecrets, errOut)
 	if err != nil {
@@ -166,13 +166,13 @@ func loadSpec(path string, sites []string, acceptWeak bool, errOut io.Writer) (*
 			for _, p := range ve.Problems {
 				fmt.Fprintln(errOut, opcli.ProblemLine(path, p))
 			}
-			return nil, &opcli.ExitError{Code: 2, Err: fmt.Errorf("%s: %d %s, nothing planned", path, len(ve.Problems), plural(len(ve.Problems), "problem"))}
+			return nil, opcli.Invalid(fmt.Errorf("%s: %d %s, nothing planned", path, len(ve.Problems), plural(len(ve.Problems), "problem")))
 		}
-		return nil, &opcli.ExitError{Code: 2, Err: err}
+		return nil, opcli.Invalid(err)
 	}
 	spec, err = spec.Select(sites...)
 	if err != nil {
-		return nil, &opcli.ExitError{Code: 2, Err: fmt.Errorf("%s: %w", path, err)}
+		return nil, opcli.Invalid(fmt.Errorf("%s: %w", path, err))
 	}
 	return spec, nil
 }

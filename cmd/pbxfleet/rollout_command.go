@@ -164,7 +164,7 @@ func (f *rolloutFlags) register(fs *pflag.FlagSet) {
 
 func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
 	if f.output != outputText && f.output != outputJSON {
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--output %q: want text or json", f.output)}
+		return opcli.Invalid(fmt.Errorf("--output %q: want text or json", f.output))
 	}
 	spec, err := loadSpec(path, f.sites, f.weak, cmd.ErrOrStderr())
 	if err != nil {
@@ -172,7 +172,7 @@ func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
 	}
 	strategy := f.strategy.strategy()
 	if err := strategy.Validate(); err != nil {
-		return &opcli.ExitError{Code: 2, Err: err}
+		return opcli.Invalid(err)
 	}
 	ctx := cmd.Context()
 	nc, js, err := f.nats.Connect(ctx, "pbxfleet rollout")
@@ -192,7 +192,7 @@ func runRollout(cmd *cobra.Command, f *rolloutFlags, path string) error {
 	op.AcceptWeakSecrets = f.weak // the orchestrator holds the same policy
 	if f.sealWith != "" {
 		if err := opcli.SealPlan(&op, f.sealWith, current); err != nil {
-			return &opcli.ExitError{Code: 2, Err: err}
+			return opcli.Invalid(err)
 		}
 	}
 	var started orchestrator.StartResponse
@@ -236,9 +236,9 @@ func finish(out io.Writer, r orchestrator.Rollout, output string) error {
 	case orchestrator.PhaseSucceeded:
 		return nil
 	case orchestrator.PhasePaused:
-		return &opcli.ExitError{Code: 3, Err: fmt.Errorf("rollout %s paused: %s", r.ID, r.Message)}
+		return &opcli.ExitError{Code: opcli.ExitPaused, Err: fmt.Errorf("rollout %s paused: %s", r.ID, r.Message)}
 	}
-	return &opcli.ExitError{Code: 1, Err: fmt.Errorf("rollout %s %s: %s", r.ID, r.Phase, r.Message)}
+	return &opcli.ExitError{Code: opcli.ExitFailed, Err: fmt.Errorf("rollout %s %s: %s", r.ID, r.Phase, r.Message)}
 }
 
 // rolloutVerb is one of rollout's steering verbs.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,17 +20,6 @@ import (
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 
-func exitCode(err error) int {
-	var ee *opcli.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee):
-		return ee.Code
-	}
-	return 1
-}
-
 // TestRolloutAndStatusCommands runs `pbxfleet rollout` and `pbxfleet status` as a
 // user would, against a real NATS server, the orchestrator service and a lab
 // fleet with real agents, and checks the exit statuses the README promises:
@@ -48,13 +36,13 @@ func TestRolloutAndStatusCommands(t *testing.T) {
 	require.NoError(t, os.WriteFile(fleetFile, labfleet.FleetYAML(sites, secrets), 0o600))
 
 	r := run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "1")
-	require.Equal(t, 0, exitCode(r.Err), r.All())
+	require.Equal(t, 0, opcli.ExitCode(r.Err), r.All())
 	assert.Regexp(t, `rollout \S+ succeeded: 2 sites, 2 converged`, r.Stdout)
 	for _, s := range secrets {
 		assert.NotContains(t, r.All(), s)
 	}
 
-	healthy := func() bool { return exitCode(run(t, "", "status", "--nats-url", srv.URL).Err) == 0 }
+	healthy := func() bool { return opcli.ExitCode(run(t, "", "status", "--nats-url", srv.URL).Err) == 0 }
 	require.Eventually(t, healthy, 20*time.Second, 300*time.Millisecond, "status exits 0 once every node reported")
 
 	// A hand edit of a managed file: status names it and exits 1.
@@ -64,12 +52,12 @@ func TestRolloutAndStatusCommands(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, append(b, "nat=force_rport\n"...), 0o644))
 	require.Eventually(t, func() bool {
 		st := run(t, "", "status", "--nats-url", srv.URL)
-		return exitCode(st.Err) == 1 && strings.Contains(st.Stdout, "pbxfleet_sip.conf")
+		return opcli.ExitCode(st.Err) == 1 && strings.Contains(st.Stdout, "pbxfleet_sip.conf")
 	}, 20*time.Second, 300*time.Millisecond, "status reports the drift and exits 1")
 
 	// The same fleet file again: the drifted node is put again, the rest skipped.
 	r = run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "0", "--wave-size", "2")
-	require.Equal(t, 0, exitCode(r.Err), r.All())
+	require.Equal(t, 0, opcli.ExitCode(r.Err), r.All())
 	assert.Regexp(t, `succeeded: 2 sites, 1 converged, 0 failed, 0 unreachable, 1 skipped`, r.Stdout)
 	b, err = os.ReadFile(path)
 	require.NoError(t, err)
@@ -79,7 +67,7 @@ func TestRolloutAndStatusCommands(t *testing.T) {
 	// Invalid input: exit 2, nothing started.
 	require.NoError(t, os.WriteFile(fleetFile, []byte("version: 1\nsites:\n  - id: Bad Site\n"), 0o600))
 	r = run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL)
-	assert.Equal(t, 2, exitCode(r.Err), r.All())
+	assert.Equal(t, 2, opcli.ExitCode(r.Err), r.All())
 }
 
 // TestStatusHealthyRightAfterRollout: the moment `rollout` returns success,
@@ -97,9 +85,9 @@ func TestStatusHealthyRightAfterRollout(t *testing.T) {
 	require.NoError(t, os.WriteFile(fleetFile, labfleet.FleetYAML(sites, secrets), 0o600))
 
 	r := run(t, "", "rollout", "start", fleetFile, "--nats-url", srv.URL, "--canary", "1", "--wave-size", "2")
-	require.Equal(t, 0, exitCode(r.Err), r.All())
+	require.Equal(t, 0, opcli.ExitCode(r.Err), r.All())
 	st := run(t, "", "status", "--nats-url", srv.URL) // at once: no wait, no retry
-	assert.Equal(t, 0, exitCode(st.Err), "status right after the rollout:\n%s", st.All())
+	assert.Equal(t, 0, opcli.ExitCode(st.Err), "status right after the rollout:\n%s", st.All())
 	assert.Equal(t, 6, strings.Count(st.Stdout, " ok "), st.Stdout)
 
 	// --site names what to show: a site no node belongs to is bad input.
@@ -117,7 +105,7 @@ func TestStatusHealthyRightAfterRollout(t *testing.T) {
 			args = append(args, "--site", s)
 		}
 		st := run(t, "", args...)
-		assert.Equal(t, tc.code, exitCode(st.Err), "%v:\n%s", tc.sites, st.All())
+		assert.Equal(t, tc.code, opcli.ExitCode(st.Err), "%v:\n%s", tc.sites, st.All())
 		assert.Equal(t, tc.nodes, strings.Count(st.Stdout, " ok "), st.Stdout)
 		if tc.code == 2 {
 			assert.ErrorContains(t, st.Err, `--site "nope": no node of such a site`)
@@ -186,7 +174,7 @@ func TestSealedRolloutSkipsUnchangedSites(t *testing.T) {
 	}
 
 	r := rollout()
-	require.Equal(t, 0, exitCode(r.Err), r.All())
+	require.Equal(t, 0, opcli.ExitCode(r.Err), r.All())
 	assert.Regexp(t, `succeeded: 2 sites, 2 converged, 0 failed, 0 unreachable, 0 skipped`, r.Stdout)
 	stored := desiredValues(t, srv)
 	for _, s := range secrets {
@@ -195,7 +183,7 @@ func TestSealedRolloutSkipsUnchangedSites(t *testing.T) {
 	assert.Equal(t, 4, strings.Count(stored, `"sealed_secret"`))
 
 	r = rollout()
-	require.Equal(t, 0, exitCode(r.Err), r.All())
+	require.Equal(t, 0, opcli.ExitCode(r.Err), r.All())
 	assert.Regexp(t, `succeeded: 2 sites, 0 converged, 0 failed, 0 unreachable, 2 skipped`, r.Stdout)
 	assert.Equal(t, stored, desiredValues(t, srv), "nothing was put again")
 
@@ -205,20 +193,20 @@ func TestSealedRolloutSkipsUnchangedSites(t *testing.T) {
 	require.NoError(t, os.WriteFile(fleetFile, labfleet.FleetYAML(sites, secrets), 0o600))
 	rotated := events.NodeID(sites[1].ID, events.RolePBX)
 	p := run(t, "", "plan", fleetFile, "--current", "--nats-url", srv.URL, "--seal", keyDir)
-	require.Equal(t, 0, exitCode(p.Err), p.All())
+	require.Equal(t, 0, opcli.ExitCode(p.Err), p.All())
 	assert.Contains(t, p.Stdout, "node "+rotated+": changed, revision 1 -> 2")
 	assert.Contains(t, p.Stdout, "~ secret changed")
 	assert.Contains(t, p.Stdout, "node "+events.NodeID(sites[0].ID, events.RolePBX)+": unchanged at revision 1")
 	withSeal := p.All()
 	p = run(t, "", "plan", fleetFile, "--current", "--nats-url", srv.URL)
-	require.Equal(t, 0, exitCode(p.Err), p.All())
+	require.Equal(t, 0, opcli.ExitCode(p.Err), p.All())
 	assert.Contains(t, p.Stdout, "node "+rotated+": unchanged at revision 1", "sealed secrets are not compared without --seal")
 	for _, s := range secrets {
 		assert.NotContains(t, withSeal+p.All(), s)
 	}
 
 	r = rollout()
-	require.Equal(t, 0, exitCode(r.Err), r.All())
+	require.Equal(t, 0, opcli.ExitCode(r.Err), r.All())
 	assert.Regexp(t, `succeeded: 2 sites, 1 converged, 0 failed, 0 unreachable, 1 skipped`, r.Stdout)
 }
 

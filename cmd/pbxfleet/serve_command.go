@@ -117,17 +117,17 @@ side's log (and its fail2ban) per interval.`,
 func runServe(cmd *cobra.Command, f *serveFlags) error {
 	log, err := agentcmd.NewLogger(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
 	if err != nil {
-		return &opcli.ExitError{Code: 2, Err: err}
+		return opcli.Invalid(err)
 	}
 	if f.repairInterval < 0 {
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--repair-interval %s: must not be negative (0 turns repairs off)", f.repairInterval)}
+		return opcli.Invalid(fmt.Errorf("--repair-interval %s: must not be negative (0 turns repairs off)", f.repairInterval))
 	}
 	if f.keepRollouts < 1 {
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--keep-rollouts %d: keep at least 1 (the last rollout is what a rollback needs)", f.keepRollouts)}
+		return opcli.Invalid(fmt.Errorf("--keep-rollouts %d: keep at least 1 (the last rollout is what a rollback needs)", f.keepRollouts))
 	}
 	if f.web.Listen != "" {
 		if err := web.CheckAddress(f.web.Listen, f.web.AllowRemote); err != nil {
-			return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--http: %w", err)}
+			return opcli.Invalid(fmt.Errorf("--http: %w", err))
 		}
 	}
 	ctx := cmd.Context()
@@ -136,7 +136,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if f.authDir != "" {
 		set, err := creds.Load(f.authDir)
 		if err != nil {
-			return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--auth: %w", err)}
+			return opcli.Invalid(fmt.Errorf("--auth: %w", err))
 		}
 		hooks = append(hooks, set.ServerOptions())
 		// The control plane itself connects as the orchestrator.
@@ -145,7 +145,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if f.srvCert != "" {
 		hook, err := bus.ServerTLS(f.srvCert, f.srvKey, f.srvCA, f.mtls)
 		if err != nil {
-			return &opcli.ExitError{Code: 2, Err: err}
+			return opcli.Invalid(err)
 		}
 		hooks = append(hooks, hook)
 	}
@@ -197,7 +197,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		if f.authDir != "" {
 			tokenFile = filepath.Join(f.authDir, "web.token")
 			if token, err = web.LoadOrCreateToken(tokenFile); err != nil {
-				return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--auth: web token: %w", err)}
+				return opcli.Invalid(fmt.Errorf("--auth: web token: %w", err))
 			}
 			// The page acts for the operator who opened it with the token: it
 			// connects as the operator (the orchestrator's identity may not
@@ -260,7 +260,7 @@ func serveMetrics(ctx context.Context, listen string, eng *orchestrator.Engine, 
 	}
 	srv, err := metrics.Listen(listen, reg, log)
 	if err != nil {
-		return nil, &opcli.ExitError{Code: 2, Err: fmt.Errorf("--metrics-listen: %w", err)}
+		return nil, opcli.Invalid(fmt.Errorf("--metrics-listen: %w", err))
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pbxfleet/pbxfleet/cmd/internal/opcli"
 	"github.com/pbxfleet/pbxfleet/internal/bus"
 	"github.com/pbxfleet/pbxfleet/internal/natsclient"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
@@ -36,7 +37,7 @@ func TestServeRejectsBadFlags(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
 			args := append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, tt.args...)
 			r := run(t, "", args...)
-			assert.Equal(t, 2, exitCode(r.Err), r.All())
+			assert.Equal(t, 2, opcli.ExitCode(r.Err), r.All())
 			assert.Contains(t, r.All(), tt.want)
 			_, err := os.Stat(data)
 			assert.True(t, os.IsNotExist(err), "no store was created")
@@ -62,7 +63,7 @@ func TestServeRefusesAHeldDataDir(t *testing.T) {
 
 	r := run(t, "", "serve", "--data", data, "--listen", "127.0.0.1:0")
 	require.Error(t, r.Err)
-	assert.NotEqual(t, 0, exitCode(r.Err))
+	assert.NotEqual(t, 0, opcli.ExitCode(r.Err))
 	assert.ErrorIs(t, r.Err, bus.ErrDataDirLocked)
 	assert.Contains(t, r.Err.Error(), filepath.Join(data, bus.LockFile))
 	assert.Contains(t, r.Err.Error(), "held by pid "+strconv.Itoa(os.Getpid()))

@@ -46,7 +46,7 @@ input (a --site no node belongs to).`,
 
 func runStatus(cmd *cobra.Command, f *statusFlags) error {
 	if f.output != "text" && f.output != "json" {
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--output %q: want text or json", f.output)}
+		return opcli.Invalid(fmt.Errorf("--output %q: want text or json", f.output))
 	}
 	nc, js, err := f.nats.Connect(cmd.Context(), "pbxfleet status")
 	if err != nil {
@@ -65,7 +65,7 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 			}
 		}
 		if len(unknown) > 0 {
-			return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--site %s: no node of such a site has a desired state or a status", strings.Join(unknown, ", "))}
+			return opcli.Invalid(fmt.Errorf("--site %s: no node of such a site has a desired state or a status", strings.Join(unknown, ", ")))
 		}
 		views = slices.DeleteFunc(views, func(v fleethealth.Node) bool { return !slices.Contains(f.sites, v.Site) })
 	}
@@ -87,7 +87,7 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 		fmt.Fprintf(w, "%d nodes, %d unhealthy\n", len(views), unhealthy)
 	}
 	if unhealthy > 0 {
-		return &opcli.ExitError{Code: 1, Err: fmt.Errorf("%d of %d nodes unhealthy", unhealthy, len(views))}
+		return &opcli.ExitError{Code: opcli.ExitFailed, Err: fmt.Errorf("%d of %d nodes unhealthy", unhealthy, len(views))}
 	}
 	return nil
 }

@@ -37,12 +37,12 @@ secret show <hidden>.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := agentcmd.NewLogger(cmd.ErrOrStderr(), logLevel, logFormat)
 			if err != nil {
-				return &opcli.ExitError{Code: 2, Err: err}
+				return opcli.Invalid(err)
 			}
 			token := ""
 			if f.TokenFile != "" {
 				if token, err = web.LoadOrCreateToken(f.TokenFile); err != nil {
-					return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--token-file: %w", err)}
+					return opcli.Invalid(fmt.Errorf("--token-file: %w", err))
 				}
 			}
 			ctx := cmd.Context()

@@ -56,12 +56,12 @@ so the orchestration and agent overhead shows on its own.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, m := range f.modes {
 				if m != "sip" && m != "instant" {
-					return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--mode %q: want sip or instant", m)}
+					return opcli.Invalid(fmt.Errorf("--mode %q: want sip or instant", m))
 				}
 			}
 			// Two loopback addresses per site: 127.<1..250>.<1..250>.2/.3.
 			if f.sites < 1 || f.sites > 10000 {
-				return &opcli.ExitError{Code: 2, Err: fmt.Errorf("--sites %d: want 1..10000", f.sites)}
+				return opcli.Invalid(fmt.Errorf("--sites %d: want 1..10000", f.sites))
 			}
 			if len(f.modes) == 1 {
 				if f.cpuProfile != "" {

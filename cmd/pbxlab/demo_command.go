@@ -84,7 +84,7 @@ type demoCheck struct {
 
 func runDemo(ctx context.Context, out io.Writer, f *demoFlags) (err error) {
 	if f.sites < 4 {
-		return &opcli.ExitError{Code: 2, Err: errors.New("--sites: the demo needs at least 4 sites (canary and two waves)")}
+		return opcli.Invalid(errors.New("--sites: the demo needs at least 4 sites (canary and two waves)"))
 	}
 	dir := f.dir
 	if dir == "" {

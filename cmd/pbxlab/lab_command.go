@@ -294,17 +294,17 @@ func asteriskShim(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func (c *labHostCommand) run(ctx context.Context, stderr io.Writer) error {
 	log, err := labLogger(stderr, c.logLevel)
 	if err != nil {
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("lab host: %w", err)}
+		return opcli.Invalid(fmt.Errorf("lab host: %w", err))
 	}
 	role := lab.Role(c.role)
 	if role != lab.RolePBX && role != lab.RoleOML {
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("lab host: --role %q: want pbx or oml", c.role)}
+		return opcli.Invalid(fmt.Errorf("lab host: --role %q: want pbx or oml", c.role))
 	}
 	if err := checkLabAddress(c.address); err != nil {
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("lab host: --address: %w", err)}
+		return opcli.Invalid(fmt.Errorf("lab host: --address: %w", err))
 	}
 	if len(c.ctl) > maxSocketPath {
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("lab host: --ctl %s: longer than %d bytes, too long for a Unix socket", c.ctl, maxSocketPath)}
+		return opcli.Invalid(fmt.Errorf("lab host: --ctl %s: longer than %d bytes, too long for a Unix socket", c.ctl, maxSocketPath))
 	}
 	name := c.name
 	if name == "" {
@@ -320,7 +320,7 @@ func (c *labHostCommand) run(ctx context.Context, stderr io.Writer) error {
 	}
 	h, err := lab.NewHost(lab.Config{Role: role, Name: name, ConfigDir: c.configDir, Address: c.address, Logger: log})
 	if err != nil {
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("lab host: %w", err)}
+		return opcli.Invalid(fmt.Errorf("lab host: %w", err))
 	}
 	defer h.Close()
 	if err := h.Start(ctx); err != nil {
@@ -448,7 +448,7 @@ const maxLabSites = 62_500
 func (c *labCommand) run(ctx context.Context, path string, out, errOut io.Writer) error {
 	log, err := labLogger(errOut, c.logLevel)
 	if err != nil {
-		return &opcli.ExitError{Code: 2, Err: fmt.Errorf("lab: %w", err)}
+		return opcli.Invalid(fmt.Errorf("lab: %w", err))
 	}
 	self := c.self
 	if self == "" {
@@ -464,7 +464,7 @@ func (c *labCommand) run(ctx context.Context, path string, out, errOut io.Writer
 				fmt.Fprintln(errOut, opcli.ProblemLine(path, p))
 			}
 		}
-		return &opcli.ExitError{Code: 2, Err: err}
+		return opcli.Invalid(err)
 	}
 	var served []servedHost
 	defer func() {

@@ -31,8 +31,8 @@ as Asterisk 20 does. They are never presented as Asterisk.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return opcli.Invalid(err) })
 	root.AddCommand(newDemoCommand(), newBenchCommand(), newLabCommand())
+	opcli.InvalidInput(root)
 	return root
 }
 

@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -26,16 +25,7 @@ type Result struct {
 }
 
 // Code is the exit status main would use.
-func (r Result) Code() int {
-	if r.Err == nil {
-		return 0
-	}
-	var ee *opcli.ExitError
-	if errors.As(r.Err, &ee) {
-		return ee.Code
-	}
-	return opcli.ExitFailed
-}
+func (r Result) Code() int { return opcli.ExitCode(r.Err) }
 
 // All is everything the user would see, including main's "name: <err>" line.
 func (r Result) All() string {

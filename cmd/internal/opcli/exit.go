@@ -40,17 +40,13 @@ func (e *ExitError) Unwrap() error { return e.Err }
 // Invalid wraps err as bad input (ExitInvalid).
 func Invalid(err error) error { return &ExitError{Code: ExitInvalid, Err: err} }
 
-// Execute runs root until it returns or SIGINT/SIGTERM, prints an error as
-// "name: error" on stderr and returns the exit status (ExitError's code, 2
-// for an unknown command, 1 for any other error, 0 without one).
-func Execute(root *cobra.Command, name string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := root.ExecuteContext(ctx)
+// ExitCode is the exit status of a command that returned err: ExitError's
+// code, ExitInvalid for an unknown command, ExitFailed for any other error, 0
+// without one.
+func ExitCode(err error) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, name+":", err)
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		return ee.Code
@@ -59,4 +55,40 @@ func Execute(root *cobra.Command, name string) int {
 		return ExitInvalid
 	}
 	return ExitFailed
+}
+
+// InvalidInput makes root's flag and argument refusals (a flag unknown or not
+// parsing; too many or too few arguments) ExitInvalid, as the README
+// documents, for root and every command under it added so far.
+func InvalidInput(root *cobra.Command) {
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return Invalid(err) })
+	var wrap func(c *cobra.Command)
+	wrap = func(c *cobra.Command) {
+		if check := c.Args; check != nil {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					return Invalid(err)
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			wrap(sub)
+		}
+	}
+	for _, c := range root.Commands() {
+		wrap(c)
+	}
+}
+
+// Execute runs root until it returns or SIGINT/SIGTERM, prints an error as
+// "name: error" on stderr and returns its ExitCode.
+func Execute(root *cobra.Command, name string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+	}
+	return ExitCode(err)
 }

@@ -2,7 +2,6 @@ package labfleet_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/bus/bustest"
 	"github.com/pbxfleet/pbxfleet/internal/lab"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
+	"github.com/pbxfleet/pbxfleet/internal/natstest"
 	"github.com/pbxfleet/pbxfleet/internal/node"
 	"github.com/pbxfleet/pbxfleet/services/planner"
 )
@@ -78,50 +78,12 @@ func TestAuthorizedAgentsConverge(t *testing.T) {
 	orch, _ := s.Connect(t, "orchestrator")
 	ojs, err := jetstream.New(orch)
 	require.NoError(t, err)
-	desired, err := ojs.KeyValue(ctx, events.BucketDesired)
-	require.NoError(t, err)
-	// As in a rollout, each node probes on the orchestrator's order, once both
-	// sides of its site run the revision: a probe that met a far side still
-	// reloading would fail its authentication.
-	revisions := map[string]uint64{}
-	for _, sp := range plan.Sites {
-		for _, np := range sp.Nodes {
-			np.Desired.Probe = events.ProbeOnOrder
-			data, _, err := events.Encode(events.SourceOrchestrator, np.Desired)
-			require.NoError(t, err)
-			_, err = desired.Put(ctx, np.Desired.Node, data)
-			require.NoError(t, err)
-			revisions[np.Desired.Node] = np.Desired.Revision
-		}
-	}
-
-	// The orchestrator reads the results, orders the probes...
-	c, err := ojs.OrderedConsumer(ctx, events.StreamResults, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
-	got := map[string]events.Result{}
-	awaiting := map[string]bool{}
-	ordered := false
-	for len(got) < len(ids) {
-		msg, err := c.Next(jetstream.FetchContext(ctx))
-		require.NoError(t, err, "results so far: %v", got)
-		r, err := events.DecodeResult(msg.Data(), msg.Headers(), msg.Subject())
-		require.NoError(t, err)
-		if r.Outcome == events.OutcomeAwaitingProbe {
-			awaiting[r.Node] = true
-			if len(awaiting) == len(ids) && !ordered {
-				ordered = true
-				for _, id := range ids {
-					site, role, _ := events.ParseNodeID(id)
-					body, err := json.Marshal(events.ProbeOrder{Revision: revisions[id], Action: events.ProbeActionProbe})
-					require.NoError(t, err)
-					_, err = orch.RequestWithContext(ctx, events.ProbeSubject(site, role), body)
-					require.NoError(t, err, "the orchestrator orders %s's probe", id)
-				}
-			}
-			continue
-		}
-		got[r.Node] = r
-	}
+	// The orchestrator's identity puts the desired states, reads the results
+	// and orders the probes as a rollout does: the suite's helpers, on its
+	// connection instead of the test server's.
+	asOrchestrator := &natstest.Server{Conn: orch, JS: ojs}
+	putAll(t, asOrchestrator, plan)
+	got := results(t, asOrchestrator, len(ids))
 	for _, id := range ids {
 		assert.Equal(t, events.OutcomeConverged, got[id].Outcome, "%s: %s", id, got[id].Reason)
 	}

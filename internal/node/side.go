@@ -50,7 +50,8 @@ func PBXSide() Side {
 		Reloads:     []string{"sip reload", "dialplan reload"},
 		ListCommand: "sip show peers",
 		objectEvidence: func(out string) string {
-			return keyLines(out, "* Name", "Context", "Addr->IP", "Def. Username", "Codecs", "Status", "Qualify Freq")
+			// Description carries the revision mark the check waited for.
+			return keyLines(out, "* Name", "Description", "Context", "Addr->IP", "Def. Username", "Codecs", "Status", "Qualify Freq")
 		},
 		render: func(t asterisk.Trunk, f FileNames) (asterisk.Rendered, error) {
 			names := asterisk.DefaultPBXFiles()

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/node"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 
@@ -191,6 +192,14 @@ func TestRenamesAmongThousandsOfPeers(t *testing.T) {
 		pbx := nodeResult(t, siteOf(t, rec), "pbx")
 		rev := nodeRevision(siteOf(t, rec), "pbx")
 		require.Regexp(t, fmt.Sprintf(`Description\s+: pbxfleet r%d\n`, rev), r.lab.rx("pbx", "sip show peer omnileads"))
+		// The peer carried the mark when the check before the probe read it,
+		// not only afterwards: the check's evidence holds the line.
+		final := r.results("pbx")
+		require.NotEmpty(t, final)
+		last := final[len(final)-1]
+		require.Equal(t, rev, last.Revision)
+		require.Regexp(t, fmt.Sprintf(`(?m)^\s*Description\s+: pbxfleet r%d$`, rev), strings.Join(check(t, last, node.CheckObject).Raw, "\n"),
+			"the trunk-object check before the probe saw the new revision's peer")
 		t.Logf("checked: secret rotation %d among %d extensions converged in %s (probe %s), the peer marked r%d",
 			i+1, extensions, took.Round(time.Millisecond), pbx.Probe, rev)
 	}

@@ -234,6 +234,13 @@ func TestFleetPageInABrowser(t *testing.T) {
 		assert.Contains(t, rows, s.ID)
 	}
 
+	// The page orders a site that appears later as the server orders the
+	// first snapshot.
+	names := []string{"b-10", "b_1", "b-1000", "a1", "b-2", "a-1", "b-1", "a_x", "b-100", "b-2x", "b", "ab", "a-b", "b-01"}
+	inBrowser := eval[[]string](t, ctx, `["`+strings.Join(names, `","`)+`"].sort(window.pbxfleetSiteOrder)`)
+	slices.SortStableFunc(names, web.NaturalCompare)
+	assert.Equal(t, names, inBrowser, "the browser's order of site names is the server's")
+
 	loaded := l.reqs.take()
 	assert.Equal(t, 1, loaded["GET /"], "%v", loaded)
 	assert.Equal(t, 1, loaded["GET /api/events"], "one event stream: %v", loaded)

@@ -66,11 +66,33 @@
     tr.classList.toggle("good", v.healthy);
     tr.hidden = !matches(v);
   }
+  // The server's order of site names (state.go, naturalCompare): digit runs as
+  // numbers, other bytes as bytes, so a site that appears later lands where a
+  // reload would put it. (localeCompare puts "_" before "-" and both before
+  // digits: another order.)
+  function naturalCompare(a, b) {
+    const run = (s, k) => { while (k < s.length && s[k] >= "0" && s[k] <= "9") k++; return k; };
+    let i = 0, j = 0;
+    while (i < a.length && j < b.length) {
+      const ea = run(a, i), eb = run(b, j);
+      if (ea > i && eb > j) {
+        const na = a.slice(i, ea).replace(/^0+/, ""), nb = b.slice(j, eb).replace(/^0+/, "");
+        if (na.length !== nb.length) return na.length - nb.length;
+        if (na !== nb) return na < nb ? -1 : 1;
+        i = ea; j = eb;
+        continue;
+      }
+      if (a[i] !== b[j]) return a.charCodeAt(i) - b.charCodeAt(j);
+      i++; j++;
+    }
+    return (a.length - i) - (b.length - j);
+  }
+  window.pbxfleetSiteOrder = naturalCompare; // the browser test compares it with the server's
   function insertRow(tr, site) {
     const body = $("#sites tbody");
     // Keep the rows sorted by name (new sites are rare: a linear walk is fine).
     for (const other of body.children) {
-      if (other.dataset.site.localeCompare(site, undefined, { numeric: true }) > 0) { body.insertBefore(tr, other); return; }
+      if (naturalCompare(other.dataset.site, site) > 0) { body.insertBefore(tr, other); return; }
     }
     body.appendChild(tr);
   }

@@ -193,7 +193,7 @@ func CheckTrunk(t Trunk) error {
 	// The pattern reaches the dialplan only with pattern routing and agents, but a
 	// value given is checked wherever it would go.
 	if t.AgentPattern != "" || (t.AgentRouting == AgentRoutingPattern && len(t.Agents) > 0) {
-		field("agent_pattern", CheckPattern(t.AgentPattern))
+		field("agent_pattern", CheckAgentPattern(t.AgentPattern))
 	}
 	field("probe_number", CheckNumber(t.ProbeNumber))
 	if t.OMLRoute != nil {

@@ -466,6 +466,12 @@ func TestCheckTrunk(t *testing.T) {
 		{name: "empty site", edit: func(t *Trunk) { t.Site = "" }, fields: []string{"site"}, is: ErrUnsafeValue},
 		{name: "pattern routing without pattern", edit: func(t *Trunk) { t.AgentRouting, t.AgentPattern = AgentRoutingPattern, "" }, fields: []string{"agent_pattern"}, is: ErrUnsafeValue},
 		{name: "agents without routing", edit: func(t *Trunk) { t.AgentRouting = "" }, fields: []string{"agent_routing"}, is: ErrUnsafeValue},
+		// Whoever built the trunk (the planner, or a client of the orchestrator
+		// that skipped it), the agent refuses a route that would send every
+		// number dialled on the PBX to OMniLeads.
+		{name: "catch-all agent pattern", edit: func(t *Trunk) { t.AgentRouting, t.AgentPattern = AgentRoutingPattern, "_X." }, fields: []string{"agent_pattern"}, is: ErrCatchAllPattern},
+		{name: "catch-all _! (zero or more of anything)", edit: func(t *Trunk) { t.AgentRouting, t.AgentPattern = AgentRoutingPattern, "_!" }, fields: []string{"agent_pattern"}, is: ErrCatchAllPattern},
+		{name: "agent pattern within the agents' range", edit: func(t *Trunk) { t.AgentRouting, t.AgentPattern = AgentRoutingPattern, "_10XX." }},
 		{
 			name:   "two DIDs on one local number",
 			edit:   func(t *Trunk) { t.DIDs[1].Extension = "5000" },

@@ -32,7 +32,7 @@ const (
 	// DefaultAgentPattern matches what OMniLeads' [from-pbx] takes for an agent
 	// call, SIP number then id (docs/asterisk.md#calls-from-the-pbx-to-omnileads): 10061 for agent 1 on SIP 1006.
 	// (_1XXXX. would need six digits and miss agents 1 to 9.)
-	DefaultAgentPattern = omlAgentPattern
+	DefaultAgentPattern = asterisk.OMLAgentPattern
 	DefaultProbeNumber  = "99999"
 )
 
@@ -229,8 +229,7 @@ type validator struct {
 	problems []Problem
 	warnings []Problem
 	secrets  map[string]*secretResult
-	patterns map[string]pattern
-	omlAgent pattern
+	patterns map[string]asterisk.Pattern
 }
 
 func newValidator(f *File, baseDir string, opts Options) *validator {
@@ -239,8 +238,7 @@ func newValidator(f *File, baseDir string, opts Options) *validator {
 		baseDir:  baseDir,
 		opts:     opts,
 		secrets:  make(map[string]*secretResult),
-		patterns: make(map[string]pattern),
-		omlAgent: mustPattern(omlAgentPattern),
+		patterns: make(map[string]asterisk.Pattern),
 	}
 }
 
@@ -842,7 +840,7 @@ func (n *numberPlan) dids() {
 		n.didOwner[num] = j
 		if i, clash := n.dialOwner[num]; clash {
 			v.errorf(dp.with("number"), r.id, "is also the dial number of agents[%d]: OML's [from-pbx] would send the call to that agent", i)
-		} else if v.omlAgent.match(num) {
+		} else if asterisk.OMLAgentCall(num) {
 			v.warnf(dp.with("number"), r.id,
 				"starts with 1 and has 5 or more digits: OML's [from-pbx] takes it for an agent call (_1XXX.) before its inbound routes (docs/asterisk.md#calls-from-the-pbx-to-omnileads)")
 		}
@@ -907,7 +905,7 @@ func (n *numberPlan) patternCoverage() {
 		p := v.pattern(r.agPat.v)
 		var missed []string
 		for i, a := range t.Agents {
-			if n.agentOK[i] && !p.match(a.DialNumber()) {
+			if n.agentOK[i] && !p.Match(a.DialNumber()) {
 				missed = append(missed, fmt.Sprintf("agents[%d] (%s)", i, a.DialNumber()))
 			}
 		}
@@ -933,7 +931,7 @@ func (n *numberPlan) probeGuard() {
 		relationf(v, r, r.probe, "%s is also the dial number of agents[%d]: the probe guard would hang that agent's calls up", probe, n.dialOwner[probe])
 	case n.local[probe] != "":
 		relationf(v, r, r.probe, "%s is also %s: the probe guard would hang that route up", probe, n.local[probe])
-	case n.patternRouting && r.agPat.ok && len(t.Agents) > 0 && v.pattern(r.agPat.v).match(probe):
+	case n.patternRouting && r.agPat.ok && len(t.Agents) > 0 && v.pattern(r.agPat.v).Match(probe):
 		// Exact extensions win over patterns in Asterisk, so this works, but the
 		// operator should know the pattern route loses that one number.
 		v.warnf(r.sp.with("probe_number"), r.id, "%s also matches agent_pattern %s: that number is kept for the probe", probe, r.agPat.v)
@@ -1037,28 +1035,18 @@ func (v *validator) checkPattern(s string) error {
 	if _, ok := v.patterns[s]; ok {
 		return nil
 	}
-	if err := asterisk.CheckPattern(s); err != nil {
+	if err := asterisk.CheckAgentPattern(s); err != nil {
 		return err
 	}
-	p, err := compilePattern(s)
-	if err != nil {
-		return err
-	}
-	// Every number the route matches goes to OMniLeads: a catch-all (_X., _!,
-	// _.) would send emergency numbers and every outside call there.
-	if n := p.outside(v.omlAgent); n != "" {
-		return fmt.Errorf("%w: %s also matches numbers that are no agent's, such as %s: the PBX would send them to OMniLeads; "+
-			"agents are reached by a SIP number 1000-1999 then the agent id (%s)", errCatchAllPattern, s, n, omlAgentPattern)
-	}
-	v.patterns[s] = p
+	v.patterns[s] = asterisk.MustCompilePattern(s) // CheckAgentPattern compiled it
 	return nil
 }
 
 // pattern returns a compiled pattern that passed checkPattern, or a built-in one.
-func (v *validator) pattern(s string) pattern {
+func (v *validator) pattern(s string) asterisk.Pattern {
 	p, ok := v.patterns[s]
 	if !ok {
-		p = mustPattern(s)
+		p = asterisk.MustCompilePattern(s)
 		v.patterns[s] = p
 	}
 	return p

@@ -1,4 +1,4 @@
-package planner
+package asterisk
 
 import (
 	"errors"
@@ -7,15 +7,15 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/textclip"
 )
 
-// omlAgentPattern is how OMniLeads' [from-pbx] recognises an agent call: the SIP
+// OMLAgentPattern is how OMniLeads' [from-pbx] recognises an agent call: the SIP
 // number (four digits starting with 1) followed by the agent id, ${EXTEN:4}
 // (docs/asterisk.md#calls-from-the-pbx-to-omnileads).
-const omlAgentPattern = "_1XXX."
+const OMLAgentPattern = "_1XXX."
 
-// pattern is a compiled Asterisk extension pattern over digits (docs/asterisk.md#calls-from-the-pbx-to-omnileads):
+// Pattern is a compiled Asterisk extension pattern over digits (docs/asterisk.md#calls-from-the-pbx-to-omnileads):
 // X is 0-9, Z is 1-9, N is 2-9, [..] a set with ranges, and a final . (one or
 // more of anything) or ! (zero or more).
-type pattern struct {
+type Pattern struct {
 	fixed []digitSet
 	// rest is '.', '!' or 0 for none.
 	rest byte
@@ -24,23 +24,25 @@ type pattern struct {
 // digitSet says which digits one pattern position accepts.
 type digitSet [10]bool
 
-var errBadPattern = errors.New("bad dialplan pattern")
+// ErrBadPattern means a pattern the allow-list lets through but Asterisk
+// would misread.
+var ErrBadPattern = errors.New("bad dialplan pattern")
 
-// errCatchAllPattern means an agent pattern matches numbers outside the agents'
-// range (omlAgentPattern).
-var errCatchAllPattern = errors.New("agent pattern wider than the agents' numbers")
+// ErrCatchAllPattern means an agent pattern matches numbers outside the agents'
+// range (OMLAgentPattern).
+var ErrCatchAllPattern = errors.New("agent pattern wider than the agents' numbers")
 
-// compilePattern parses p, which starts with '_'. It returns an error wrapping
-// errBadPattern for what the allow-list lets through but Asterisk would misread:
+// CompilePattern parses p, which starts with '_'. It returns an error wrapping
+// ErrBadPattern for what the allow-list lets through but Asterisk would misread:
 // an unclosed or empty set, a stray ] or -, or a wildcard that is not last.
-func compilePattern(p string) (pattern, error) {
-	var out pattern
+func CompilePattern(p string) (Pattern, error) {
+	var out Pattern
 	if len(p) < 2 || p[0] != '_' {
-		return out, fmt.Errorf("%w: %q does not start with _", errBadPattern, textclip.Value(p))
+		return out, fmt.Errorf("%w: %q does not start with _", ErrBadPattern, textclip.Value(p))
 	}
 	for i := 1; i < len(p); i++ {
 		if out.rest != 0 {
-			return out, fmt.Errorf("%w: %q: %c must be the last character", errBadPattern, textclip.Value(p), out.rest)
+			return out, fmt.Errorf("%w: %q: %c must be the last character", ErrBadPattern, textclip.Value(p), out.rest)
 		}
 		var set digitSet
 		switch c := p[i]; {
@@ -61,15 +63,15 @@ func compilePattern(p string) (pattern, error) {
 				end++
 			}
 			if end == len(p) {
-				return out, fmt.Errorf("%w: %q: [ without ]", errBadPattern, textclip.Value(p))
+				return out, fmt.Errorf("%w: %q: [ without ]", ErrBadPattern, textclip.Value(p))
 			}
 			var err error
 			if set, err = parseSet(p[i+1 : end]); err != nil {
-				return out, fmt.Errorf("%w: %q: %w", errBadPattern, textclip.Value(p), err)
+				return out, fmt.Errorf("%w: %q: %w", ErrBadPattern, textclip.Value(p), err)
 			}
 			i = end
 		default:
-			return out, fmt.Errorf("%w: %q: unexpected %q", errBadPattern, textclip.Value(p), c)
+			return out, fmt.Errorf("%w: %q: unexpected %q", ErrBadPattern, textclip.Value(p), c)
 		}
 		out.fixed = append(out.fixed, set)
 	}
@@ -112,7 +114,7 @@ func parseSet(body string) (digitSet, error) {
 }
 
 // match reports whether the pattern matches a number of digits.
-func (p pattern) match(number string) bool {
+func (p Pattern) Match(number string) bool {
 	switch {
 	case p.rest == '.' && len(number) <= len(p.fixed):
 		return false
@@ -130,9 +132,9 @@ func (p pattern) match(number string) bool {
 	return true
 }
 
-// mustPattern compiles a pattern the package itself defines.
-func mustPattern(p string) pattern {
-	c, err := compilePattern(p)
+// MustCompilePattern compiles a pattern the caller itself defines.
+func MustCompilePattern(p string) Pattern {
+	c, err := CompilePattern(p)
 	if err != nil {
 		panic(err)
 	}
@@ -140,7 +142,7 @@ func mustPattern(p string) pattern {
 }
 
 // minLen is the length of the shortest number the pattern matches.
-func (p pattern) minLen() int {
+func (p Pattern) minLen() int {
 	if p.rest == '.' {
 		return len(p.fixed) + 1
 	}
@@ -149,7 +151,7 @@ func (p pattern) minLen() int {
 
 // at is the set of digits the pattern accepts at position i of a number at
 // least that long: its fixed set there, or any digit under its wildcard.
-func (p pattern) at(i int) digitSet {
+func (p Pattern) at(i int) digitSet {
 	if i < len(p.fixed) {
 		return p.fixed[i]
 	}
@@ -160,7 +162,7 @@ func (p pattern) at(i int) digitSet {
 // matches q matches too (p lies within q). q is a pattern whose tail is . or !
 // (a range such as OMniLeads' _1XXX.). A pattern that matches the empty number
 // (_!) gives "(none)".
-func (p pattern) outside(q pattern) string {
+func (p Pattern) Outside(q Pattern) string {
 	example := func(n int, pos int, d byte) string {
 		b := make([]byte, n)
 		for i := range b {
@@ -195,4 +197,32 @@ func (p pattern) outside(q pattern) string {
 		}
 	}
 	return ""
+}
+
+// omlAgents is OMLAgentPattern compiled.
+var omlAgents = MustCompilePattern(OMLAgentPattern)
+
+// OMLAgentCall reports whether OMniLeads' [from-pbx] takes number for an agent
+// call (it matches OMLAgentPattern).
+func OMLAgentCall(number string) bool { return omlAgents.Match(number) }
+
+// CheckAgentPattern reports an error unless v is a safe dialplan pattern that
+// lies within OMniLeads' agent range: every number the PBX's agent route
+// matches goes to OMniLeads, and a catch-all (_X., _!, _.) would send
+// emergency numbers and every outside call there. The planner holds a fleet
+// file to it, and the agent every trunk before it writes (CheckTrunk), so a
+// trunk that did not come through the planner is held to it too.
+func CheckAgentPattern(v string) error {
+	if err := CheckPattern(v); err != nil {
+		return err
+	}
+	p, err := CompilePattern(v)
+	if err != nil {
+		return err
+	}
+	if n := p.Outside(omlAgents); n != "" {
+		return fmt.Errorf("%w: %s also matches numbers that are no agent's, such as %s: the PBX would send them to OMniLeads; "+
+			"agents are reached by a SIP number 1000-1999 then the agent id (%s)", ErrCatchAllPattern, textclip.Value(v), n, OMLAgentPattern)
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package planner
+package asterisk
 
 import (
 	"testing"
@@ -24,13 +24,13 @@ func TestPatternMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.pattern, func(t *testing.T) {
-			p, err := compilePattern(tt.pattern)
+			p, err := CompilePattern(tt.pattern)
 			require.NoError(t, err)
 			for _, n := range tt.yes {
-				assert.True(t, p.match(n), "%s should match %q", tt.pattern, n)
+				assert.True(t, p.Match(n), "%s should match %q", tt.pattern, n)
 			}
 			for _, n := range tt.no {
-				assert.False(t, p.match(n), "%s should not match %q", tt.pattern, n)
+				assert.False(t, p.Match(n), "%s should not match %q", tt.pattern, n)
 			}
 		})
 	}
@@ -39,8 +39,8 @@ func TestPatternMatch(t *testing.T) {
 func TestPatternCompileErrors(t *testing.T) {
 	for _, bad := range []string{"", "_", "1XXX.", "_1[23", "_1[]X", "_1[a]", "_1[3-1]", "_1.X", "_1!!", "_1]X", "_1-2", "_x"} {
 		t.Run(bad, func(t *testing.T) {
-			_, err := compilePattern(bad)
-			require.ErrorIs(t, err, errBadPattern)
+			_, err := CompilePattern(bad)
+			require.ErrorIs(t, err, ErrBadPattern)
 		})
 	}
 }
@@ -49,7 +49,7 @@ func TestPatternCompileErrors(t *testing.T) {
 // (_1XXX.); a wider one is refused with a number it matches and the range does
 // not (a catch-all would send 911 to OMniLeads).
 func TestPatternOutside(t *testing.T) {
-	agents := mustPattern(omlAgentPattern)
+	agents := MustCompilePattern(OMLAgentPattern)
 	tests := []struct {
 		pattern string
 		within  bool
@@ -76,16 +76,16 @@ func TestPatternOutside(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.pattern, func(t *testing.T) {
-			p := mustPattern(tt.pattern)
-			n := p.outside(agents)
+			p := MustCompilePattern(tt.pattern)
+			n := p.Outside(agents)
 			if tt.within {
 				assert.Empty(t, n)
 				return
 			}
 			require.NotEmpty(t, n)
 			if n != "(none)" {
-				assert.True(t, p.match(n), "%s matches its example %s", tt.pattern, n)
-				assert.False(t, agents.match(n), "%s is outside the agents' range", n)
+				assert.True(t, p.Match(n), "%s matches its example %s", tt.pattern, n)
+				assert.False(t, agents.Match(n), "%s is outside the agents' range", n)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/cmd/internal/clitest"
 	"github.com/pbxfleet/pbxfleet/internal/creds"
+	"github.com/pbxfleet/pbxfleet/internal/natstest"
+	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 
 // TestServeHTTPWithAuth runs `serve --auth DIR --http 127.0.0.1:0`: it prints
@@ -62,4 +65,62 @@ func TestServeHTTPWithAuth(t *testing.T) {
 	code, body := get("POST", "api/rollout/pause", `{"current":true}`)
 	assert.Equal(t, http.StatusNotFound, code, "the orchestrator answered (no rollout yet): %s", body)
 	assert.Contains(t, body, "rollout")
+}
+
+// TestWebCommand runs `pbxfleet web` against a running control plane's NATS
+// (a real server with the orchestrator service): with --token-file it makes
+// the token file (0600, never printed), refuses requests without the token,
+// serves the page with it and its buttons reach the orchestrator; with
+// --read-only its buttons are refused by the page itself.
+func TestWebCommand(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- orchestrator.New(srv.JS, srv.Conn).Serve(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-served) })
+
+	tokenFile := filepath.Join(t.TempDir(), "web.token")
+	lines := clitest.Start(t, newRootCommand(), "web", "--nats-url", srv.URL, "--listen", "127.0.0.1:0",
+		"--token-file", tokenFile, "--log-level", "warn")
+	pageLine := clitest.WaitLine(t, lines, 20*time.Second, func(l string) bool { return strings.HasPrefix(l, "fleet page: ") }, nil)
+	clitest.Drain(lines)
+	m := regexp.MustCompile(`^fleet page: (http://127\.0\.0\.1:\d+/) \(operator token in (.+)\)$`).FindStringSubmatch(pageLine)
+	require.NotNil(t, m, pageLine)
+	assert.Equal(t, tokenFile, m[2])
+	b, err := os.ReadFile(tokenFile)
+	require.NoError(t, err)
+	token := strings.TrimSpace(string(b))
+	require.NotEmpty(t, token)
+	assert.NotContains(t, pageLine, token, "the token is not printed")
+	st, err := os.Stat(tokenFile)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
+	call := func(base, method, path, token string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(`{"current":true}`))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		req.Header.Set("X-Pbxfleet-Action", "1")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, _ := call(m[1], "GET", "api/snapshot", "")
+	assert.Equal(t, http.StatusUnauthorized, code, "no token, no page")
+	code, body := call(m[1], "GET", "api/snapshot", token)
+	assert.Equal(t, http.StatusOK, code, body)
+	code, body = call(m[1], "POST", "api/rollout/pause", token)
+	assert.Equal(t, http.StatusNotFound, code, "the orchestrator answered (no rollout yet): %s", body)
+
+	readOnly := clitest.Start(t, newRootCommand(), "web", "--nats-url", srv.URL, "--listen", "127.0.0.1:0", "--read-only", "--log-level", "warn")
+	roLine := clitest.WaitLine(t, readOnly, 20*time.Second, func(l string) bool { return strings.HasPrefix(l, "fleet page: ") }, nil)
+	clitest.Drain(readOnly)
+	ro := regexp.MustCompile(`^fleet page: (http://127\.0\.0\.1:\d+/) \(read-only\)$`).FindStringSubmatch(roLine)
+	require.NotNil(t, ro, roLine)
+	code, body = call(ro[1], "POST", "api/rollout/pause", "")
+	assert.Equal(t, http.StatusForbidden, code, body)
+	assert.Contains(t, body, "read-only")
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 )
 
@@ -204,4 +206,47 @@ func ShortDir(t testing.TB) string {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	return dir
+}
+
+// DialNATS connects to url (one or more, comma separated) as name with opts
+// (e.g. credentials), retrying for up to 30 s while a server the test started
+// comes up, then reconnecting forever; the connection is closed when the test
+// ends.
+func DialNATS(t testing.TB, name, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		nc, err := nats.Connect(url, append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond)}, opts...)...)
+		if err == nil {
+			t.Cleanup(nc.Close)
+			js, err := jetstream.New(nc)
+			require.NoError(t, err)
+			return nc, js
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("connect to %s: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Eventually polls cond every 100 ms until it reports true and returns how
+// long that took, or fails the test with cond's last word after d. It bounds
+// a wait; it asserts nothing about time.
+func Eventually(t testing.TB, d time.Duration, what string, cond func() (bool, string)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	last := ""
+	for {
+		ok, detail := cond()
+		if ok {
+			return time.Since(start)
+		}
+		last = detail
+		if time.Since(start) > d {
+			t.Fatalf("%s: not reached within %s (last: %s)", what, d, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -50,7 +50,7 @@ func serveCLI(t *testing.T, sock string, h *lab.Host) {
 		cancel()
 		<-done
 	})
-	eventually(t, 10*time.Second, "lab CLI on "+sock, func() (bool, string) {
+	proctest.Eventually(t, 10*time.Second, "lab CLI on "+sock, func() (bool, string) {
 		out, code, err := labctl.Run(ctx, sock, "core show version")
 		return err == nil && code == 0, out
 	})
@@ -59,7 +59,7 @@ func serveCLI(t *testing.T, sock string, h *lab.Host) {
 // runAgent runs an in-process agent on its own NATS connection until the test ends.
 func runAgent(t *testing.T, url string, cfg node.Config, side node.Side, cli node.CLI) *node.Agent {
 	t.Helper()
-	nc, _ := dial(t, url)
+	nc, _ := proctest.DialNATS(t, "fault test", url)
 	a, err := node.New(cfg, side, cli, nc, node.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -206,7 +206,7 @@ func TestAgentKilledBetweenWriteAndReload(t *testing.T) {
 	t.Logf("injected: restarted pbx-node (pid %d) on the same state dir with the plain `pbxlab lab rx` prefix", second.PID())
 
 	var pbxRes, omlRes []storedResult
-	eventually(t, 60*time.Second, "both nodes report revision "+strconv.FormatUint(rev, 10), func() (bool, string) {
+	proctest.Eventually(t, 60*time.Second, "both nodes report revision "+strconv.FormatUint(rev, 10), func() (bool, string) {
 		all := allResults(ctx, t, srv.JS)
 		pbxRes, omlRes = resultsFor(all, pbxID, rev), resultsFor(all, omlID, rev)
 		return len(pbxRes) > 0 && len(omlRes) > 0, fmt.Sprintf("%d pbx, %d oml results", len(pbxRes), len(omlRes))
@@ -230,7 +230,7 @@ func TestAgentKilledBetweenWriteAndReload(t *testing.T) {
 	peers, _, err = labctl.Run(ctx, sock, "sip show peers")
 	require.NoError(t, err)
 	require.Contains(t, peers, trunkName)
-	eventually(t, 20*time.Second, pbxID+" status shows revision "+strconv.FormatUint(rev, 10), func() (bool, string) {
+	proctest.Eventually(t, 20*time.Second, pbxID+" status shows revision "+strconv.FormatUint(rev, 10), func() (bool, string) {
 		st, err := status(ctx, srv.JS, pbxID)
 		if err != nil {
 			return false, err.Error()

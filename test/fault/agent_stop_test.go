@@ -141,7 +141,7 @@ func stopAtPhase(t *testing.T, addr int, trigger string, nth int, failing, finis
 	if finish && failing {
 		require.NotContains(t, string(sipConf), "["+trunk+"]", "the rollback put the previous (empty) file back")
 	}
-	eventually(t, 5*time.Second, "the files and the running peers agree", func() (bool, string) {
+	proctest.Eventually(t, 5*time.Second, "the files and the running peers agree", func() (bool, string) {
 		peers, _, err := labctl.Run(ctx, sock, "sip show peers")
 		if err != nil {
 			return false, err.Error()
@@ -159,7 +159,7 @@ func stopAtPhase(t *testing.T, addr int, trigger string, nth int, failing, finis
 	if failing {
 		wantApplied = 0
 	}
-	eventually(t, 40*time.Second, pbxID+" is settled after the restart", func() (bool, string) {
+	proctest.Eventually(t, 40*time.Second, pbxID+" is settled after the restart", func() (bool, string) {
 		st, err := status(ctx, srv.JS, pbxID)
 		if err != nil {
 			return false, err.Error()
@@ -171,7 +171,7 @@ func stopAtPhase(t *testing.T, addr int, trigger string, nth int, failing, finis
 	if !failing {
 		// The status is put before the result: the result follows.
 		var got []storedResult
-		eventually(t, 10*time.Second, "the final result of revision 1", func() (bool, string) {
+		proctest.Eventually(t, 10*time.Second, "the final result of revision 1", func() (bool, string) {
 			got = resultsFor(allResults(ctx, t, srv.JS), pbxID, rev)
 			return len(got) > 0, "none yet"
 		})

@@ -85,7 +85,7 @@ func TestAuthenticatedControlPlaneCLI(t *testing.T) {
 	serve := proctest.Start(t, "serve", bins.PBXFleet, "serve", "--auth", credsDir, "--data", filepath.Join(root, "data"),
 		"--listen", listen, "--log-format", "text")
 	procs = append(procs, serve)
-	eventually(t, 30*time.Second, "pbxfleet serve --auth provisioned", func() (bool, string) {
+	proctest.Eventually(t, 30*time.Second, "pbxfleet serve --auth provisioned", func() (bool, string) {
 		if serve.Exited() {
 			t.Fatalf("pbxfleet serve --auth ended: %v\n%s", serve.Err(), proctest.Tail(serve.Output(), 20))
 		}
@@ -93,7 +93,7 @@ func TestAuthenticatedControlPlaneCLI(t *testing.T) {
 	})
 	operatorOpt, err := nats.NkeyOptionFromSeed(operatorNK)
 	require.NoError(t, err)
-	_, js := dial(t, url, operatorOpt)
+	_, js := proctest.DialNATS(t, "fault test", url, operatorOpt)
 
 	// (a) No credentials, or a key the server does not know: refused.
 	nc, err := nats.Connect(url, nats.Name("fault test without credentials"), nats.NoReconnect(), nats.Timeout(5*time.Second))
@@ -141,7 +141,7 @@ func TestAuthenticatedControlPlaneCLI(t *testing.T) {
 		}
 	}
 	for _, id := range nodeIDs {
-		eventually(t, 30*time.Second, id+" puts its status with its own nkey", func() (bool, string) {
+		proctest.Eventually(t, 30*time.Second, id+" puts its status with its own nkey", func() (bool, string) {
 			sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
 			defer scancel()
 			st, err := status(sctx, js, id)

@@ -67,8 +67,8 @@ func TestClusterServerLostMidRollout(t *testing.T) {
 		urls[i] = s.ClientURL()
 	}
 	url := strings.Join(urls, ",")
-	nc, js := dial(t, url)
-	eventually(t, 30*time.Second, "a JetStream meta leader", func() (bool, string) {
+	nc, js := proctest.DialNATS(t, "fault test", url)
+	proctest.Eventually(t, 30*time.Second, "a JetStream meta leader", func() (bool, string) {
 		for _, s := range servers {
 			if s.Server().JetStreamIsLeader() {
 				return true, ""
@@ -76,7 +76,7 @@ func TestClusterServerLostMidRollout(t *testing.T) {
 		}
 		return false, "no leader yet"
 	})
-	eventually(t, 30*time.Second, "provision with 3 replicas", func() (bool, string) {
+	proctest.Eventually(t, 30*time.Second, "provision with 3 replicas", func() (bool, string) {
 		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
 		defer pcancel()
 		err := bus.Provision(pctx, js, bus.ProvisionConfig{Replicas: 3})

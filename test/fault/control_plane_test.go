@@ -32,7 +32,7 @@ func TestControlPlaneKilledMidRollout(t *testing.T) {
 	url := "nats://" + listen
 	args := []string{"serve", "--data", dataDir, "--listen", listen, "--log-format", "text"}
 	first := proctest.Start(t, "serve-1", bins.PBXFleet, args...)
-	nc, js := dial(t, url)
+	nc, js := proctest.DialNATS(t, "fault test", url)
 
 	sites := labfleet.Sites("cpk", addrServeKill, sitesPerRollout)
 	plan := fleetPlan(t, sites)
@@ -70,7 +70,7 @@ func TestOrchestratorKilledMidWave(t *testing.T) {
 	url := "nats://127.0.0.1:" + port
 	natsProc := proctest.Start(t, "nats-server", bins.NATSServer, "-js", "-sd", t.TempDir(), "-a", "127.0.0.1", "-p", port, "-n", "fault-nats")
 	args := []string{"serve", "--nats-url", url, "--log-format", "text"}
-	nc, js := dial(t, url)
+	nc, js := proctest.DialNATS(t, "fault test", url)
 	first := proctest.Start(t, "orchestrator-1", bins.PBXFleet, args...)
 
 	sites := labfleet.Sites("ork", addrDriverKill, sitesPerRollout)

@@ -23,6 +23,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/node"
+	"github.com/pbxfleet/pbxfleet/internal/proctest"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 	"github.com/pbxfleet/pbxfleet/services/planner"
 )
@@ -46,31 +47,6 @@ const (
 
 // ---------------------------------------------------------------------------
 // NATS
-
-// dial connects to url (one or more, comma separated) with opts (e.g.
-// credentials) and keeps reconnecting forever; the connection is closed when
-// the test ends.
-func dial(t *testing.T, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	var nc *nats.Conn
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		var err error
-		nc, err = nats.Connect(url, append([]nats.Option{nats.Name("fault test"), nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond)}, opts...)...)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("connect to %s: %v", url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	return nc, js
-}
 
 // putDesired encodes d and puts it on its node's key, returning the KV revision.
 func putDesired(ctx context.Context, t *testing.T, js jetstream.JetStream, d events.Desired) uint64 {
@@ -177,25 +153,6 @@ func status(ctx context.Context, js jetstream.JetStream, nodeID string) (events.
 		return events.Status{}, err
 	}
 	return events.DecodeStatus(e.Value(), nil, nodeID)
-}
-
-// eventually polls cond until it reports true, failing the test with cond's
-// last word after d. It bounds a wait; it asserts nothing about time.
-func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		last = detail
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s (last: %s)", what, d, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // ---------------------------------------------------------------------------
@@ -310,7 +267,7 @@ func awaitRecord(ctx context.Context, t *testing.T, js jetstream.JetStream, id, 
 func awaitTerminal(t *testing.T, js jetstream.JetStream, id string, d time.Duration) orchestrator.Rollout {
 	t.Helper()
 	var r orchestrator.Rollout
-	eventually(t, d, "rollout "+id+" ends", func() (bool, string) {
+	proctest.Eventually(t, d, "rollout "+id+" ends", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		got, err := readRollout(ctx, js, id)

@@ -21,6 +21,7 @@ import (
 	"github.com/pbxfleet/pbxfleet/internal/intent"
 	"github.com/pbxfleet/pbxfleet/internal/labfleet"
 	"github.com/pbxfleet/pbxfleet/internal/natstest"
+	"github.com/pbxfleet/pbxfleet/internal/proctest"
 )
 
 // hostileCount is how many malformed or hostile desired states the test puts.
@@ -327,7 +328,7 @@ func TestHostileDesiredStates(t *testing.T) {
 	startOrchestratorService(t, srv.JS, srv.Conn)
 	putDesiredOnOrder(ctx, t, srv.JS, pbxPlan.Desired)
 	putDesiredOnOrder(ctx, t, srv.JS, omlPlan.Desired)
-	eventually(t, 40*time.Second, "revision 1 converges", func() (bool, string) {
+	proctest.Eventually(t, 40*time.Second, "revision 1 converges", func() (bool, string) {
 		all := allResults(ctx, t, srv.JS)
 		p, o := resultsFor(all, target, 1), resultsFor(all, omlPlan.Desired.Node, 1)
 		return len(p) == 1 && len(o) == 1 && p[0].res.Outcome == events.OutcomeConverged && o[0].res.Outcome == events.OutcomeConverged,
@@ -338,7 +339,7 @@ func TestHostileDesiredStates(t *testing.T) {
 	second := pbxPlan.Desired
 	second.Revision = 2
 	putDesired(ctx, t, srv.JS, second)
-	eventually(t, 40*time.Second, "revision 2 converges", func() (bool, string) {
+	proctest.Eventually(t, 40*time.Second, "revision 2 converges", func() (bool, string) {
 		p := resultsFor(allResults(ctx, t, srv.JS), target, 2)
 		return len(p) == 1 && p[0].res.Outcome == events.OutcomeConverged, fmt.Sprintf("%d pbx results", len(p))
 	})

@@ -56,7 +56,7 @@ func TestLeafCutDuringWave(t *testing.T) {
 		})
 		require.NoError(t, err)
 		t.Cleanup(leaf.Shutdown)
-		eventually(t, 20*time.Second, "leaf link up", func() (bool, string) {
+		proctest.Eventually(t, 20*time.Second, "leaf link up", func() (bool, string) {
 			return hub.Server().NumLeafNodes() == 1, fmt.Sprint(hub.Server().NumLeafNodes(), " leaf nodes")
 		})
 		return leaf
@@ -64,7 +64,7 @@ func TestLeafCutDuringWave(t *testing.T) {
 	leaf := startLeaf()
 	leafURL := leaf.ClientURL()
 
-	nc, js := dial(t, hub.ClientURL())
+	nc, js := proctest.DialNATS(t, "fault test", hub.ClientURL())
 	require.NoError(t, bus.Provision(ctx, js, bus.ProvisionConfig{}))
 	hubSites := labfleet.Sites("hub", addrLeafHub, 2)
 	leafSites := labfleet.Sites("leaf", addrLeafSite, 1)
@@ -74,7 +74,7 @@ func TestLeafCutDuringWave(t *testing.T) {
 	leafFleet := startLabFleet(t, leafSites, leafURL)
 	leafNodes := []string{events.NodeID(leafSite, events.RolePBX), events.NodeID(leafSite, events.RoleOML)}
 	for _, id := range leafNodes {
-		eventually(t, 20*time.Second, id+" reports status through the leaf", func() (bool, string) {
+		proctest.Eventually(t, 20*time.Second, id+" reports status through the leaf", func() (bool, string) {
 			_, err := status(ctx, js, id)
 			return err == nil, fmt.Sprint(err)
 		})
@@ -127,7 +127,7 @@ func TestLeafCutDuringWave(t *testing.T) {
 	t.Logf("injected: leaf server started again on the same port (%s)", leafURL)
 	for _, id := range leafNodes {
 		rev := revs[id]
-		eventually(t, 40*time.Second, fmt.Sprintf("%s converges to revision %d", id, rev), func() (bool, string) {
+		proctest.Eventually(t, 40*time.Second, fmt.Sprintf("%s converges to revision %d", id, rev), func() (bool, string) {
 			got := resultsFor(allResults(ctx, t, js), id, rev)
 			st, err := status(ctx, js, id)
 			if err != nil || len(got) == 0 {

@@ -32,7 +32,7 @@ func TestLostControlPlaneStore(t *testing.T) {
 	url := "nats://" + listen
 	args := []string{"serve", "--data", dataDir, "--listen", listen, "--log-format", "text"}
 	first := proctest.Start(t, "serve-1", bins.PBXFleet, args...)
-	nc, js := dial(t, url)
+	nc, js := proctest.DialNATS(t, "fault test", url)
 
 	sites := labfleet.Sites("lost", addrLostStore, 3)
 	plan := fleetPlan(t, sites).RolloutPlan()
@@ -48,7 +48,7 @@ func TestLostControlPlaneStore(t *testing.T) {
 	}
 	nodes := siteNodes(sites)
 	for _, n := range nodes {
-		eventually(t, 10*time.Second, n+" at revision 3", func() (bool, string) {
+		proctest.Eventually(t, 10*time.Second, n+" at revision 3", func() (bool, string) {
 			s, err := status(ctx, js, n)
 			return err == nil && s.AppliedRevision == 3, "status: " + errText(err)
 		})

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
+	"github.com/pbxfleet/pbxfleet/internal/proctest"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 
@@ -42,7 +43,7 @@ func TestStatusFollowsReachability(t *testing.T) {
 			return st.Healthy == want && st.Trunk.Reachable == want, fmt.Sprintf("healthy=%v trunk=%s detail=%q", st.Healthy, st.Trunk.State, st.Detail)
 		}
 	}
-	eventually(t, 30*time.Second, "pbx healthy after the rollout", healthy(true))
+	proctest.Eventually(t, 30*time.Second, "pbx healthy after the rollout", healthy(true))
 
 	// chan_sip declares a peer unreachable when a poke goes unanswered for
 	// twice its qualify max (2 s by default); the next poke comes at most one
@@ -50,7 +51,7 @@ func TestStatusFollowsReachability(t *testing.T) {
 	// (interval ±20%).
 	bound := time.Duration(qualifyFreq)*time.Second + 4*time.Second + statusInterval*12/10 + 2*time.Second
 	r.lab.stop("oml")
-	down := eventually(t, 2*bound, "pbx unhealthy with OMniLeads stopped", healthy(false))
+	down := proctest.Eventually(t, 2*bound, "pbx unhealthy with OMniLeads stopped", healthy(false))
 	t.Logf("checked: OMniLeads stopped, the PBX node unhealthy after %s (bound %s)", down.Round(100*time.Millisecond), bound)
 	require.LessOrEqual(t, down, bound)
 	st, err := r.status("pbx")
@@ -59,7 +60,7 @@ func TestStatusFollowsReachability(t *testing.T) {
 	t.Logf("status detail: %s", st.Detail)
 
 	r.lab.start("oml")
-	up := eventually(t, 2*bound, "pbx healthy again with OMniLeads back", healthy(true))
+	up := proctest.Eventually(t, 2*bound, "pbx healthy again with OMniLeads back", healthy(true))
 	t.Logf("checked: OMniLeads back, the PBX node healthy after %s", up.Round(100*time.Millisecond))
 	require.LessOrEqual(t, up, bound)
 	peer := r.lab.rx("pbx", "sip show peer omnileads")
@@ -132,7 +133,7 @@ func TestWrongSecretIsGentleWithFail2ban(t *testing.T) {
 		// Asterisk's logger thread writes after the call ended: wait for the
 		// far side's line about the refused authentication.
 		var farLines []string
-		eventually(t, 10*time.Second, tt.far+" logged the refused authentication", func() (bool, string) {
+		proctest.Eventually(t, 10*time.Second, tt.far+" logged the refused authentication", func() (bool, string) {
 			farLines = farLog.since(t)
 			for _, l := range farLines {
 				if strings.Contains(l, "Failed to authenticate") {
@@ -171,7 +172,7 @@ func TestDriftThenRepair(t *testing.T) {
 	dialplan := filepath.Join(r.lab.etc("pbx"), "pbxfleet_extensions.conf")
 	want := readFile(t, dialplan)
 	require.NoError(t, os.WriteFile(dialplan, []byte(want+"\n; edited by hand\n"), 0o600))
-	took := eventually(t, 30*time.Second, "pbx status reports drift", func() (bool, string) {
+	took := proctest.Eventually(t, 30*time.Second, "pbx status reports drift", func() (bool, string) {
 		st, err := r.status("pbx")
 		if err != nil {
 			return false, err.Error()
@@ -188,7 +189,7 @@ func TestDriftThenRepair(t *testing.T) {
 	// The header names the revision; the rest is what the fleet file says.
 	body := func(s string) string { _, rest, _ := strings.Cut(s, "\n"); return rest }
 	require.Equal(t, body(want), body(readFile(t, dialplan)), "the managed file is pbxfleet's again")
-	eventually(t, 30*time.Second, "pbx status clean", func() (bool, string) {
+	proctest.Eventually(t, 30*time.Second, "pbx status clean", func() (bool, string) {
 		st, err := r.status("pbx")
 		if err != nil {
 			return false, err.Error()
@@ -224,7 +225,7 @@ func TestFarSideStoppedMidRollout(t *testing.T) {
 	require.Contains(t, oml.Reason, "the reload failed")
 
 	r.lab.start("oml")
-	took = eventually(t, 3*time.Minute, "both nodes healthy on the restored secret", func() (bool, string) {
+	took = proctest.Eventually(t, 3*time.Minute, "both nodes healthy on the restored secret", func() (bool, string) {
 		var desc []string
 		ok := true
 		for _, role := range []string{"pbx", "oml"} {

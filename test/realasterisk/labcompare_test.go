@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/internal/lab"
+	"github.com/pbxfleet/pbxfleet/internal/proctest"
 )
 
 // knownLabDifferences lists, per command, the lines where the lab answers
@@ -94,7 +95,7 @@ func TestLabAgreesWithRealAsterisk(t *testing.T) {
 		run  func(role, cmd string) string
 	}{{"real", r.lab.rx}, {"lab", labRun}} {
 		side.run("oml", "pjsip qualify issabel")
-		eventually(t, 30*time.Second, side.name+" trunk qualified", func() (bool, string) {
+		proctest.Eventually(t, 30*time.Second, side.name+" trunk qualified", func() (bool, string) {
 			p := side.run("pbx", "sip show peers")
 			e := side.run("oml", "pjsip show endpoints")
 			return strings.Contains(p, " OK (") && strings.Contains(e, "Avail "), lastLine(p) + " / " + e
@@ -164,7 +165,7 @@ func TestLabAgreesWithRealAsterisk(t *testing.T) {
 		name string
 		run  func(role, cmd string) string
 	}{{"real", r.lab.rx}, {"lab", labRun}} {
-		eventually(t, 90*time.Second, side.name+" peer unreachable", func() (bool, string) {
+		proctest.Eventually(t, 90*time.Second, side.name+" peer unreachable", func() (bool, string) {
 			p := side.run("pbx", "sip show peers")
 			return strings.Contains(p, "UNREACHABLE"), lastLine(p)
 		})
@@ -181,7 +182,7 @@ func probeCall(t *testing.T, run func(role, cmd string) string, role string) str
 	run(role, "database put pbxfleet probe pending")
 	run(role, "channel originate Local/99999@pbxfleet-probe application Wait 1") // the fleet's probe number
 	var last string
-	eventually(t, 15*time.Second, role+" probe outcome", func() (bool, string) {
+	proctest.Eventually(t, 15*time.Second, role+" probe outcome", func() (bool, string) {
 		last = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(run(role, "database get pbxfleet probe")), "Value: "))
 		return last != "pending" && last != "started", last
 	})

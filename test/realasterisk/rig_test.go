@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -222,32 +221,12 @@ func newRig(t testing.TB, site fleetSite, statusInterval time.Duration) *rig {
 	r.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", port)
 	proctest.Start(t, "serve", bins.PBXFleet, "serve", "--data", filepath.Join(r.dir, "data"),
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--log-format", "text", "--repair-interval", "2s")
-	nc := dialNATS(t, r.natsURL)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	r.js = js
+	_, r.js = proctest.DialNATS(t, "realasterisk test", r.natsURL)
 	r.pbxConf = r.agentConfig("pbx", statusInterval)
 	r.omlConf = r.agentConfig("oml", statusInterval)
 	r.pbxAgent = proctest.Start(t, "pbx-node", bins.PBXNode, "--config", r.pbxConf, "--log-format", "text")
 	r.omlAgent = proctest.Start(t, "agents-node", bins.AgentsNode, "--config", r.omlConf, "--log-format", "text")
 	return r
-}
-
-func dialNATS(t testing.TB, url string) *nats.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		nc, err := nats.Connect(url, nats.Name("realasterisk test"), nats.MaxReconnects(-1))
-		if err == nil {
-			t.Cleanup(nc.Close)
-			return nc
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("connect to %s: %v", url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // agentConfig writes the config of the site's role agent and returns its path.
@@ -353,24 +332,6 @@ func (r *rig) status(role string) (events.Status, error) {
 		return events.Status{}, err
 	}
 	return events.DecodeStatus(e.Value(), nil, e.Key())
-}
-
-// eventually polls cond every 200 ms until it holds, failing after d with
-// cond's last description.
-func eventually(t testing.TB, d time.Duration, what string, cond func() (bool, string)) time.Duration {
-	t.Helper()
-	start := time.Now()
-	last := ""
-	for time.Since(start) < d {
-		ok, desc := cond()
-		if ok {
-			return time.Since(start)
-		}
-		last = desc
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %s (last: %s)", what, d, last)
-	return 0
 }
 
 // siteOf returns the rollout's record of the site.

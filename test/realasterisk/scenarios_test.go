@@ -13,6 +13,7 @@ import (
 
 	"github.com/pbxfleet/pbxfleet/events"
 	"github.com/pbxfleet/pbxfleet/internal/node"
+	"github.com/pbxfleet/pbxfleet/internal/proctest"
 	"github.com/pbxfleet/pbxfleet/services/orchestrator"
 )
 
@@ -158,7 +159,7 @@ func TestRenamesAmongThousandsOfPeers(t *testing.T) {
 	const extensions = 3000
 	require.NoError(t, os.WriteFile(filepath.Join(r.lab.etc("pbx"), "sip_additional.conf"), []byte(issabelExtensions(extensions)), 0o644))
 	r.lab.rx("pbx", "sip reload")
-	eventually(t, time.Minute, "the PBX has its extensions", func() (bool, string) {
+	proctest.Eventually(t, time.Minute, "the PBX has its extensions", func() (bool, string) {
 		out := r.lab.rx("pbx", "sip show peers")
 		ok := strings.Contains(out, fmt.Sprintf("%d sip peers", extensions))
 		return ok, lastLine(out)

@@ -492,7 +492,7 @@ func mask(err error, secret string) error {
 	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
 		return err
 	}
-	return maskedError{msg: strings.ReplaceAll(err.Error(), secret, "********"), err: err}
+	return maskedError{msg: string(asterisk.Mask([]byte(err.Error()), secret)), err: err}
 }
 
 // maskedError is an error whose text has the secret masked; errors.Is still

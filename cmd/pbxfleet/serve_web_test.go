@@ -51,14 +51,7 @@ func TestServeHTTPWithAuth(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 
 	get := func(method, path string, body string) (int, string) {
-		req, _ := http.NewRequest(method, m[1]+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("X-Pbxfleet-Action", "1")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return pageCall(t, m[1], method, path, token, body)
 	}
 	require.Eventually(t, func() bool { code, _ := get("GET", "api/snapshot", ""); return code == http.StatusOK }, 10*time.Second, 50*time.Millisecond)
 	// The page comes up after the orchestrator service: it answers at once.
@@ -97,16 +90,7 @@ func TestWebCommand(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 
 	call := func(base, method, path, token string) (int, string) {
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(`{"current":true}`))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		req.Header.Set("X-Pbxfleet-Action", "1")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return pageCall(t, base, method, path, token, `{"current":true}`)
 	}
 	code, _ := call(m[1], "GET", "api/snapshot", "")
 	assert.Equal(t, http.StatusUnauthorized, code, "no token, no page")
@@ -123,4 +107,22 @@ func TestWebCommand(t *testing.T) {
 	code, body = call(ro[1], "POST", "api/rollout/pause", "")
 	assert.Equal(t, http.StatusForbidden, code, body)
 	assert.Contains(t, body, "read-only")
+}
+
+// pageCall sends one request to the fleet page at base as the page's own
+// script does (the action header), with token when not empty, and returns the
+// status and the body.
+func pageCall(t *testing.T, base, method, path, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("X-Pbxfleet-Action", "1")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -179,11 +179,17 @@ type passState struct {
 	// mayExpire is set once the results feed caught up with the stream, so a
 	// deadline can be declared passed without missing a stored result.
 	mayExpire bool
-	wake      time.Time
 	again     bool
+
+	// wakeMu guards wake: the put and restore steps' workers (forEach) call
+	// wakeAt together.
+	wakeMu sync.Mutex
+	wake   time.Time
 }
 
 func (p *passState) wakeAt(t time.Time) {
+	p.wakeMu.Lock()
+	defer p.wakeMu.Unlock()
 	if p.wake.IsZero() || t.Before(p.wake) {
 		p.wake = t
 	}

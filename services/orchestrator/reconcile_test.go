@@ -1,11 +1,13 @@
 package orchestrator
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/pbxfleet/pbxfleet/events"
 )
@@ -240,4 +242,17 @@ func evaluateOnly(p *passState) {
 			p.startSites()
 		}
 	}
+}
+
+// TestWakeAtFromWorkers: the put and restore steps' workers each ask for a
+// wake-up (a put to retry); run under -race (as CI does), the pass keeps the
+// earliest without a data race (TestClusterServerLostMidRollout found one).
+func TestWakeAtFromWorkers(t *testing.T) {
+	p := &passState{}
+	base := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	require.NoError(t, forEach(context.Background(), 64, 8, func(_ context.Context, i int) error {
+		p.wakeAt(base.Add(time.Duration(64-i) * time.Second))
+		return nil
+	}))
+	assert.Equal(t, base.Add(time.Second), p.wake)
 }

@@ -184,7 +184,8 @@ func failure(code int) dialResult {
 func (h *Host) dialSIP(ch *channel, t dialTarget, timeout time.Duration) dialResult {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	s := h.stackFrom(t.local)
+	s, release := h.stackFrom(t.local)
+	defer release()
 	if s == nil || h.silent() {
 		// Nothing leaves this host: the call rings out unheard.
 		select {
@@ -309,7 +310,8 @@ func (h *Host) inviteRequest(t dialTarget, callID, fromTag string, cseq uint32, 
 
 // ack acknowledges a 2xx (a transaction of its own, sent by the caller itself).
 func (h *Host) ack(t dialTarget, invite *sip.Request, res *sip.Response, cseq uint32) {
-	s := h.stackFrom(t.local)
+	s, release := h.stackFrom(t.local)
+	defer release()
 	if s == nil {
 		return
 	}

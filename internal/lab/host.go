@@ -379,9 +379,21 @@ func (h *Host) rebind(binds []netip.AddrPort) {
 	h.sip, h.binds = nil, nil
 	h.mu.Unlock()
 	if stack != nil {
-		if err := stack.close(); err != nil {
+		if err := stack.closeListeners(); err != nil {
 			h.log.Warn("restart: closing old listeners", "error", err)
 		}
+		// A call or qualify still sending through the old stack ends with
+		// the host's run at the latest (Close waits for h.wg); its user
+		// agent, and any socket sipgo opened for it, close after it.
+		retired := stack
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			retired.users.Wait()
+			if err := retired.ua.Close(); err != nil {
+				h.log.Debug("restart: closing the old user agent", "error", err)
+			}
+		}()
 	}
 	stack, err := h.startSIP(binds)
 	if err != nil {

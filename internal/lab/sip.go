@@ -30,6 +30,11 @@ type sipStack struct {
 	ua    *sipgo.UserAgent
 	conns []*net.UDPConn
 	wg    sync.WaitGroup
+	// users counts the requests sending through ua (stackFrom): its user
+	// agent closes only after them. A request still sending once the
+	// listeners closed makes sipgo open a socket of its own, and only the
+	// user agent's close shuts that one.
+	users sync.WaitGroup
 }
 
 // startSIP binds every listener and serves it; on failure it releases what it
@@ -98,8 +103,17 @@ func (h *Host) startSIP(binds []netip.AddrPort) (*sipStack, error) {
 	return s, nil
 }
 
-// close stops the listeners and the user agent and waits for the serve loops.
+// close stops the listeners and the user agent and waits for the serve loops
+// and the requests still using it.
 func (s *sipStack) close() error {
+	err := s.closeListeners()
+	s.users.Wait()
+	return errors.Join(err, s.ua.Close())
+}
+
+// closeListeners stops the listeners and waits for their serve loops; the user
+// agent stays open for the requests still using it.
+func (s *sipStack) closeListeners() error {
 	var errs []error
 	for _, c := range s.conns {
 		if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
@@ -107,9 +121,6 @@ func (s *sipStack) close() error {
 		}
 	}
 	s.wg.Wait()
-	if err := s.ua.Close(); err != nil {
-		errs = append(errs, err)
-	}
 	return errors.Join(errs...)
 }
 
@@ -122,14 +133,17 @@ func (h *Host) readFilter(_ sip.TransportReadProps, data []byte) ([]byte, error)
 }
 
 // stackFrom returns the SIP stack when local is one of its bound listeners, so a
-// request never makes sipgo open a socket of its own.
-func (h *Host) stackFrom(local netip.AddrPort) *sipStack {
+// request never makes sipgo open a socket of its own, and the release to call
+// once the request is done with it (the stack's user agent waits for that).
+func (h *Host) stackFrom(local netip.AddrPort) (*sipStack, func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.sip == nil || !containsAddrPort(h.binds, local) {
-		return nil
+		return nil, func() {}
 	}
-	return h.sip
+	s := h.sip
+	s.users.Add(1)
+	return s, s.users.Done
 }
 
 // dialog lets in-dialog requests (ACK, BYE) find the call they belong to, by
@@ -517,7 +531,8 @@ func newCallID(local netip.AddrPort) string {
 // sendAndWait sends a non-INVITE request and waits up to d for a final response.
 func (h *Host) sendAndWait(req *sip.Request, d time.Duration) (*sip.Response, error) {
 	local, _ := netip.ParseAddrPort(req.Laddr.String())
-	s := h.stackFrom(local)
+	s, release := h.stackFrom(local)
+	defer release()
 	if s == nil {
 		return nil, fmt.Errorf("send %s from %s: %w", req.Method, local, ErrNotStarted)
 	}
@@ -547,7 +562,8 @@ func (h *Host) sendAndWait(req *sip.Request, d time.Duration) (*sip.Response, er
 func (h *Host) sendOptions(ctx context.Context, t qualifyState) (time.Duration, bool) {
 	timer := time.NewTimer(h.cfg.QualifyTimeout)
 	defer timer.Stop()
-	s := h.stackFrom(t.local)
+	s, release := h.stackFrom(t.local)
+	defer release()
 	if s == nil || h.silent() {
 		// Our packets never leave: the qualify times out.
 		select {
